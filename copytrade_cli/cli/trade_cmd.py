@@ -1,0 +1,6 @@
+"""`copytrade trade ...`."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

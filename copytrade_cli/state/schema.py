@@ -1,0 +1,70 @@
+"""Schema of the state file as named migrations, applied in order, each recorded in one transaction."""
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db["nodes"].create({
+        "name": str, "kind": str, "pid": int, "rpc_url": str, "ws_url": str, "chain_id": int, "port": int,
+        "log_path": str, "fork_url": str, "started_at": str, "world_json": str,
+        "clob_pid": int, "clob_url": str, "feed_url": str, "block_time": float,
+    }, pk="name", if_not_exists=True)
+    db["deployments"].create({
+        "id": int, "network": str, "name": str, "address": str, "tx": str, "block": int, "gas_used": int,
+        "deployer": str, "generation": int, "status": str, "created_at": str,
+    }, pk="id", if_not_exists=True)
+    db["deployments"].create_index(["network", "name", "generation"], unique=True, if_not_exists=True)
+    db["proxies"].create({
+        "network": str, "address": str, "owner": str, "factory": str, "tx": str, "status": str,
+        "migration_status": str, "created_at": str,
+    }, pk=("network", "address"), if_not_exists=True)
+    db["proxies"].create_index(["network", "factory", "owner"], unique=True, if_not_exists=True)
+    db["follows"].create({
+        "id": int, "follower": str, "owner": str, "leader": str, "sizing": str, "amount": str,
+        "min_usd": str, "max_usd": str, "max_slippage": str, "sell_mode": str, "side_filter": str,
+        "min_leader_usd": str, "max_price": str, "flow": str, "status": str, "created_at": str, "updated_at": str,
+    }, pk="id", if_not_exists=True)
+    db["follows"].create_index(["follower", "leader"], unique=True, if_not_exists=True)
+    db["follows"].create_index(["updated_at"], if_not_exists=True)
+    db["signals"].create({
+        "fill_key": str, "leader": str, "tx_hash": str, "log_index": int, "token_id": str, "condition_id": str,
+        "side": str, "shares": str, "price": str, "usd": str, "channel": str, "channels": str, "seen_at": str,
+        "detected_ms": float,
+    }, pk="fill_key")
+    db["jobs"].create({
+        "id": int, "fill_key": str, "follower": str, "leader": str, "follow_id": int, "side": str,
+        "token_id": str, "condition_id": str, "usd": str, "shares": str, "price": str, "flow": str,
+        "status": str, "reason": str, "group_id": str, "worker": str, "attempts": int,
+        "created_at": str, "updated_at": str,
+    }, pk="id", if_not_exists=True)
+    db["jobs"].create_index(["fill_key", "follower"], unique=True, if_not_exists=True)
+    db["jobs"].create_index(["status"], if_not_exists=True)
+    db["jobs"].create_index(["group_id"], if_not_exists=True)
+    db["job_steps"].create({
+        "id": int, "group_id": str, "job_id": int, "step": str, "status": str, "tx_hash": str, "detail": str,
+        "amount": str, "started_at": str, "ended_at": str, "ms": float,
+    }, pk="id", if_not_exists=True)
+    db["job_steps"].create_index(["group_id"], if_not_exists=True)
+    db["guardrail_ledger"].create({
+        "id": int, "day": str, "wallet": str, "usd": str, "job_key": str, "status": str, "created_at": str,
+    }, pk="id", if_not_exists=True)
+    db["guardrail_ledger"].create_index(["day", "wallet"], if_not_exists=True)
+    db["guardrail_ledger"].create_index(["job_key"], unique=True, if_not_exists=True)
+    db["workers"].create({
+        "network": str, "address": str, "idx": int, "registered": int, "updated_at": str,
+    }, pk=("network", "address"), if_not_exists=True)
+    db["debts"].create({
+        "id": int, "group_id": str, "job_id": int, "worker": str, "proxy": str, "token": str, "amount": int,
+        "status": str, "paid_tx": str, "created_at": str, "paid_at": str,
+    }, pk="id", if_not_exists=True)
+    db["debts"].create_index(["status"], if_not_exists=True)
+    db["cursors"].create({"name": str, "value": str, "updated_at": str}, pk="name", if_not_exists=True)
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_initial", _m001_initial),
+]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,510 @@
+"""The SQLite state file: typed read/write functions over sqlite-utils. No SQL outside this package."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from ..errors import StateError
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+TABLES = ["nodes", "deployments", "proxies", "follows", "signals", "jobs", "job_steps",
+          "guardrail_ledger", "workers", "debts", "cursors"]
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, the one time format of the state file."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class NodeRecord:
+    """A local node copytrade started (and the local CLOB/feed that go with it)."""
+
+    name: str
+    kind: str
+    pid: int
+    rpc_url: str
+    ws_url: str
+    chain_id: int
+    port: int
+    log_path: str
+    started_at: str
+    fork_url: str | None = None
+    world_json: str | None = None
+    clob_pid: int | None = None
+    clob_url: str | None = None
+    feed_url: str | None = None
+    block_time: float | None = None
+
+
+@dataclass
+class Deployment:
+    """One deployed contract on one network, of one generation (migrations add generations)."""
+
+    network: str
+    name: str
+    address: str
+    tx: str | None
+    block: int | None
+    gas_used: int | None
+    deployer: str | None
+    generation: int = 1
+    status: str = "active"
+    created_at: str = field(default_factory=now_iso)
+    id: int | None = None
+
+
+@dataclass
+class ProxyRecord:
+    """A follower's proxy wallet."""
+
+    network: str
+    address: str
+    owner: str
+    factory: str
+    tx: str | None = None
+    status: str = "active"
+    migration_status: str | None = None
+    created_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class Follow:
+    """A follow config: follower proxy copies leader with this sizing, caps and filters."""
+
+    follower: str
+    leader: str
+    owner: str | None = None
+    sizing: str = "fixed"          # fixed | proportional | percent
+    amount: str = "10"             # USD (fixed), scale (proportional), percent of balance (percent)
+    min_usd: str | None = None
+    max_usd: str | None = None
+    max_slippage: str = "0.05"
+    sell_mode: str = "proportional"  # proportional | ignore
+    side_filter: str = "BOTH"       # BOTH | BUY | SELL
+    min_leader_usd: str | None = None
+    max_price: str | None = None
+    flow: str = "standard"          # standard | buffer
+    status: str = "active"          # active | paused
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    id: int | None = None
+
+
+class State:
+    """Open (and migrate) the state file; every read and write of copytrade's records goes through here."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path).expanduser()
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot open state file {self.path}: {exc}") from None
+        self.db = sqlite_utils.Database(conn)
+        self._migrate()
+
+    # --- schema --------------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            if "_migrations" not in self.db.table_names():
+                self.db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+            done = {r["name"] for r in self.db["_migrations"].rows}
+            unknown = done - {name for name, _ in MIGRATIONS}
+            if unknown:
+                raise StateError(f"state file {self.path} is from a newer copytrade (migrations {sorted(unknown)}); "
+                                 "upgrade copytrade or use another COPYTRADE_HOME")
+            for name, fn in MIGRATIONS:
+                if name in done:
+                    continue
+                # NOTE: sqlite-utils commits DDL itself, so each migration's tables are created with
+                # if_not_exists and the migration is recorded last: a crash halfway re-runs it harmlessly.
+                fn(self.db)
+                self.db["_migrations"].insert({"name": name, "applied_at": now_iso()})
+
+    @property
+    def schema_version(self) -> int:
+        """Number of migrations applied."""
+        return self.db["_migrations"].count
+
+    def info(self) -> dict[str, Any]:
+        """Path, schema version and row counts, for `copytrade state info`."""
+        return {"path": str(self.path), "schema_version": self.schema_version, "latest_version": SCHEMA_VERSION,
+                "journal_mode": self.db.execute("PRAGMA journal_mode").fetchone()[0],
+                "tables": {t: self.db[t].count for t in TABLES}}
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    def _q(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self.db.execute(sql, list(params))
+            cols = [c[0] for c in cur.description] if cur.description else []
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def transaction(self):
+        """A write transaction (BEGIN IMMEDIATE), holding the in-process lock."""
+        return _Tx(self)
+
+    # --- nodes -----------------------------------------------------------------------------------------
+    def save_node(self, node: NodeRecord) -> None:
+        """Record a running node (replaces the previous record of that name)."""
+        with self._lock:
+            self.db["nodes"].upsert(asdict(node), pk="name")
+
+    def get_node(self, name: str = "default") -> NodeRecord | None:
+        """The recorded node, or None."""
+        rows = self._q("select * from nodes where name = ?", [name])
+        return NodeRecord(**rows[0]) if rows else None
+
+    def update_node(self, name: str, **values: Any) -> None:
+        """Change fields of a recorded node."""
+        with self._lock:
+            self.db["nodes"].update(name, values)
+
+    def delete_node(self, name: str = "default") -> None:
+        """Forget a node (after it was stopped)."""
+        with self._lock:
+            self.db["nodes"].delete_where("name = ?", [name])
+
+    # --- deployments -------------------------------------------------------------------------------------
+    def record_deployment(self, dep: Deployment) -> Deployment:
+        """Record a deployment (unique per network, name and generation)."""
+        with self._lock:
+            row = asdict(dep)
+            row.pop("id")
+            # INSERT OR REPLACE: the unique (network, name, generation) index replaces a forced redeploy
+            self.db["deployments"].insert(row, replace=True)
+        return self.get_deployment(dep.network, dep.name, dep.generation)  # type: ignore[return-value]
+
+    def get_deployment(self, network: str, name: str, generation: int | None = None) -> Deployment | None:
+        """The active (or a given generation's) deployment of `name` on `network`."""
+        if generation is None:
+            rows = self._q("select * from deployments where network=? and name=? and status='active' "
+                           "order by generation desc limit 1", [network, name])
+        else:
+            rows = self._q("select * from deployments where network=? and name=? and generation=?",
+                           [network, name, generation])
+        return Deployment(**rows[0]) if rows else None
+
+    def list_deployments(self, network: str | None = None) -> list[Deployment]:
+        """All deployments, newest generation first."""
+        if network:
+            rows = self._q("select * from deployments where network=? order by generation desc, id", [network])
+        else:
+            rows = self._q("select * from deployments order by network, generation desc, id")
+        return [Deployment(**r) for r in rows]
+
+    def set_deployment_status(self, network: str, name: str, generation: int, status: str) -> None:
+        """Mark a generation active or previous."""
+        with self._lock:
+            self.db.execute("update deployments set status=? where network=? and name=? and generation=?",
+                            [status, network, name, generation])
+
+    def forget_network(self, network: str) -> None:
+        """Drop every record tied to a network (used when a fresh local fork replaces an old one)."""
+        with self._lock:
+            for table in ("deployments", "proxies", "workers"):
+                self.db.execute(f"delete from {table} where network=?", [network])
+
+    # --- proxies ------------------------------------------------------------------------------------------
+    def record_proxy(self, proxy: ProxyRecord) -> None:
+        """Record a proxy (idempotent)."""
+        with self._lock:
+            self.db["proxies"].upsert(asdict(proxy), pk=("network", "address"))
+
+    def list_proxies(self, network: str, factory: str | None = None) -> list[ProxyRecord]:
+        """Proxies on a network (optionally of one factory)."""
+        if factory:
+            rows = self._q("select * from proxies where network=? and factory=? order by created_at", [network, factory])
+        else:
+            rows = self._q("select * from proxies where network=? order by created_at", [network])
+        return [ProxyRecord(**r) for r in rows]
+
+    def get_proxy(self, network: str, address: str) -> ProxyRecord | None:
+        """One proxy by address (case-insensitive)."""
+        rows = self._q("select * from proxies where network=? and lower(address)=lower(?)", [network, address])
+        return ProxyRecord(**rows[0]) if rows else None
+
+    def set_proxy_fields(self, network: str, address: str, **values: Any) -> None:
+        """Update a proxy's status fields."""
+        with self._lock:
+            self.db["proxies"].update((network, address), values)
+
+    # --- follows -------------------------------------------------------------------------------------------
+    def upsert_follow(self, follow: Follow) -> Follow:
+        """Insert or update the follow (follower, leader)."""
+        with self._lock:
+            row = asdict(follow)
+            row.pop("id")
+            existing = self._q("select id, created_at from follows where lower(follower)=lower(?) and lower(leader)=lower(?)",
+                               [follow.follower, follow.leader])
+            row["updated_at"] = now_iso()
+            if existing:
+                row["created_at"] = existing[0]["created_at"]
+                self.db["follows"].update(existing[0]["id"], row)
+                fid = existing[0]["id"]
+            else:
+                fid = self.db["follows"].insert(row).last_pk
+        return self.get_follow(fid)  # type: ignore[arg-type,return-value]
+
+    def get_follow(self, follow_id: int) -> Follow | None:
+        """One follow config by id."""
+        rows = self._q("select * from follows where id=?", [follow_id])
+        return Follow(**rows[0]) if rows else None
+
+    def list_follows(self, *, status: str | None = None, updated_since: str | None = None) -> list[Follow]:
+        """Follow configs, optionally only active ones or only those changed since a time."""
+        sql, params = "select * from follows where 1=1", []
+        if status:
+            sql += " and status=?"
+            params.append(status)
+        if updated_since:
+            sql += " and updated_at > ?"
+            params.append(updated_since)
+        return [Follow(**r) for r in self._q(sql + " order by id", params)]
+
+    def set_follow_status(self, follow_id: int, status: str) -> bool:
+        """Pause/activate a follow; False if it does not exist."""
+        with self._lock:
+            cur = self.db.execute("update follows set status=?, updated_at=? where id=?", [status, now_iso(), follow_id])
+            return cur.rowcount > 0
+
+    def delete_follow(self, follow_id: int) -> bool:
+        """Remove a follow; False if it does not exist."""
+        with self._lock:
+            cur = self.db.execute("delete from follows where id=?", [follow_id])
+            return cur.rowcount > 0
+
+    # --- signals & jobs ------------------------------------------------------------------------------------
+    def record_signal(self, row: dict[str, Any]) -> bool:
+        """Record a leader fill; returns False if this fill key was already recorded (then only its channel list grows)."""
+        with self._lock:
+            existing = self._q("select channels from signals where fill_key=?", [row["fill_key"]])
+            if existing:
+                chans = set((existing[0]["channels"] or "").split(",")) - {""}
+                if row.get("channel") and row["channel"] not in chans:
+                    chans.add(row["channel"])
+                    self.db.execute("update signals set channels=? where fill_key=?",
+                                    [",".join(sorted(chans)), row["fill_key"]])
+                return False
+            row = dict(row)
+            row.setdefault("channels", row.get("channel"))
+            row.setdefault("seen_at", now_iso())
+            self.db["signals"].insert(row)
+            return True
+
+    def get_signal(self, fill_key: str) -> dict[str, Any] | None:
+        """A recorded leader fill."""
+        rows = self._q("select * from signals where fill_key=?", [fill_key])
+        return rows[0] if rows else None
+
+    def claim_job(self, row: dict[str, Any]) -> int | None:
+        """Create the job (fill × follower) if it does not exist yet: the durable at-most-once rule. Returns its id or None."""
+        row = dict(row)
+        row.setdefault("created_at", now_iso())
+        row.setdefault("updated_at", row["created_at"])
+        row.setdefault("attempts", 0)
+        with self._lock:
+            try:
+                cur = self.db.execute(
+                    "insert into jobs (" + ",".join(row) + ") values (" + ",".join("?" * len(row)) + ")",
+                    list(row.values()))
+                return cur.lastrowid
+            except sqlite3.IntegrityError:
+                return None
+
+    def update_job(self, job_id: int, **values: Any) -> None:
+        """Change a job's status/fields."""
+        values["updated_at"] = now_iso()
+        with self._lock:
+            self.db["jobs"].update(job_id, values)
+
+    def update_jobs(self, job_ids: list[int], **values: Any) -> None:
+        """Change many jobs at once (aggregated groups)."""
+        if not job_ids:
+            return
+        values["updated_at"] = now_iso()
+        sets = ",".join(f"{k}=?" for k in values)
+        with self._lock:
+            self.db.execute(f"update jobs set {sets} where id in ({','.join('?' * len(job_ids))})",
+                            [*values.values(), *job_ids])
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        """One job row."""
+        rows = self._q("select * from jobs where id=?", [job_id])
+        return rows[0] if rows else None
+
+    def list_jobs(self, *, status: str | None = None, limit: int = 50, group_id: str | None = None,
+                  statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Jobs, newest first."""
+        sql, params = "select * from jobs where 1=1", []
+        if status:
+            sql += " and status=?"
+            params.append(status)
+        if statuses:
+            st = list(statuses)
+            sql += f" and status in ({','.join('?' * len(st))})"
+            params.extend(st)
+        if group_id:
+            sql += " and group_id=?"
+            params.append(group_id)
+        sql += " order by id desc limit ?"
+        params.append(limit)
+        return self._q(sql, params)
+
+    def job_counts(self) -> dict[str, int]:
+        """Number of jobs by status."""
+        return {r["status"]: r["n"] for r in self._q("select status, count(*) n from jobs group by status")}
+
+    def add_step(self, *, group_id: str, step: str, status: str, job_id: int | None = None, tx_hash: str | None = None,
+                 detail: str | None = None, amount: str | None = None, ms: float | None = None) -> None:
+        """Journal one execution step of a job group."""
+        with self._lock:
+            self.db["job_steps"].insert({"group_id": group_id, "job_id": job_id, "step": step, "status": status,
+                                         "tx_hash": tx_hash, "detail": detail, "amount": amount, "ms": ms,
+                                         "started_at": now_iso(), "ended_at": now_iso()})
+
+    def steps(self, group_id: str) -> list[dict[str, Any]]:
+        """The journal of one job group, in order."""
+        return self._q("select * from job_steps where group_id=? order by id", [group_id])
+
+    # --- guardrails -----------------------------------------------------------------------------------------
+    def reserve_usd(self, *, day: str, wallet: str, usd: str, job_key: str, wallet_cap: str | None,
+                    global_cap: str | None) -> tuple[bool, str]:
+        """Atomically reserve `usd` against the day's caps; (False, reason) if a cap would be exceeded."""
+        from decimal import Decimal
+
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._q("select 1 from guardrail_ledger where job_key=?", [job_key]):
+                    conn.execute("COMMIT")
+                    return True, "already reserved"
+                if global_cap is not None:
+                    spent = sum((Decimal(r["usd"]) for r in self._q(
+                        "select usd from guardrail_ledger where day=? and status!='released'", [day])), Decimal(0))
+                    if spent + Decimal(usd) > Decimal(global_cap):
+                        conn.execute("COMMIT")
+                        return False, f"daily cap {global_cap} USD reached ({spent} used)"
+                if wallet_cap is not None:
+                    spent = sum((Decimal(r["usd"]) for r in self._q(
+                        "select usd from guardrail_ledger where day=? and wallet=? and status!='released'",
+                        [day, wallet])), Decimal(0))
+                    if spent + Decimal(usd) > Decimal(wallet_cap):
+                        conn.execute("COMMIT")
+                        return False, f"wallet daily cap {wallet_cap} USD reached ({spent} used)"
+                conn.execute("insert into guardrail_ledger (day, wallet, usd, job_key, status, created_at) "
+                             "values (?, ?, ?, ?, 'reserved', ?)", [day, wallet, usd, job_key, now_iso()])
+                conn.execute("COMMIT")
+                return True, "reserved"
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+
+    def settle_reservation(self, job_key: str, status: str, usd: str | None = None) -> None:
+        """Commit (optionally with the actual amount) or release a reservation."""
+        with self._lock:
+            if usd is None:
+                self.db.execute("update guardrail_ledger set status=? where job_key=?", [status, job_key])
+            else:
+                self.db.execute("update guardrail_ledger set status=?, usd=? where job_key=?", [status, usd, job_key])
+
+    def spent_usd(self, day: str, wallet: str | None = None) -> str:
+        """USD reserved or committed on a day (all wallets, or one)."""
+        from decimal import Decimal
+
+        sql, params = "select usd from guardrail_ledger where day=? and status!='released'", [day]
+        if wallet:
+            sql += " and wallet=?"
+            params.append(wallet)
+        return str(sum((Decimal(r["usd"]) for r in self._q(sql, params)), Decimal(0)))
+
+    # --- workers ---------------------------------------------------------------------------------------------
+    def record_workers(self, network: str, addresses: list[str]) -> None:
+        """Record the registered worker fleet."""
+        with self._lock:
+            self.db["workers"].upsert_all(
+                [{"network": network, "address": a, "idx": i, "registered": 1, "updated_at": now_iso()}
+                 for i, a in enumerate(addresses)], pk=("network", "address"))
+
+    def list_workers(self, network: str) -> list[str]:
+        """Registered worker addresses."""
+        return [r["address"] for r in self._q("select address from workers where network=? order by idx", [network])]
+
+    # --- debts ----------------------------------------------------------------------------------------------
+    def add_debts(self, rows: list[dict[str, Any]]) -> None:
+        """Record Smart Buffer debts (proxy owes worker) until reimbursed."""
+        with self._lock:
+            self.db["debts"].insert_all([{**r, "status": "open", "created_at": now_iso()} for r in rows])
+
+    def open_debts(self, worker: str | None = None) -> list[dict[str, Any]]:
+        """Debts not yet reimbursed."""
+        if worker:
+            return self._q("select * from debts where status='open' and worker=? order by id", [worker])
+        return self._q("select * from debts where status='open' order by id")
+
+    def mark_debts_paid(self, ids: list[int], tx_hash: str) -> None:
+        """Mark debts reimbursed by a transaction."""
+        if not ids:
+            return
+        with self._lock:
+            self.db.execute(f"update debts set status='paid', paid_tx=?, paid_at=? where id in ({','.join('?' * len(ids))})",
+                            [tx_hash, now_iso(), *ids])
+
+    # --- cursors --------------------------------------------------------------------------------------------
+    def get_cursor(self, name: str) -> str | None:
+        """A persisted detection cursor (last block processed, Data API timestamp...)."""
+        rows = self._q("select value from cursors where name=?", [name])
+        return rows[0]["value"] if rows else None
+
+    def set_cursor(self, name: str, value: str) -> None:
+        """Persist a detection cursor."""
+        with self._lock:
+            self.db["cursors"].upsert({"name": name, "value": value, "updated_at": now_iso()}, pk="name")
+
+    def rows(self, table: str, limit: int = 1000) -> Iterator[dict[str, Any]]:
+        """Raw rows of a table (for diagnostics and tests)."""
+        if table not in TABLES:
+            raise StateError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        yield from self._q(f"select * from {table} limit ?", [limit])
+
+
+class _Tx:
+    def __init__(self, state: State):
+        self.state = state
+
+    def __enter__(self):
+        self.state._lock.acquire()
+        self.state.db.conn.execute("BEGIN IMMEDIATE")
+        return self.state
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.state.db.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.state._lock.release()
+        return False
+
+
+def open_state(settings) -> State:
+    """Open the state file named by the settings."""
+    return State(settings.state_path)
+
+
+def dumps(obj: Any) -> str:
+    """JSON for state columns."""
+    return json.dumps(obj, separators=(",", ":"), default=str)
