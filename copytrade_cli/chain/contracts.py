@@ -1,0 +1,253 @@
+"""Compile, cache and deploy the copytrade Vyper contracts (contracts/*.vy, contracts/mocks/*.vy).
+
+- `compile_contract(name)` / `load_artifact(name)` -> `Artifact(abi, bytecode, runtime_bytecode)`.
+  Compiled with vyper's Python API (0.4.3), snekmate's install dir on the search path (via sys.path,
+  as the vyper CLI does). Cached on disk as JSON under `<repo>/build/contracts/` (or `build_dir`),
+  keyed by a hash of the source (+ the sources of local imports) and the compiler version, and in
+  process memory: a second call is a file read or a dict lookup, never a compile.
+- `deploy(w3, account, name, *args)` signs locally with eth-account and sends with raw web3 (no ape:
+  ape's contract API is ~3x slower).
+- `plant(w3, account, name, at, *args)` deploys, then copies the runtime code to `at` with
+  anvil_setCode / hardhat_setCode (the offline fork's mocks at Polymarket's real addresses).
+- `predict_proxy_address(factory, implementation, owner)` mirrors ProxyFactory.predictProxyAddress.
+
+Heavy imports (vyper, web3, eth_utils) happen inside functions: importing this module stays cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS_DIR = REPO_ROOT / "contracts"
+DEFAULT_BUILD_DIR = REPO_ROOT / "build" / "contracts"
+COMPILER_VERSION = "0.4.3"  # pinned in pyproject; part of the cache key
+
+# name -> source path relative to contracts/
+SOURCES: dict[str, str] = {
+    "MockCollateral": "mocks/MockCollateral.vy",
+    "MockConditionalTokens": "mocks/MockConditionalTokens.vy",
+    "MockExchangeV2": "mocks/MockExchangeV2.vy",
+    "Executor": "Executor.vy",
+    "ProxyFactory": "ProxyFactory.vy",
+    "Proxy": "Proxy.vy",
+    "Treasury": "Treasury.vy",
+}
+
+# EIP-1167 minimal proxy init code exactly as vyper's `create_minimal_proxy_to` emits it
+# (vyper/builtins/functions.py: eip1167_bytecode): loader + forwarder prefix, target, suffix.
+EIP1167_PREFIX = bytes.fromhex("602d3d8160093d39f3363d3d373d3d3d363d73")
+EIP1167_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
+
+_IMPORT_RE = re.compile(r"^\s*(?:from\s+\S+\s+)?import\s", re.M)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str  # 0x-prefixed init code
+    runtime_bytecode: str  # 0x-prefixed deployed code
+
+    def selectors(self) -> dict[str, str]:
+        """'fn(type,...)' -> '0x12345678' for every function in the ABI."""
+        from eth_utils import function_signature_to_4byte_selector
+
+        out = {}
+        for item in self.abi:
+            if item.get("type") == "function":
+                sig = f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+                out[sig] = "0x" + function_signature_to_4byte_selector(sig).hex()
+        return out
+
+
+def _abi_type(inp: dict) -> str:
+    t = inp["type"]
+    if t.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in inp["components"]) + ")" + t[len("tuple"):]
+    return t
+
+
+_memo: dict[tuple[str, str], tuple[str, Artifact]] = {}
+_lock = threading.Lock()
+
+
+def source_path(name: str) -> Path:
+    try:
+        return CONTRACTS_DIR / SOURCES[name]
+    except KeyError:
+        raise KeyError(f"unknown contract {name!r}; known: {', '.join(SOURCES)}") from None
+
+
+def _source_key(name: str) -> str:
+    src = source_path(name).read_bytes()
+    h = hashlib.sha256()
+    h.update(f"vyper-{COMPILER_VERSION}\0{name}\0".encode())
+    h.update(src)
+    if _IMPORT_RE.search(src.decode()):
+        # Local imports/interfaces: any change under contracts/ invalidates this artifact.
+        for p in sorted(CONTRACTS_DIR.rglob("*.vy*")):
+            h.update(str(p.relative_to(CONTRACTS_DIR)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def _compile(name: str) -> Artifact:
+    import sys
+
+    import vyper
+    from vyper.compiler.input_bundle import FilesystemInputBundle
+
+    if not vyper.__version__.startswith(COMPILER_VERSION):
+        raise RuntimeError(f"vyper {vyper.__version__} installed, contracts are pinned to {COMPILER_VERSION}")
+    path = source_path(name)
+    # Same search path as the vyper CLI: sys.path (site-packages -> snekmate), then contracts/.
+    search = [Path(p) for p in reversed(sys.path) if p] + [CONTRACTS_DIR, path.parent]
+    out = vyper.compile_code(
+        path.read_text(),
+        contract_path=path.relative_to(CONTRACTS_DIR),
+        resolved_path=path,
+        input_bundle=FilesystemInputBundle(search),
+        output_formats=["abi", "bytecode", "bytecode_runtime"],
+    )
+    return Artifact(name=name, abi=out["abi"], bytecode=out["bytecode"], runtime_bytecode=out["bytecode_runtime"])
+
+
+def compile_contract(name: str, build_dir: str | os.PathLike | None = None, force: bool = False) -> Artifact:
+    """Compile `name` (or return the cached artifact for this exact source)."""
+    bdir = Path(build_dir) if build_dir else DEFAULT_BUILD_DIR
+    key = _source_key(name)
+    memo_key = (str(bdir), name)
+    with _lock:
+        hit = _memo.get(memo_key)
+        if hit and hit[0] == key and not force:
+            return hit[1]
+        cache_file = bdir / f"{name}.{key}.json"
+        if cache_file.exists() and not force:
+            data = json.loads(cache_file.read_text())
+            art = Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"],
+                           runtime_bytecode=data["runtime_bytecode"])
+        else:
+            art = _compile(name)
+            bdir.mkdir(parents=True, exist_ok=True)
+            for stale in bdir.glob(f"{name}.*.json"):
+                stale.unlink(missing_ok=True)
+            tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"name": name, "source_key": key, "compiler": COMPILER_VERSION,
+                                       "abi": art.abi, "bytecode": art.bytecode,
+                                       "runtime_bytecode": art.runtime_bytecode}))
+            os.replace(tmp, cache_file)  # atomic: concurrent readers never see half a file
+        _memo[memo_key] = (key, art)
+        return art
+
+
+def load_artifact(name: str, build_dir: str | os.PathLike | None = None) -> Artifact:
+    """The artifact for `name`: from memory, else the disk cache, else compiled now."""
+    return compile_contract(name, build_dir=build_dir)
+
+
+def compile_all(build_dir: str | os.PathLike | None = None) -> dict[str, Artifact]:
+    return {n: compile_contract(n, build_dir=build_dir) for n in SOURCES}
+
+
+# ---------------------------------------------------------------- addresses
+def proxy_init_code(implementation: str) -> bytes:
+    return EIP1167_PREFIX + bytes.fromhex(implementation[2:] if implementation.startswith("0x") else implementation) + EIP1167_SUFFIX
+
+
+def proxy_salt(owner: str) -> bytes:
+    """ProxyFactory's CREATE2 salt: the owner address left-padded to 32 bytes."""
+    return bytes(12) + bytes.fromhex(owner[2:] if owner.startswith("0x") else owner)
+
+
+def predict_proxy_address(factory: str, implementation: str, owner: str) -> str:
+    """CREATE2 address of `owner`'s proxy; equals ProxyFactory.predictProxyAddress(owner)."""
+    from eth_utils import keccak, to_checksum_address
+
+    f = bytes.fromhex(factory[2:] if factory.startswith("0x") else factory)
+    digest = keccak(b"\xff" + f + proxy_salt(owner) + keccak(proxy_init_code(implementation)))
+    return to_checksum_address(digest[12:])
+
+
+# ---------------------------------------------------------------- deployment
+def send_tx(w3: Any, account: Any, tx: dict, wait: bool = True, timeout: float = 60) -> Any:
+    """Fill nonce/chainId/gas, sign locally, send raw; return the receipt (status checked) or tx hash."""
+    tx = dict(tx)
+    tx.setdefault("from", account.address)
+    tx.setdefault("chainId", w3.eth.chain_id)
+    if "nonce" not in tx:
+        tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
+    if "gas" not in tx:
+        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 20_000
+    if "gasPrice" not in tx and "maxFeePerGas" not in tx:
+        tx["gasPrice"] = w3.eth.gas_price
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    if not wait:
+        return tx_hash
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+    if receipt["status"] != 1:
+        raise RuntimeError(f"transaction {tx_hash.hex()} reverted")
+    return receipt
+
+
+def transact(w3: Any, account: Any, fn: Any, gas: int | None = None, **overrides: Any) -> Any:
+    """Send a bound web3 contract function call (`contract.functions.f(...)`) signed by `account`."""
+    tx: dict = {"from": account.address, **overrides}
+    if gas is not None:
+        tx["gas"] = gas
+    return send_tx(w3, account, fn.build_transaction(tx))
+
+
+def contract(w3: Any, name: str, address: str, build_dir: str | os.PathLike | None = None) -> Any:
+    """A web3 contract object for a deployed `name` at `address`."""
+    return w3.eth.contract(address=w3.to_checksum_address(address), abi=load_artifact(name, build_dir).abi)
+
+
+def deploy(w3: Any, account: Any, name: str, *args: Any,
+           build_dir: str | os.PathLike | None = None, gas: int | None = None) -> tuple[str, str, int, int]:
+    """Deploy `name(*args)` from `account`; return (address, tx_hash, block_number, gas_used)."""
+    art = load_artifact(name, build_dir)
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    tx = factory.constructor(*args).build_transaction({"from": account.address, **({"gas": gas} if gas else {})})
+    tx.pop("to", None)
+    receipt = send_tx(w3, account, tx)
+    addr = receipt["contractAddress"]
+    if not addr:
+        raise RuntimeError(f"deploying {name}: no contract address in receipt")
+    return (w3.to_checksum_address(addr), "0x" + bytes(receipt["transactionHash"]).hex(),
+            int(receipt["blockNumber"]), int(receipt["gasUsed"]))
+
+
+def _set_code(w3: Any, address: str, code: str) -> None:
+    try:
+        from copytrade_cli.chain.cheats import Cheats
+
+        Cheats(w3).set_code(address, code)
+        return
+    except ImportError:
+        pass
+    version = str(w3.provider.make_request("web3_clientVersion", [])["result"]).lower()
+    method = "hardhat_setCode" if "hardhat" in version else "anvil_setCode"
+    resp = w3.provider.make_request(method, [address, code])
+    if resp.get("error"):
+        raise RuntimeError(f"{method} failed: {resp['error']}")
+
+
+def plant(w3: Any, account: Any, name: str, at: str, *args: Any,
+          build_dir: str | os.PathLike | None = None) -> str:
+    """Deploy `name(*args)` normally, then copy its runtime code (immutables included) to `at`.
+
+    Storage at `at` is whatever was there (empty on a fresh fork): call the mock's `initialize(...)`
+    afterwards. Returns `at` checksummed.
+    """
+    addr, *_ = deploy(w3, account, name, *args, build_dir=build_dir)
+    code = w3.eth.get_code(addr)
+    at = w3.to_checksum_address(at)
+    _set_code(w3, at, "0x" + bytes(code).hex())
+    return at
