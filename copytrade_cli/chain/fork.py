@@ -1,0 +1,274 @@
+"""`fork up|down|status`: a local Polygon (chain id 137) that behaves like mainnet.
+
+Offline (no fork URL) it plants Polymarket's contracts at their real addresses, gives the whale
+collateral, creates markets with a market maker, then (unless told not to) deploys Executor + Factory,
+creates and funds the operator's proxy from the whale, funds and approves the worker fleet, and starts
+the local CLOB (+ activity feed and Data API) in the background. Everything is recorded in state.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import NodeError
+from ..settings import Settings
+from ..state import NodeRecord, State, now_iso
+from . import node as nodes
+
+LOCAL_NETWORK = "polygon:local"
+OPERATOR_PROXY_FUNDING = 1000 * 10**6
+WORKER_GAS_WEI = 50 * 10**18  # POL per worker on the fork
+WORKER_FLOAT_MICRO = 2000 * 10**6  # Smart Buffer float per worker on the fork
+
+
+@dataclass
+class ForkReport:
+    """What `fork up` did, step by step with timings."""
+
+    rpc_url: str = ""
+    chain_id: int = 0
+    pid: int = 0
+    steps: list[tuple[str, str, float]] = field(default_factory=list)
+    addresses: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rpc_url": self.rpc_url, "chain_id": self.chain_id, "pid": self.pid, "seconds": round(self.seconds, 2),
+                "steps": [{"step": s, "detail": d, "seconds": round(t, 3)} for s, d, t in self.steps],
+                "addresses": self.addresses}
+
+
+Progress = Callable[[str], None]
+
+
+def running_node(state: State) -> NodeRecord | None:
+    """The recorded node if its process is alive."""
+    rec = state.get_node()
+    if rec and nodes.pid_alive(rec.pid):
+        return rec
+    return None
+
+
+def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int | None = None,
+            fork_url: str | None = None, deploy: bool = True, block_time: float | None = None,
+            clob: bool = True, clob_port: int | None = None, progress: Progress | None = None) -> ForkReport:
+    """Start the node, plant Polymarket, deploy and fund; record everything. Refuses if one already runs."""
+    say = progress or (lambda _m: None)
+    t0 = time.time()
+    report = ForkReport()
+    current = running_node(state)
+    if current:
+        raise NodeError(f"a {current.kind} node already runs for this COPYTRADE_HOME (PID {current.pid}, "
+                        f"{current.rpc_url}); `copytrade fork down` first")
+    stale = state.get_node()
+    if stale:
+        _stop_clob(stale)
+        state.delete_node()
+
+    def step(name: str, detail: str, started: float) -> None:
+        report.steps.append((name, detail, time.time() - started))
+
+    s = time.time()
+    say(f"starting {kind}")
+    started = nodes.start_node(kind, port=port, chain_id=137, log_dir=settings.home / "logs", fork_url=fork_url,
+                               block_time=block_time)
+    report.rpc_url, report.chain_id, report.pid = started.rpc_url, started.chain_id, started.pid
+    rec = NodeRecord(name="default", kind=kind, pid=started.pid, rpc_url=started.rpc_url, ws_url=started.ws_url,
+                     chain_id=started.chain_id, port=started.port, log_path=str(started.log_path),
+                     started_at=now_iso(), fork_url=fork_url, block_time=block_time)
+    state.save_node(rec)
+    # A new local chain: records of the previous fork's contracts are void.
+    state.forget_network(LOCAL_NETWORK)
+    step("node", f"{kind} PID {started.pid} on {started.rpc_url} (chain id {started.chain_id})", s)
+    try:
+        if fork_url is None:
+            _offline_setup(settings, state, rec, report, deploy=deploy, clob=clob, clob_port=clob_port,
+                           step=step, say=say)
+    except BaseException:
+        fork_down(state)
+        raise
+    report.seconds = time.time() - t0
+    return report
+
+
+def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, step, say) -> None:
+    from ..localworld.plant import plant_polymarket
+    from .accounts import DevAccounts, dev_key, operator_account, worker_accounts
+    from .tx import TxLane, connect
+
+    w3 = connect(rec.rpc_url)
+    operator = operator_account(settings)
+    s = time.time()
+    say("planting Polymarket at its mainnet addresses")
+    world = plant_polymarket(w3, dev_key(DevAccounts.operator))
+    state.update_node("default", world_json=world.to_json())
+    rec.world_json = world.to_json()
+    report.addresses.update({"USDC.e": world.collateral, "pUSD": world.pusd, "CTF": world.ctf,
+                             "Exchange V2": world.exchange})
+    step("plant", f"USDC.e, pUSD, CTF, V2 exchange; {len(world.markets)} markets; whale funded", s)
+    if deploy:
+        setup_contracts(settings, state, w3, world, operator, worker_accounts(settings), report, step, say)
+    if clob:
+        s = time.time()
+        say("starting the local CLOB, activity feed and Data API")
+        url, pid = spawn_clob(settings, rec, port=clob_port)
+        state.update_node("default", clob_url=url, clob_pid=pid, feed_url=url.replace("http://", "ws://") + "/ws")
+        report.addresses["CLOB"] = url
+        step("clob", f"local CLOB on {url} (PID {pid})", s)
+
+
+def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
+    """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
+    from .deploy import call_tx, deploy_executor, deploy_factory
+    from .proxies import create_proxy, erc20, erc1155, fund_from_whale
+    from .tx import FeeOracle, TxLane, wait_receipt
+
+    fees = FeeOracle(w3)
+    lane = TxLane(w3, operator, fees=fees)
+    worker_addrs = [a.address for a in workers]
+    s = time.time()
+    say("deploying Executor and registering the worker fleet")
+    spenders = [world.exchange]
+    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.collateral, world.ctf],
+                         spenders=spenders)
+    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.collateral, world.ctf])
+    for r in (r1, r2):
+        for st in r.steps:
+            if st.address and st.what.startswith("deploy"):
+                report.addresses[st.what.removeprefix("deploy ")] = st.address
+    step("deploy", f"Executor ({len(worker_addrs)} workers), Treasury, ProxyFactory", s)
+    s = time.time()
+    say("creating the operator's proxy and funding it from the whale")
+    factory = report.addresses["ProxyFactory"]
+    proxy, _ = create_proxy(w3, state, LOCAL_NETWORK, lane, factory, operator.address)
+    fund_from_whale(w3, world.collateral, world.whale, proxy, OPERATOR_PROXY_FUNDING)
+    report.addresses["Operator proxy"] = proxy
+    step("proxy", f"{proxy} funded with 1000 USDC by impersonating {world.whale}", s)
+    s = time.time()
+    say("funding the worker fleet with gas and float, approving the exchange and the Executor")
+    fund_workers(w3, lane, world, workers, report.addresses["Executor"])
+    step("fleet", f"{len(workers)} workers: gas, float, approvals", s)
+
+
+def fund_workers(w3, lane, world, workers, executor: str, gas_wei: int = WORKER_GAS_WEI,
+                 float_micro: int = WORKER_FLOAT_MICRO) -> None:
+    """Give each worker gas (from the operator) and a Smart Buffer float (from the whale), and the four
+    approvals its flows need: collateral + CTF to the exchange (trading) and to the Executor (pushes)."""
+    from .proxies import erc20, erc1155, fund_from_whale
+    from .tx import TxLane, wait_receipt
+    from .cheats import Cheats
+
+    cheats = Cheats(w3)
+    hashes = []
+    for wk in workers:
+        hashes.append(lane.send({"to": wk.address, "value": gas_wei}, gas=21_000))
+    for h in hashes:
+        wait_receipt(w3, h)
+    # float: impersonate the whale once, pipeline the transfers
+    token = erc20(w3, world.collateral)
+    cheats.set_balance(world.whale, 10**20)
+    cheats.impersonate(world.whale)
+    try:
+        hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
+                                       "data": token.encode_abi("transfer", args=[wk.address, float_micro])})
+              for wk in workers]
+    finally:
+        cheats.stop_impersonating(world.whale)
+    for h in hs:
+        wait_receipt(w3, "0x" + bytes(h).hex())
+    ctf = erc1155(w3, world.ctf)
+    approvals = []
+    for wk in workers:
+        wl = TxLane(w3, wk, fees=lane.fees)
+        for spender in (world.exchange, executor):
+            approvals.append(wl.send({"to": world.collateral, "data": token.encode_abi("approve",
+                                                                                       args=[spender, 2**256 - 1])},
+                                     gas=80_000))
+            approvals.append(wl.send({"to": world.ctf, "data": ctf.encode_abi("setApprovalForAll",
+                                                                              args=[spender, True])}, gas=80_000))
+    for h in approvals:
+        wait_receipt(w3, h)
+
+
+def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, timeout: float = 20.0) -> tuple[str, int]:
+    """Start `copytrade clob serve` in the background for this node; return (url, pid) when it answers."""
+    import urllib.request
+
+    port = port or nodes.free_port()
+    log = settings.home / "logs" / f"clob-{port}.log"
+    env = dict(os.environ)
+    env["COPYTRADE_HOME"] = str(settings.home)
+    if settings.state_file:
+        env["COPYTRADE_STATE_FILE"] = str(settings.state_path)
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "copytrade_cli", "clob", "serve", "--port", str(port)],
+                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()
+            raise NodeError(f"the local CLOB exited at start: {tail[-1] if tail else 'no output'}; log: {log}")
+        try:
+            with urllib.request.urlopen(url + "/ok", timeout=0.5) as resp:
+                if resp.status == 200:
+                    return url, proc.pid
+        except OSError:
+            time.sleep(0.1)
+    nodes.stop_pid(proc.pid, "copytrade_cli")
+    raise NodeError(f"the local CLOB did not answer on {url} within {timeout:.0f}s; log: {log}")
+
+
+def _stop_clob(rec: NodeRecord) -> bool:
+    if rec.clob_pid and nodes.pid_alive(rec.clob_pid):
+        return nodes.stop_pid(rec.clob_pid, "copytrade_cli")
+    return False
+
+
+def fork_down(state: State) -> dict[str, Any]:
+    """Stop exactly the processes `fork up` started (node and CLOB), by PID, and forget them."""
+    rec = state.get_node()
+    if rec is None:
+        return {"stopped": False, "reason": "no node recorded"}
+    clob = _stop_clob(rec)
+    node = nodes.stop_pid(rec.pid, rec.kind) if nodes.pid_alive(rec.pid) else False
+    state.delete_node()
+    return {"stopped": node, "pid": rec.pid, "clob_stopped": clob, "clob_pid": rec.clob_pid, "kind": rec.kind}
+
+
+def fork_status(state: State) -> dict[str, Any]:
+    """What runs: rpc_url, chain_id, block, pid, addresses (from state, checked against the node)."""
+    rec = state.get_node()
+    if rec is None:
+        return {"running": False}
+    alive = nodes.pid_alive(rec.pid)
+    out: dict[str, Any] = {"running": alive, "kind": rec.kind, "pid": rec.pid, "rpc_url": rec.rpc_url,
+                           "ws_url": rec.ws_url, "chain_id": rec.chain_id, "started_at": rec.started_at,
+                           "fork_url": rec.fork_url, "log": rec.log_path,
+                           "clob_url": rec.clob_url if rec.clob_pid and nodes.pid_alive(rec.clob_pid) else None,
+                           "clob_pid": rec.clob_pid}
+    if alive:
+        try:
+            out["block"] = int(nodes.rpc(rec.rpc_url, "eth_blockNumber", timeout=2), 16)
+        except NodeError as exc:
+            out["running"] = False
+            out["error"] = str(exc)
+    addrs: dict[str, str] = {}
+    if rec.world_json:
+        from ..localworld.world import World
+
+        w = World.from_json(rec.world_json)
+        addrs.update({"USDC.e": w.collateral, "pUSD": w.pusd, "CTF": w.ctf, "Exchange V2": w.exchange})
+    from .deploy import addresses
+
+    addrs.update(addresses(state, LOCAL_NETWORK))
+    proxies = state.list_proxies(LOCAL_NETWORK)
+    if proxies:
+        addrs["Operator proxy"] = proxies[0].address
+    out["addresses"] = addrs
+    return out

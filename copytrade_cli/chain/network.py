@@ -1,0 +1,74 @@
+"""Which chain a command talks to: the local fork (from state) or a live network (from the settings).
+Local vs live is decided by the network name the operator gave, never by the chain id (the fork is 137 too)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ChainError, NodeError, UsageError
+from ..settings import Settings
+from ..state import State
+
+KNOWN = {
+    "polygon:local": ("polygon:local", 137, True),
+    "polygon:fork": ("polygon:local", 137, True),
+    "local": ("polygon:local", 137, True),
+    "polygon:local:foundry": ("polygon:local", 137, True),
+    "polygon:local:hardhat": ("polygon:local", 137, True),
+    "polygon:mainnet": ("polygon:mainnet", 137, False),
+    "polygon": ("polygon:mainnet", 137, False),
+    "polygon:amoy": ("polygon:amoy", 80002, False),
+    "amoy": ("polygon:amoy", 80002, False),
+}
+
+
+@dataclass
+class ChainContext:
+    """A connected chain: name, web3, whether it is the local fork, and the local world if so."""
+
+    network: str
+    chain_id: int
+    is_local: bool
+    w3: Any
+    rpc_url: str
+    world: Any = None
+
+    @property
+    def collateral(self) -> str:
+        return self.world.collateral if self.world is not None else self._settings.usdc_address
+
+    _settings: Any = None
+
+
+def normalize(network: str | None, settings: Settings) -> tuple[str, int, bool]:
+    """Canonical (network, chain id, is_local) for an ape-style network choice."""
+    choice = (network or settings.network).strip().lower()
+    if choice not in KNOWN:
+        raise UsageError(f"unknown network {choice!r}; use one of polygon:local, polygon:mainnet, polygon:amoy")
+    return KNOWN[choice]
+
+
+def connect_network(settings: Settings, state: State, network: str | None = None) -> ChainContext:
+    """Connect to the network: the recorded fork for polygon:local, else the configured RPC endpoints."""
+    from ..localworld.world import World
+    from .fork import running_node
+    from .tx import connect_checked
+
+    name, chain_id, is_local = normalize(network, settings)
+    world = None
+    if is_local:
+        rec = running_node(state)
+        if rec is None:
+            raise NodeError("no local fork is running for this COPYTRADE_HOME: start one with `copytrade fork up`")
+        urls = settings.rpc_urls(rec.rpc_url) if settings.copy_trading_rpc_url else [rec.rpc_url]
+        world = World.from_json(rec.world_json) if rec.world_json else None
+    else:
+        urls = settings.rpc_urls()
+        if not urls:
+            raise ChainError(f"{name} needs an RPC endpoint: set COPY_TRADING_RPC_URL "
+                             "(e.g. COPY_TRADING_RPC_URL=https://polygon-rpc.com)")
+    w3 = connect_checked(urls, expect_chain_id=chain_id)
+    ctx = ChainContext(network=name, chain_id=chain_id, is_local=is_local, w3=w3,
+                       rpc_url=w3.provider.endpoint_uri, world=world)
+    ctx._settings = settings
+    return ctx

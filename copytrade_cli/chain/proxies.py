@@ -1,0 +1,123 @@
+"""Follower proxies: create (one per owner, recorded), fund (on the fork, from the whale by impersonation),
+read balances and positions, withdraw (owner)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..errors import DeploymentError, FundsError, UsageError
+from ..state import ProxyRecord, State
+from .deploy import call_tx, contract, has_code
+from .tx import TxLane, wait_receipt
+
+USDC = 10**6
+ZERO = "0x0000000000000000000000000000000000000000"
+
+ERC20_ABI = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view", "inputs": [{"name": "a", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
+     "inputs": [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+]
+ERC1155_ABI = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address"}, {"name": "id", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "balanceOfBatch", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address[]"}, {"name": "ids", "type": "uint256[]"}],
+     "outputs": [{"name": "", "type": "uint256[]"}]},
+    {"type": "function", "name": "setApprovalForAll", "stateMutability": "nonpayable",
+     "inputs": [{"name": "op", "type": "address"}, {"name": "ok", "type": "bool"}], "outputs": []},
+    {"type": "function", "name": "isApprovedForAll", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "op", "type": "address"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+]
+
+
+def erc20(w3, address: str):
+    """A minimal ERC-20 contract object."""
+    return w3.eth.contract(address=address, abi=ERC20_ABI)
+
+
+def erc1155(w3, address: str):
+    """A minimal ERC-1155 contract object."""
+    return w3.eth.contract(address=address, abi=ERC1155_ABI)
+
+
+def usd(amount_micro: int) -> str:
+    """Micro-USDC as a human decimal string."""
+    return f"{Decimal(amount_micro) / USDC:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def factory_of(w3, state: State, network: str, override: str | None = None) -> str:
+    """The ProxyFactory in effect (PROXY_FACTORY_ADDRESS override, else the recorded one)."""
+    address = override
+    if not address:
+        dep = state.get_deployment(network, "ProxyFactory")
+        address = dep.address if dep else None
+    if not address or not has_code(w3, address):
+        raise DeploymentError(f"no ProxyFactory on {network}: run `copytrade deploy factory` first")
+    return address
+
+
+def create_proxy(w3, state: State, network: str, lane: TxLane, factory: str, owner: str) -> tuple[str, str | None]:
+    """Create `owner`'s proxy on `factory` (or return the existing one); (address, tx or None)."""
+    f = contract(w3, "ProxyFactory", factory)
+    current = f.functions.proxyOf(owner).call()
+    tx_hash = None
+    if current == ZERO:
+        r = call_tx(lane, w3, "ProxyFactory", factory, "createProxy", owner)
+        tx_hash = "0x" + bytes(r["transactionHash"]).hex()
+        current = f.functions.proxyOf(owner).call()
+    if state.get_proxy(network, current) is None:
+        state.record_proxy(ProxyRecord(network=network, address=current, owner=owner, factory=factory, tx=tx_hash))
+    return current, tx_hash
+
+
+def fund_from_whale(w3, collateral: str, whale: str, to: str, amount_micro: int) -> str:
+    """On the fork: move collateral from the whale to `to` by impersonating the whale (as the seed does)."""
+    from .cheats import Cheats
+
+    token = erc20(w3, collateral)
+    have = token.functions.balanceOf(whale).call()
+    if have < amount_micro:
+        raise FundsError(f"the whale {whale} holds only {usd(have)} USDC, {usd(amount_micro)} asked")
+    cheats = Cheats(w3)
+    cheats.set_balance(whale, 10**20)
+    cheats.impersonate(whale)
+    try:
+        h = w3.eth.send_transaction({"from": whale, "to": collateral, "gas": 100_000,
+                                     "data": token.encode_abi("transfer", args=[to, amount_micro])})
+    finally:
+        cheats.stop_impersonating(whale)
+    wait_receipt(w3, "0x" + bytes(h).hex())
+    return "0x" + bytes(h).hex()
+
+
+def proxy_balances(w3, proxy: str, collateral: str, ctf: str, token_ids: list[int]) -> dict[str, Any]:
+    """Collateral (micro-USDC) and outcome-token positions (micro-shares) held by a proxy."""
+    bal = erc20(w3, collateral).functions.balanceOf(proxy).call()
+    positions = {}
+    if token_ids:
+        amounts = erc1155(w3, ctf).functions.balanceOfBatch([proxy] * len(token_ids), token_ids).call()
+        positions = {str(t): a for t, a in zip(token_ids, amounts) if a}
+    return {"collateral": bal, "positions": positions}
+
+
+def withdraw(w3, lane: TxLane, proxy: str, token: str, amount_micro: int | None) -> str:
+    """Owner withdraws collateral from their proxy (allowed at any time, also when paused)."""
+    p = contract(w3, "Proxy", proxy)
+    owner = p.functions.owner().call()
+    if owner.lower() != lane.address.lower():
+        raise UsageError(f"{lane.address} is not the owner of proxy {proxy} (owner {owner}); only the owner withdraws")
+    if amount_micro is None:
+        amount_micro = erc20(w3, token).functions.balanceOf(proxy).call()
+    r = call_tx(lane, w3, "Proxy", proxy, "withdraw", token, amount_micro)
+    return "0x" + bytes(r["transactionHash"]).hex()

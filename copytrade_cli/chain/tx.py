@@ -1,0 +1,164 @@
+"""Transaction lanes: one per sending account, signing locally and pipelining nonces (send many, wait
+later), recovering from nonce gaps, and replacing stuck transactions with a higher fee."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..errors import ChainError, FundsError
+
+GWEI = 10**9
+
+
+def connect(url: str, timeout: float = 30.0):
+    """A web3 HTTP connection (keep-alive session) to one endpoint."""
+    from web3 import Web3
+
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    return w3
+
+
+def connect_checked(urls: list[str], expect_chain_id: int | None = None, timeout: float = 30.0):
+    """The first endpoint that answers (failover order), checked against the expected chain id."""
+    errors = []
+    for url in urls:
+        w3 = connect(url, timeout)
+        try:
+            cid = w3.eth.chain_id
+        except Exception as exc:  # noqa: BLE001 — try the next endpoint
+            errors.append(f"{url}: {type(exc).__name__}")
+            continue
+        if expect_chain_id is not None and cid != expect_chain_id:
+            errors.append(f"{url}: chain id {cid}, expected {expect_chain_id}")
+            continue
+        return w3
+    raise ChainError("no RPC endpoint answered (" + "; ".join(errors) + "); start the fork with "
+                     "`copytrade fork up` or fix COPY_TRADING_RPC_URL(S)")
+
+
+class FeeOracle:
+    """EIP-1559 fees, cached briefly so a burst of sends costs one RPC call."""
+
+    def __init__(self, w3, priority_gwei: float = 1.0, ttl: float = 2.0):
+        self.w3 = w3
+        self.priority = int(priority_gwei * GWEI)
+        self.ttl = ttl
+        self._at = 0.0
+        self._base = 0
+        self._lock = threading.Lock()
+
+    def fees(self, bump: float = 1.0) -> dict[str, int]:
+        """maxFeePerGas / maxPriorityFeePerGas, multiplied by `bump` for replacements."""
+        with self._lock:
+            if time.time() - self._at > self.ttl:
+                block = self.w3.eth.get_block("pending")
+                self._base = int(block.get("baseFeePerGas") or self.w3.eth.gas_price)
+                self._at = time.time()
+            base = self._base
+        prio = int(self.priority * bump)
+        return {"maxFeePerGas": int((2 * base + self.priority) * bump), "maxPriorityFeePerGas": prio}
+
+
+class TxLane:
+    """Sends transactions for one account with locally tracked, pipelined nonces."""
+
+    def __init__(self, w3, account, chain_id: int | None = None, fees: FeeOracle | None = None):
+        self.w3 = w3
+        self.account = account
+        self.address = account.address
+        self.chain_id = chain_id or w3.eth.chain_id
+        self.fees = fees or FeeOracle(w3)
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self.sent: dict[int, dict[str, Any]] = {}  # nonce -> tx (for speed-ups)
+
+    def resync(self) -> int:
+        """Re-read the next nonce from the node (after a gap or a restart)."""
+        with self._lock:
+            self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+            return self._nonce
+
+    def send(self, tx: dict[str, Any], *, gas: int | None = None, retries: int = 2) -> str:
+        """Sign and send without waiting; returns the tx hash. Nonce errors resync once and retry."""
+        for attempt in range(retries + 1):
+            with self._lock:
+                if self._nonce is None:
+                    self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+                nonce = self._nonce
+                full = {"chainId": self.chain_id, "nonce": nonce, "from": self.address, "value": 0, **tx}
+                full.update(self.fees.fees())
+                if gas is not None:
+                    full["gas"] = gas
+                elif "gas" not in full:
+                    full["gas"] = self._estimate(full)
+                full.pop("from", None)
+                signed = self.account.sign_transaction(full)
+                try:
+                    h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Exception as exc:  # noqa: BLE001 — classify the node's answer
+                    msg = str(exc).lower()
+                    if "nonce" in msg and attempt < retries:
+                        self._nonce = None
+                        continue
+                    if "insufficient funds" in msg:
+                        raise FundsError(f"{self.address} lacks gas to send a transaction; fund it "
+                                         "(on the fork `copytrade fork up` funds the fleet)") from None
+                    raise ChainError(f"transaction from {self.address} rejected: {str(exc)[:200]}") from None
+                self._nonce = nonce + 1
+                self.sent[nonce] = full
+                if len(self.sent) > 256:
+                    self.sent.pop(min(self.sent))
+                return "0x" + bytes(h).hex()
+        raise ChainError(f"could not send from {self.address}: nonce kept moving")
+
+    def _estimate(self, tx: dict[str, Any]) -> int:
+        try:
+            est = self.w3.eth.estimate_gas({k: v for k, v in tx.items() if k not in ("nonce", "maxFeePerGas",
+                                                                                    "maxPriorityFeePerGas")})
+        except Exception as exc:  # noqa: BLE001
+            raise ChainError(f"transaction would revert: {_revert_reason(exc)}") from None
+        return int(est * 1.25) + 10_000
+
+    def transact(self, tx: dict[str, Any], *, gas: int | None = None, timeout: float = 60) -> dict[str, Any]:
+        """Send and wait for a successful receipt."""
+        return wait_receipt(self.w3, self.send(tx, gas=gas), timeout=timeout)
+
+    def speed_up(self, nonce: int, bump: float = 1.3) -> str:
+        """Replace a stuck transaction (same nonce) with a higher fee."""
+        with self._lock:
+            old = dict(self.sent[nonce])
+            fees = self.fees.fees(bump)
+            old["maxFeePerGas"] = max(fees["maxFeePerGas"], int(old["maxFeePerGas"] * bump) + 1)
+            old["maxPriorityFeePerGas"] = max(fees["maxPriorityFeePerGas"], int(old["maxPriorityFeePerGas"] * bump) + 1)
+            signed = self.account.sign_transaction(old)
+            h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            self.sent[nonce] = old
+            return "0x" + bytes(h).hex()
+
+
+def wait_receipt(w3, tx_hash: str, timeout: float = 60, poll: float = 0.02, check: bool = True) -> dict[str, Any]:
+    """Wait for a receipt; raise ChainError if it reverted (when `check`)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            r = w3.eth.get_transaction_receipt(tx_hash)
+            if r is not None:
+                if check and r["status"] != 1:
+                    raise ChainError(f"transaction {tx_hash} reverted (gas used {r['gasUsed']})")
+                return r
+        except ChainError:
+            raise
+        except Exception:  # noqa: BLE001 — TransactionNotFound until mined
+            pass
+        if time.time() > deadline:
+            raise ChainError(f"transaction {tx_hash} not mined within {timeout:.0f}s")
+        time.sleep(poll)
+
+
+def _revert_reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("execution reverted: ", "reverted: "):
+        if marker in text:
+            return text.split(marker, 1)[1].split("'")[0].split('"')[0][:160]
+    return text[:160]
