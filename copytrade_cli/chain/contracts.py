@@ -251,3 +251,43 @@ def plant(w3: Any, account: Any, name: str, at: str, *args: Any,
     at = w3.to_checksum_address(at)
     _set_code(w3, at, "0x" + bytes(code).hex())
     return at
+
+
+# ---------------------------------------------------------------- the product stack
+@dataclass(frozen=True)
+class Stack:
+    """Addresses of one deployed copytrade stack, plus the deployments' gas (name -> gas used)."""
+
+    executor: str
+    factory: str
+    proxy_implementation: str
+    treasury: str
+    gas: dict[str, int]
+
+
+def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str],
+                 workers: list[str] = (), build_dir: str | os.PathLike | None = None) -> Stack:
+    """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them:
+    the factory names the executor and allows `targets`; the executor trusts the factory and
+    allows `targets`, `spenders` and `workers`. `account` owns/administers everything."""
+    gas: dict[str, int] = {}
+
+    def dep(name: str, *args: Any) -> str:
+        addr, _, _, used = deploy(w3, account, name, *args, build_dir=build_dir)
+        gas[name] = used
+        return addr
+
+    treasury = dep("Treasury")
+    executor = dep("Executor")
+    impl = dep("Proxy")
+    factory = dep("ProxyFactory", executor, impl, list(targets))
+    ex = contract(w3, "Executor", executor, build_dir)
+    transact(w3, account, ex.functions.setFactories([factory], True))
+    if targets:
+        transact(w3, account, ex.functions.setTargets(list(targets), True))
+    if spenders:
+        transact(w3, account, ex.functions.setSpenders(list(spenders), True))
+    workers = list(workers)
+    for i in range(0, len(workers), 256):
+        transact(w3, account, ex.functions.addWorkers(workers[i:i + 256]))
+    return Stack(executor=executor, factory=factory, proxy_implementation=impl, treasury=treasury, gas=gas)
