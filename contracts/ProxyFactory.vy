@@ -14,6 +14,7 @@
 
 interface IProxy:
     def initialize(owner: address, factory: address): nonpayable
+    def factory() -> address: view
 
 MAX_TARGETS: constant(uint256) = 16
 MAX_BATCH: constant(uint256) = 256
@@ -62,6 +63,8 @@ _state: HashMap[address, uint256]   # bit 0: created here, bit 1: paused
 @deploy
 def __init__(executor_: address, proxyImplementation: address, targets: DynArray[address, MAX_TARGETS]):
     assert proxyImplementation.is_contract, "implementation has no code"
+    # The implementation carries its factory as an immutable (see Proxy.vy): it must be ours.
+    assert staticcall IProxy(proxyImplementation).factory() == self, "implementation bound to another factory"
     IMPLEMENTATION = proxyImplementation
     INIT_CODE_HASH = keccak256(concat(CLONE_PREFIX, convert(proxyImplementation, bytes20), CLONE_SUFFIX))
     self.admin = msg.sender

@@ -174,6 +174,21 @@ def predict_proxy_address(factory: str, implementation: str, owner: str) -> str:
     return to_checksum_address(digest[12:])
 
 
+def create_address(sender: str, nonce: int) -> str:
+    """Address of the contract `sender` creates with CREATE at `nonce`: keccak(rlp([sender, nonce]))[12:]."""
+    from eth_utils import keccak, to_checksum_address
+
+    def rlp_bytes(b: bytes) -> bytes:
+        if len(b) == 1 and b[0] < 0x80:
+            return b
+        assert len(b) < 56
+        return bytes([0x80 + len(b)]) + b
+
+    n = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big") if nonce else b""
+    payload = rlp_bytes(bytes.fromhex(sender[2:] if sender.startswith("0x") else sender)) + rlp_bytes(n)
+    return to_checksum_address(keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
+
+
 # ---------------------------------------------------------------- deployment
 def send_tx(w3: Any, account: Any, tx: dict, wait: bool = True, timeout: float = 60) -> Any:
     """Fill nonce/chainId/gas, sign locally, send raw; return the receipt (status checked) or tx hash."""
@@ -209,12 +224,17 @@ def contract(w3: Any, name: str, address: str, build_dir: str | os.PathLike | No
     return w3.eth.contract(address=w3.to_checksum_address(address), abi=load_artifact(name, build_dir).abi)
 
 
-def deploy(w3: Any, account: Any, name: str, *args: Any,
-           build_dir: str | os.PathLike | None = None, gas: int | None = None) -> tuple[str, str, int, int]:
+def deploy(w3: Any, account: Any, name: str, *args: Any, build_dir: str | os.PathLike | None = None,
+           gas: int | None = None, nonce: int | None = None) -> tuple[str, str, int, int]:
     """Deploy `name(*args)` from `account`; return (address, tx_hash, block_number, gas_used)."""
     art = load_artifact(name, build_dir)
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    tx = factory.constructor(*args).build_transaction({"from": account.address, **({"gas": gas} if gas else {})})
+    base: dict = {"from": account.address}
+    if gas:
+        base["gas"] = gas
+    if nonce is not None:
+        base["nonce"] = nonce
+    tx = factory.constructor(*args).build_transaction(base)
     tx.pop("to", None)
     receipt = send_tx(w3, account, tx)
     addr = receipt["contractAddress"]
@@ -265,6 +285,20 @@ class Stack:
     gas: dict[str, int]
 
 
+def deploy_factory(w3: Any, account: Any, executor: str, targets: list[str],
+                   build_dir: str | os.PathLike | None = None) -> tuple[str, str, dict[str, int]]:
+    """Deploy a Proxy implementation bound to the factory deployed right after it (the
+    implementation holds its factory as an immutable; the factory's constructor checks it).
+    Returns (factory, implementation, gas by name). Both txs use explicit consecutive nonces."""
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    factory_addr = create_address(account.address, nonce + 1)
+    impl, _, _, g_impl = deploy(w3, account, "Proxy", factory_addr, build_dir=build_dir, nonce=nonce)
+    factory, _, _, g_fac = deploy(w3, account, "ProxyFactory", executor, impl, list(targets),
+                                  build_dir=build_dir, nonce=nonce + 1)
+    assert factory == factory_addr, (factory, factory_addr)
+    return factory, impl, {"Proxy": g_impl, "ProxyFactory": g_fac}
+
+
 def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str],
                  workers: list[str] = (), build_dir: str | os.PathLike | None = None) -> Stack:
     """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them:
@@ -279,8 +313,8 @@ def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str],
 
     treasury = dep("Treasury")
     executor = dep("Executor")
-    impl = dep("Proxy")
-    factory = dep("ProxyFactory", executor, impl, list(targets))
+    factory, impl, g = deploy_factory(w3, account, executor, targets, build_dir=build_dir)
+    gas.update(g)
     ex = contract(w3, "Executor", executor, build_dir)
     transact(w3, account, ex.functions.setFactories([factory], True))
     if targets:

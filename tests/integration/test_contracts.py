@@ -147,7 +147,7 @@ def test_one_proxy_per_owner_and_predicted_address(s):
     rc = s.tx(s.eve, f.functions.createProxy(carol))  # anyone may create it; carol owns it
     assert f.functions.proxyOf(carol).call() == predicted
     assert s.at("Proxy", predicted).functions.owner().call() == carol
-    assert rc["gasUsed"] < 200_000
+    assert rc["gasUsed"] < 175_000
     # one per owner
     assert_reverts(f.functions.createProxy(carol), s.admin.address, "proxy exists")
     assert_reverts(f.functions.createProxy(s.alice.address), s.admin.address, "proxy exists")
@@ -160,8 +160,18 @@ def test_one_proxy_per_owner_and_predicted_address(s):
 
 def test_proxy_and_implementation_cannot_be_reinitialized(s):
     impl = s.at("Proxy", s.stack.proxy_implementation)
-    assert_reverts(impl.functions.initialize(s.eve.address, s.eve.address), s.eve.address, "already initialized")
-    assert_reverts(s.pa.functions.initialize(s.eve.address, s.eve.address), s.eve.address, "already initialized")
+    f = s.factory.address
+    for target in (impl, s.pa):
+        assert_reverts(target.functions.initialize(s.eve.address, s.eve.address), s.eve.address, "only factory")
+        assert_reverts(target.functions.initialize(s.eve.address, f), s.eve.address, "only factory")
+    # even the factory address could not re-initialize an existing proxy
+    assert_reverts(s.pa.functions.initialize(s.eve.address, f), f, "already initialized")
+    # the implementation is unusable as a wallet: no owner, and the factory does not know it
+    assert impl.functions.owner().call() == "0x" + "0" * 40
+    assert_reverts(s.executor.functions.pullCollateral(s.usdc.address, [impl.address], [1]), s.w1.address, "not a proxy")
+    # a factory refuses an implementation bound to another factory
+    with pytest.raises(Exception):
+        C.deploy(s.w3, s.admin, "ProxyFactory", s.executor.address, impl.address, [], gas=3_000_000)
 
 
 def test_privileged_functions_reject_unprivileged_callers(s):
@@ -294,8 +304,7 @@ def test_batches_accept_only_proxies_of_trusted_factories(s):
     assert_reverts(s.executor.functions.pushCollateral(s.usdc.address, [s.eve.address], [1]), w1)
     assert_reverts(s.executor.functions.pushCollateral(s.usdc.address, [s.usdc.address], [1]), w1)
     # a proxy of a second factory the executor does not trust (even though it names this executor)
-    impl2, *_ = C.deploy(s.w3, s.admin, "Proxy")
-    f2 = s.at("ProxyFactory", C.deploy(s.w3, s.admin, "ProxyFactory", s.executor.address, impl2, [s.usdc.address])[0])
+    f2 = s.at("ProxyFactory", C.deploy_factory(s.w3, s.admin, s.executor.address, [s.usdc.address])[0])
     s.tx(s.admin, f2.functions.createProxy(s.eve.address))
     p2 = f2.functions.proxyOf(s.eve.address).call()
     s.mint(p2, USDC)
