@@ -147,7 +147,8 @@ def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: lis
         return report
     if dry_run:
         report.steps += [DeployStep("deploy Treasury"), DeployStep("deploy Proxy implementation"),
-                         DeployStep(f"deploy ProxyFactory bound to Executor {executor}")]
+                         DeployStep(f"deploy ProxyFactory bound to Executor {executor}"),
+                         DeployStep("trust ProxyFactory on the Executor")]
         return report
     t_addr, t_tx, t_r = _deploy(w3, lane, "Treasury")
     report.steps.append(DeployStep("deploy Treasury", t_addr, t_tx, t_r["gasUsed"]))
@@ -155,6 +156,10 @@ def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: lis
     report.steps.append(DeployStep("deploy Proxy implementation", i_addr, i_tx, i_r["gasUsed"]))
     f_addr, f_tx, f_r = _deploy(w3, lane, "ProxyFactory", executor, i_addr, targets)
     report.steps.append(DeployStep("deploy ProxyFactory", f_addr, f_tx, f_r["gasUsed"]))
+    # The Executor only moves funds of proxies made by a factory it trusts (and that names it).
+    r = call_tx(lane, w3, "Executor", executor, "setFactories", [f_addr], True)
+    report.steps.append(DeployStep("trust ProxyFactory on the Executor", executor,
+                                   "0x" + bytes(r["transactionHash"]).hex(), r["gasUsed"]))
     _record(state, network, "Treasury", t_addr, t_tx, t_r, lane.address, gen)
     _record(state, network, "ProxyImplementation", i_addr, i_tx, i_r, lane.address, gen)
     _record(state, network, "ProxyFactory", f_addr, f_tx, f_r, lane.address, gen)

@@ -64,7 +64,22 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["cursors"].create({"name": str, "value": str, "updated_at": str}, pk="name", if_not_exists=True)
 
 
+def _m002_groups(db: sqlite_utils.Database) -> None:
+    # An execution group: the copies of one leader fill executed together (one order, batch pull/push).
+    # Its stage is journalled before and after every side effect so a restart resumes it exactly.
+    db["groups"].create({
+        "group_id": str, "fill_key": str, "flow": str, "side": str, "token_id": str, "condition_id": str,
+        "price_limit": str, "worker": str, "stage": str, "status": str, "legs_json": str,
+        "pull_tx": str, "order_id": str, "order_json": str, "filled_shares": int, "spent_micro": int,
+        "proceeds_micro": int, "push_tx": str, "refund_tx": str, "error": str, "attempts": int,
+        "t_detected": float, "t_queued": float, "t_order_accepted": float, "t_done": float,
+        "created_at": str, "updated_at": str,
+    }, pk="group_id", if_not_exists=True)
+    db["groups"].create_index(["status"], if_not_exists=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_groups", _m002_groups),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,7 +14,7 @@ import sqlite_utils
 from ..errors import StateError
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-TABLES = ["nodes", "deployments", "proxies", "follows", "signals", "jobs", "job_steps",
+TABLES = ["nodes", "deployments", "proxies", "follows", "signals", "jobs", "groups", "job_steps",
           "guardrail_ledger", "workers", "debts", "cursors"]
 
 
@@ -380,6 +380,45 @@ class State:
     def steps(self, group_id: str) -> list[dict[str, Any]]:
         """The journal of one job group, in order."""
         return self._q("select * from job_steps where group_id=? order by id", [group_id])
+
+    # --- execution groups -------------------------------------------------------------------------------
+    def create_group(self, row: dict[str, Any], job_ids: list[int]) -> None:
+        """Record a new execution group and attach its jobs, in one transaction."""
+        row = {**row, "created_at": now_iso(), "updated_at": now_iso(), "attempts": row.get("attempts", 0)}
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("insert into groups (" + ",".join(row) + ") values (" + ",".join("?" * len(row)) + ")",
+                             list(row.values()))
+                if job_ids:
+                    conn.execute(f"update jobs set group_id=?, status='queued', updated_at=? where id in "
+                                 f"({','.join('?' * len(job_ids))})", [row["group_id"], now_iso(), *job_ids])
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+
+    def update_group(self, group_id: str, **values: Any) -> None:
+        """Journal a group's new stage/fields (call BEFORE and AFTER each side effect)."""
+        values["updated_at"] = now_iso()
+        sets = ",".join(f"{k}=?" for k in values)
+        with self._lock:
+            self.db.execute(f"update groups set {sets} where group_id=?", [*values.values(), group_id])
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """One execution group."""
+        rows = self._q("select * from groups where group_id=?", [group_id])
+        return rows[0] if rows else None
+
+    def unfinished_groups(self) -> list[dict[str, Any]]:
+        """Groups a previous run left open (to resume at start-up)."""
+        return self._q("select * from groups where status not in ('complete','refunded','failed','dropped') "
+                       "order by created_at")
+
+    def list_groups(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Recent execution groups."""
+        return self._q("select * from groups order by created_at desc limit ?", [limit])
 
     # --- guardrails -----------------------------------------------------------------------------------------
     def reserve_usd(self, *, day: str, wallet: str, usd: str, job_key: str, wallet_cap: str | None,

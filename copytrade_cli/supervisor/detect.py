@@ -1,0 +1,249 @@
+"""Detection channels. Each runs in its own thread, turns what it sees into `LeaderFill`s with the one
+canonical key, and hands them to `on_fill`; dedup happens downstream, per fill, not per tx.
+
+- `MempoolChannel`: pending transactions (eth_newPendingTransactionFilter), decoded before they are mined.
+- `LogChannel`: mined `OrderFilled` (V1/V2) logs, resuming from the last block processed (persisted).
+- `ActivityChannel`: Polymarket's activity websocket (client-side leader filter), reconnect with backoff.
+- `DataApiChannel`: Data API `/activity` polling with a persisted per-leader cursor.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+from ..polymarket import fills as F
+
+log = logging.getLogger("copytrade.detect")
+OnFill = Callable[[F.LeaderFill], None]
+LeadersFn = Callable[[], set[str]]
+
+
+class Channel(threading.Thread):
+    """A detection channel thread with a stop event, an error counter and a backoff."""
+
+    name_ = "channel"
+
+    def __init__(self, on_fill: OnFill, leaders: LeadersFn, stop: threading.Event):
+        super().__init__(name=f"detect-{self.name_}", daemon=True)
+        self.on_fill, self.leaders, self.stop_event = on_fill, leaders, stop
+        self.seen = 0
+        self.errors = 0
+        self.connected = False
+
+    def emit(self, fill: F.LeaderFill) -> None:
+        self.seen += 1
+        try:
+            self.on_fill(fill)
+        except Exception:  # noqa: BLE001 — a bad fill must never kill a channel
+            log.exception("processing fill %s failed", fill.key)
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self.stop_event.is_set():
+            try:
+                self.loop()
+                backoff = 0.2
+            except Exception as exc:  # noqa: BLE001 — reconnect with backoff
+                self.errors += 1
+                self.connected = False
+                log.warning("%s channel error (%s); retrying in %.1fs", self.name_, str(exc)[:160], backoff)
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def loop(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _Rpc:
+    """Minimal JSON-RPC over one keep-alive HTTP session (cheaper than web3 on a 20 Hz poll)."""
+
+    def __init__(self, url: str):
+        import requests
+
+        self.url = url
+        self.s = requests.Session()
+        self._id = 0
+
+    def call(self, method: str, params: list | None = None) -> Any:
+        self._id += 1
+        r = self.s.post(self.url, json={"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or []},
+                        timeout=10)
+        data = r.json()
+        if data.get("error"):
+            raise RuntimeError(f"{method}: {data['error'].get('message')}")
+        return data.get("result")
+
+    def batch(self, calls: list[tuple[str, list]]) -> list[Any]:
+        if not calls:
+            return []
+        body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        r = self.s.post(self.url, json=body, timeout=10)
+        res = {d["id"]: d.get("result") for d in r.json()}
+        return [res.get(i) for i in range(len(calls))]
+
+
+class MempoolChannel(Channel):
+    """Pending transactions naming a leader (exchange fills, CTF batch transfers), before they are mined."""
+
+    name_ = "mempool"
+
+    def __init__(self, on_fill, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], ctf: str,
+                 chain_id: int = 137, poll_s: float = 0.02):
+        super().__init__(on_fill, leaders, stop)
+        self.rpc = _Rpc(rpc_url)
+        self.exchanges, self.ctf, self.chain_id, self.poll_s = list(exchanges), ctf, chain_id, poll_s
+
+    def loop(self) -> None:
+        fid = self.rpc.call("eth_newPendingTransactionFilter")
+        self.connected = True
+        while not self.stop_event.is_set():
+            hashes = self.rpc.call("eth_getFilterChanges", [fid]) or []
+            if hashes:
+                txs = self.rpc.batch([("eth_getTransactionByHash", [h]) for h in hashes])
+                leaders = self.leaders()
+                for tx in txs:
+                    if not tx or not leaders:
+                        continue
+                    to = (tx.get("to") or "").lower()
+                    if to not in {e.lower() for e in self.exchanges} and to != self.ctf.lower():
+                        continue
+                    try:
+                        found = F.decode_pending_tx(tx, leaders, exchanges=self.exchanges, ctf=self.ctf,
+                                                    chain_id=self.chain_id, verify_signatures=False)
+                    except F.DecodeError as exc:
+                        log.info("undecodable pending tx %s: %s", tx.get("hash"), exc)
+                        continue
+                    for f in found:
+                        if f.usd_micro is None:
+                            continue  # plain CTF transfers carry no price: the fill's log will follow
+                        self.emit(f)
+            else:
+                self.stop_event.wait(self.poll_s)
+
+
+class LogChannel(Channel):
+    """Mined exchange `OrderFilled` logs, from the last processed block (persisted cursor)."""
+
+    name_ = "logs"
+
+    def __init__(self, on_fill, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], state,
+                 cursor_name: str = "logs:last_block", poll_s: float = 0.2, world=None):
+        super().__init__(on_fill, leaders, stop)
+        self.rpc = _Rpc(rpc_url)
+        self.exchanges, self.state, self.cursor_name, self.poll_s = list(exchanges), state, cursor_name, poll_s
+        self.world = world
+
+    def loop(self) -> None:
+        head = int(self.rpc.call("eth_blockNumber"), 16)
+        last = self.state.get_cursor(self.cursor_name)
+        frm = int(last) + 1 if last is not None else head
+        self.connected = True
+        while not self.stop_event.is_set():
+            head = int(self.rpc.call("eth_blockNumber"), 16)
+            if head >= frm:
+                to = min(head, frm + 1999)
+                logs = self.rpc.call("eth_getLogs", [{"fromBlock": hex(frm), "toBlock": hex(to),
+                                                      "address": self.exchanges}]) or []
+                leaders = self.leaders()
+                for lg in logs:
+                    try:
+                        found = F.decode_log(lg, leaders)
+                    except F.DecodeError as exc:
+                        log.info("undecodable log in %s: %s", lg.get("transactionHash"), exc)
+                        continue
+                    for f in found:
+                        self.emit(_with_condition(f, self.world))
+                self.state.set_cursor(self.cursor_name, str(to))
+                frm = to + 1
+            else:
+                self.stop_event.wait(self.poll_s)
+
+
+def _with_condition(f: F.LeaderFill, world) -> F.LeaderFill:
+    if f.condition_id or world is None:
+        return f
+    hit = world.market_for_token(f.token_id)
+    if not hit:
+        return f
+    import dataclasses
+
+    return dataclasses.replace(f, condition_id=hit[0].condition_id)
+
+
+class ActivityChannel(Channel):
+    """Polymarket's activity websocket; the server cannot filter by address, so we do (when asked to)."""
+
+    name_ = "activity_ws"
+
+    def __init__(self, on_fill, leaders, stop, *, url: str, filter_by_address: bool = True, ping_s: float = 10.0,
+                 silence_s: float = 30.0):
+        super().__init__(on_fill, leaders, stop)
+        self.url, self.filter, self.ping_s, self.silence_s = url, filter_by_address, ping_s, silence_s
+
+    def loop(self) -> None:
+        from websockets.sync.client import connect
+
+        with connect(self.url, open_timeout=10, ping_interval=None) as ws:
+            ws.send(json.dumps({"action": "subscribe", "subscriptions": [{"topic": "activity", "type": "trades"}]}))
+            self.connected = True
+            last_msg = last_ping = time.time()
+            while not self.stop_event.is_set():
+                try:
+                    msg = ws.recv(timeout=1.0)
+                except TimeoutError:
+                    now = time.time()
+                    if now - last_ping >= self.ping_s:
+                        ws.send("ping")
+                        last_ping = now
+                    if now - last_msg > self.silence_s:
+                        raise RuntimeError(f"no message for {self.silence_s:.0f}s; reconnecting")
+                    continue
+                last_msg = time.time()
+                if time.time() - last_ping >= self.ping_s:
+                    ws.send("ping")
+                    last_ping = time.time()
+                try:
+                    f = F.decode_activity_message(msg, self.leaders() if self.filter else None)
+                except F.DecodeError as exc:
+                    log.info("bad activity message: %s", exc)
+                    continue
+                if f is not None and f.leader.lower() in self.leaders():
+                    self.emit(f)
+
+
+class DataApiChannel(Channel):
+    """Data API `/activity` polling per followed leader, with a persisted timestamp cursor."""
+
+    name_ = "data_api"
+
+    def __init__(self, on_fill, leaders, stop, *, url: str, state, poll_s: float = 2.0):
+        super().__init__(on_fill, leaders, stop)
+        import requests
+
+        self.url, self.state, self.poll_s = url.rstrip("/"), state, poll_s
+        self.s = requests.Session()
+
+    def loop(self) -> None:
+        self.connected = True
+        while not self.stop_event.is_set():
+            for leader in sorted(self.leaders()):
+                name = f"data_api:{leader}"
+                start = int(self.state.get_cursor(name) or int(time.time()) - 60)
+                r = self.s.get(f"{self.url}/activity", params={"user": leader, "type": "TRADE", "start": start,
+                                                               "limit": 500, "sortDirection": "ASC"}, timeout=10)
+                r.raise_for_status()
+                newest = start
+                for row in r.json():
+                    try:
+                        f = F.decode_data_api_row(row, {leader})
+                    except F.DecodeError as exc:
+                        log.info("bad Data API row: %s", exc)
+                        continue
+                    if f is not None:
+                        self.emit(f)
+                        newest = max(newest, f.timestamp or newest)
+                self.state.set_cursor(name, str(newest))
+            self.stop_event.wait(self.poll_s)

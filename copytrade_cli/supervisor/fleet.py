@@ -1,0 +1,105 @@
+"""The worker fleet: one wallet = one nonce lane + one CLOB session; checked out exclusively per job group,
+refuelled with gas from the funder when low."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..chain.tx import FeeOracle, TxLane, wait_receipt
+from ..errors import CopytradeError
+
+log = logging.getLogger("copytrade.fleet")
+
+
+@dataclass
+class Worker:
+    """One worker wallet."""
+
+    index: int
+    account: Any
+    lane: TxLane
+    clob: Any = None
+    jobs_done: int = 0
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+
+class Fleet:
+    """The pool of workers; `checkout()` hands one out exclusively (one job group at a time per worker)."""
+
+    def __init__(self, w3, accounts: list, *, clob_factory=None, fees: FeeOracle | None = None):
+        self.w3 = w3
+        self.fees = fees or FeeOracle(w3)
+        chain_id = w3.eth.chain_id
+        self.workers = [Worker(i, a, TxLane(w3, a, chain_id=chain_id, fees=self.fees)) for i, a in enumerate(accounts)]
+        self.by_address = {w.address.lower(): w for w in self.workers}
+        self._free: queue.Queue[Worker] = queue.Queue()
+        for w in self.workers:
+            if clob_factory is not None:
+                w.clob = clob_factory(w.account)
+            self._free.put(w)
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    @contextlib.contextmanager
+    def checkout(self, address: str | None = None, timeout: float | None = None) -> Iterator[Worker]:
+        """Take a free worker (or a specific one, waiting until it is free) for the duration of a block."""
+        w = self._take(address, timeout)
+        try:
+            yield w
+        finally:
+            self._free.put(w)
+
+    def _take(self, address: str | None, timeout: float | None) -> Worker:
+        if address is None:
+            try:
+                return self._free.get(timeout=timeout)
+            except queue.Empty:
+                raise CopytradeError("no free worker") from None
+        want = address.lower()
+        if want not in self.by_address:
+            raise CopytradeError(f"worker {address} is not in this instance's fleet (check COPY_TRADING_WORKER_INDEX)")
+        held: list[Worker] = []
+        try:
+            while True:
+                w = self._free.get(timeout=timeout)
+                if w.address.lower() == want:
+                    return w
+                held.append(w)
+        finally:
+            for h in held:
+                self._free.put(h)
+
+    def status(self, registered: set[str] | None = None, min_gas_wei: int = 10**16) -> dict[str, Any]:
+        """Readiness of every worker: gas held and (if given) registration on the Executor."""
+        rows = []
+        for w in self.workers:
+            bal = self.w3.eth.get_balance(w.address)
+            ok = bal >= min_gas_wei and (registered is None or w.address.lower() in registered)
+            rows.append({"address": w.address, "gas_wei": bal, "registered": None if registered is None
+                         else w.address.lower() in registered, "ready": ok})
+        return {"ready": sum(r["ready"] for r in rows), "total": len(rows), "workers": rows}
+
+    def refuel(self, funder: TxLane, threshold_wei: int, top_up_wei: int) -> list[str]:
+        """Send gas from the funder to every worker below the threshold; returns the tx hashes."""
+        hashes = []
+        for w in self.workers:
+            if self.w3.eth.get_balance(w.address) < threshold_wei:
+                hashes.append(funder.send({"to": w.address, "value": top_up_wei}, gas=21_000))
+        for h in hashes:
+            wait_receipt(self.w3, h)
+        if hashes:
+            log.info("refuelled %d workers", len(hashes))
+        return hashes
+
+    def resync_nonces(self) -> None:
+        """Re-read every lane's nonce (after a restart or a detected gap)."""
+        for w in self.workers:
+            w.lane.resync()
