@@ -1,0 +1,265 @@
+"""The local CLOB's view of the fork: async JSON-RPC reads (balances, allowances) and match settlement.
+
+Everything here is asyncio-native (aiohttp) so the CLOB's event loop never blocks on the node:
+balance checks are one batched JSON-RPC round trip, and settlements are signed locally and sent with
+pipelined nonces (many in flight), each awaited for its receipt independently.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import aiohttp
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+log = logging.getLogger(__name__)
+
+GWEI = 10**9
+MAX_UINT256 = 2**256 - 1
+
+_SEL_BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
+_SEL_ALLOWANCE = function_signature_to_4byte_selector("allowance(address,address)")
+_SEL_BALANCE_OF_1155 = function_signature_to_4byte_selector("balanceOf(address,uint256)")
+_SEL_APPROVED_FOR_ALL = function_signature_to_4byte_selector("isApprovedForAll(address,address)")
+_SEL_IS_VALID_SIGNATURE = function_signature_to_4byte_selector("isValidSignature(bytes32,bytes)")
+_SEL_SPLIT = function_signature_to_4byte_selector("splitPosition(address,bytes32,bytes32,uint256[],uint256)")
+_SEL_MERGE = function_signature_to_4byte_selector("mergePositions(address,bytes32,bytes32,uint256[],uint256)")
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+SPLIT_GAS = 400_000
+
+
+class RpcError(Exception):
+    """The node answered a JSON-RPC request with an error (or not at all)."""
+
+
+class AsyncRpc:
+    """A minimal JSON-RPC client over one aiohttp session (keep-alive), with batching."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0, max_connections: int = 64):
+        self.url = url
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._ids = itertools.count(1)
+
+    async def _ensure(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._max_connections))
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, params: list | None = None) -> Any:
+        """One JSON-RPC call; raises RpcError on an error answer."""
+        session = await self._ensure()
+        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        try:
+            async with session.post(self.url, json=payload) as resp:
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RpcError(f"{method}: node unreachable at {self.url}: {exc}") from None
+        if "error" in data:
+            raise RpcError(f"{method}: {data['error'].get('message', data['error'])}")
+        return data.get("result")
+
+    async def batch(self, calls: Sequence[tuple[str, list]]) -> list[Any]:
+        """Several calls in one HTTP round trip; results in call order (errors raise RpcError)."""
+        session = await self._ensure()
+        first = next(self._ids)
+        payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        for _ in range(len(calls) - 1):
+            next(self._ids)
+        try:
+            async with session.post(self.url, json=payload) as resp:
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RpcError(f"batch: node unreachable at {self.url}: {exc}") from None
+        if isinstance(data, dict):  # a node that rejects batches answers with one error object
+            raise RpcError(f"batch: {data.get('error', data)}")
+        by_id = {item.get("id"): item for item in data}
+        out = []
+        for i, (method, _params) in enumerate(calls):
+            item = by_id.get(first + i, {})
+            if "error" in item:
+                raise RpcError(f"{method}: {item['error'].get('message', item['error'])}")
+            out.append(item.get("result"))
+        return out
+
+
+def _call(to: str, data: bytes) -> tuple[str, list]:
+    return ("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+
+
+def _uint(result: str | None) -> int:
+    return int(result, 16) if result and result != "0x" else 0
+
+
+class ChainView:
+    """Balance and allowance reads the CLOB needs before accepting an order."""
+
+    def __init__(self, rpc: AsyncRpc, *, collateral: str, ctf: str):
+        self.rpc = rpc
+        self.collateral = to_checksum_address(collateral)
+        self.ctf = to_checksum_address(ctf)
+
+    async def collateral_funds(self, owner: str, spender: str) -> tuple[int, int]:
+        """(balance, allowance to `spender`) of the exchange collateral for `owner`."""
+        bal, allowance = await self.rpc.batch([
+            _call(self.collateral, _SEL_BALANCE_OF + abi_encode(["address"], [owner])),
+            _call(self.collateral, _SEL_ALLOWANCE + abi_encode(["address", "address"], [owner, spender])),
+        ])
+        return _uint(bal), _uint(allowance)
+
+    async def token_funds(self, owner: str, token_id: int, operator: str) -> tuple[int, bool]:
+        """(balance of outcome token, isApprovedForAll(owner, operator)) on the CTF."""
+        bal, approved = await self.rpc.batch([
+            _call(self.ctf, _SEL_BALANCE_OF_1155 + abi_encode(["address", "uint256"], [owner, token_id])),
+            _call(self.ctf, _SEL_APPROVED_FOR_ALL + abi_encode(["address", "address"], [owner, operator])),
+        ])
+        return _uint(bal), bool(_uint(approved))
+
+    async def holdings(self, owner: str, token_ids: Sequence[int]) -> tuple[int, list[int]]:
+        """(collateral balance, [outcome token balances]) of `owner`, in one round trip."""
+        calls = [_call(self.collateral, _SEL_BALANCE_OF + abi_encode(["address"], [owner]))]
+        calls += [_call(self.ctf, _SEL_BALANCE_OF_1155 + abi_encode(["address", "uint256"], [owner, int(t)]))
+                  for t in token_ids]
+        out = await self.rpc.batch(calls)
+        return _uint(out[0]), [_uint(x) for x in out[1:]]
+
+    def split_calldata(self, condition_id: str, amount: int) -> bytes:
+        """CTF splitPosition(collateral, 0, conditionId, [1, 2], amount): collateral -> both outcomes."""
+        return _SEL_SPLIT + abi_encode(["address", "bytes32", "bytes32", "uint256[]", "uint256"],
+                                       [self.collateral, b"\0" * 32, bytes.fromhex(condition_id[2:]), [1, 2], amount])
+
+    def merge_calldata(self, condition_id: str, amount: int) -> bytes:
+        """CTF mergePositions(collateral, 0, conditionId, [1, 2], amount): both outcomes -> collateral."""
+        return _SEL_MERGE + abi_encode(["address", "bytes32", "bytes32", "uint256[]", "uint256"],
+                                       [self.collateral, b"\0" * 32, bytes.fromhex(condition_id[2:]), [1, 2], amount])
+
+    async def is_valid_1271(self, wallet: str, digest: bytes, signature: bytes) -> bool:
+        """ERC-1271 check of a contract wallet's signature (POLY_1271 orders)."""
+        try:
+            out = await self.rpc.call("eth_call", [{
+                "to": wallet,
+                "data": "0x" + (_SEL_IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [digest, signature])).hex(),
+            }, "latest"])
+        except RpcError:
+            return False
+        if not out or len(out) < 10:
+            return False
+        return bytes.fromhex(out[2:10]) == ERC1271_MAGIC
+
+
+@dataclass
+class TxOutcome:
+    """How a settlement transaction ended."""
+
+    tx_hash: str
+    ok: bool
+    block_number: int | None = None
+    gas_used: int | None = None
+    error: str = ""
+
+
+class AsyncTxSender:
+    """Signs and sends one account's transactions with pipelined nonces; never blocks the event loop.
+
+    Nonces are taken in call order (synchronously), so transactions reach the chain in the order the
+    engine matched them. A send the node refuses leaves a nonce gap; it is plugged with a zero-value
+    self-transfer so later transactions do not wait forever.
+    """
+
+    def __init__(self, rpc: AsyncRpc, private_key: str, chain_id: int, *, priority_gwei: float = 1.0,
+                 fee_ttl_s: float = 2.0):
+        self.rpc = rpc
+        self.account = Account.from_key(private_key)
+        self.address = self.account.address
+        self.chain_id = chain_id
+        self.priority = int(priority_gwei * GWEI)
+        self.fee_ttl_s = fee_ttl_s
+        self._nonce: int | None = None
+        self._nonce_lock = asyncio.Lock()
+        self._base_fee = 0
+        self._fee_at = 0.0
+
+    async def _fees(self) -> tuple[int, int]:
+        if time.monotonic() - self._fee_at > self.fee_ttl_s:
+            block = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+            base = int(block.get("baseFeePerGas") or "0x0", 16) if block else 0
+            if not base:
+                base = _uint(await self.rpc.call("eth_gasPrice"))
+            self._base_fee, self._fee_at = base, time.monotonic()
+        # NOTE: 3x base absorbs several blocks of base-fee growth under load; unused fee is not charged.
+        return 3 * self._base_fee + self.priority, self.priority
+
+    async def _take_nonce(self) -> int:
+        if self._nonce is None:
+            async with self._nonce_lock:
+                if self._nonce is None:
+                    self._nonce = _uint(await self.rpc.call("eth_getTransactionCount", [self.address, "pending"]))
+        nonce = self._nonce
+        self._nonce += 1
+        return nonce
+
+    async def resync(self) -> None:
+        """Forget the local nonce; the next send re-reads it from the node."""
+        self._nonce = None
+
+    def _sign(self, nonce: int, to: str, data: bytes, gas: int, max_fee: int, prio: int, value: int = 0) -> bytes:
+        tx = {"chainId": self.chain_id, "nonce": nonce, "to": to, "value": value, "data": data, "gas": gas,
+              "maxFeePerGas": max_fee, "maxPriorityFeePerGas": prio, "type": 2}
+        return bytes(self.account.sign_transaction(tx).raw_transaction)
+
+    async def send(self, to: str, data: bytes, gas: int) -> str:
+        """Sign and submit; returns the tx hash once the node accepted it (not mined yet)."""
+        max_fee, prio = await self._fees()
+        nonce = await self._take_nonce()
+        raw = self._sign(nonce, to, data, gas, max_fee, prio)
+        try:
+            return await self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
+        except RpcError as exc:
+            msg = str(exc).lower()
+            if "nonce too low" in msg or "already known" in msg:
+                await self.resync()
+                raise
+            await self._plug_gap(nonce, max_fee, prio)
+            raise
+
+    async def _plug_gap(self, nonce: int, max_fee: int, prio: int) -> None:
+        try:
+            raw = self._sign(nonce, self.address, b"", 21_000, max_fee, prio)
+            await self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
+        except RpcError as exc:
+            log.warning("could not plug nonce gap %s of %s (%s); resyncing", nonce, self.address, exc)
+            await self.resync()
+
+    async def wait(self, tx_hash: str, timeout: float = 60.0) -> TxOutcome:
+        """Poll for the receipt (fast at first, as anvil automines); status 0 or timeout → not ok."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            try:
+                receipt = await self.rpc.call("eth_getTransactionReceipt", [tx_hash])
+            except RpcError as exc:
+                receipt, err = None, str(exc)
+            else:
+                err = ""
+            if receipt:
+                ok = _uint(receipt.get("status")) == 1
+                return TxOutcome(tx_hash, ok, _uint(receipt.get("blockNumber")), _uint(receipt.get("gasUsed")),
+                                 "" if ok else "reverted")
+            if time.monotonic() > deadline:
+                return TxOutcome(tx_hash, False, error=err or f"not mined within {timeout:.0f}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
