@@ -44,7 +44,7 @@ class AnvilNode:
             env["HOME"] = str(home)  # anvil keeps old states under ~/.foundry
         self.proc = subprocess.Popen(
             [str(ANVIL_BIN), "--port", str(self.port), "--host", "127.0.0.1",
-             "--chain-id", str(chain_id), "--prune-history", "--silent",
+             "--chain-id", str(chain_id), "--prune-history", "1000", "--silent",
              "--accounts", "10", "--balance", "1000000", "--code-size-limit", "100000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )

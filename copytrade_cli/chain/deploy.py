@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import DeploymentError
 from ..state import Deployment, State
+from .contracts import create_address
 from .contracts import deploy as deploy_artifact
 from .contracts import load_artifact
 from .tx import TxLane, wait_receipt
@@ -152,7 +153,10 @@ def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: lis
         return report
     t_addr, t_tx, t_r = _deploy(w3, lane, "Treasury")
     report.steps.append(DeployStep("deploy Treasury", t_addr, t_tx, t_r["gasUsed"]))
-    i_addr, i_tx, i_r = _deploy(w3, lane, "Proxy")
+    # The Proxy implementation holds its factory as an immutable and the factory checks it, so the
+    # implementation is deployed first with the factory's future address (next nonce).
+    nonce = lane.resync()
+    i_addr, i_tx, i_r = _deploy(w3, lane, "Proxy", create_address(lane.address, nonce + 1))
     report.steps.append(DeployStep("deploy Proxy implementation", i_addr, i_tx, i_r["gasUsed"]))
     f_addr, f_tx, f_r = _deploy(w3, lane, "ProxyFactory", executor, i_addr, targets)
     report.steps.append(DeployStep("deploy ProxyFactory", f_addr, f_tx, f_r["gasUsed"]))

@@ -87,7 +87,7 @@ def start_node(kind: str, *, port: int | None, chain_id: int, log_dir: Path, for
     env = dict(os.environ)
     if kind == "anvil":
         cmd = [str(find_bin("anvil")), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-               "--accounts", "10", "--balance", "1000000", "--prune-history", "--code-size-limit", "100000"]
+               "--accounts", "10", "--balance", "1000000", "--prune-history", "1000", "--code-size-limit", "100000"]
         if fork_url:
             cmd += ["--fork-url", fork_url]
         if block_time:
