@@ -69,6 +69,10 @@ class ExchangeClient:
         self.chain_id = world.chain_id
         self.lane = lane or TxLane(w3, self.account, chain_id=world.chain_id)
 
+    def resync(self) -> int:
+        """Re-read the operator's next nonce from the node (after a revert, restart or foreign send)."""
+        return self.lane.resync()
+
     def order_hash(self, order: Mapping[str, Any]) -> str:
         """The order's EIP-712 V2 digest (0x-hex) for this exchange: the CLOB order id."""
         return order_v2_hash(order, self.chain_id, self.exchange)

@@ -84,22 +84,38 @@ def _wait_all(w3: Any, hashes: Iterable[str], what: str) -> None:
                                   "restart the fork from a clean state and plant again")
 
 
+def _cache_key(name: str, args: tuple) -> tuple:
+    # The artifact's init code is part of the key: an edited mock never reuses stale runtime code.
+    return (name, args, hashlib.sha256(C.load_artifact(name).bytecode.encode()).hexdigest())
+
+
 def _planted_code(w3: Any, lane: TxLane, specs: Sequence[tuple[str, tuple]]) -> list[bytes]:
     """Runtime code (immutables baked in) for each (contract name, constructor args): deployed once, cached."""
-    todo = [(name, args) for name, args in specs if (name, args) not in _runtime_cache]
+    keys = [_cache_key(name, args) for name, args in specs]
     sent = []
-    for name, args in todo:
-        art = C.load_artifact(name)
+    for key in dict.fromkeys(k for k in keys if k not in _runtime_cache):
+        art = C.load_artifact(key[0])
         factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        data = factory.constructor(*args).data_in_transaction
-        sent.append(((name, args), lane.send({"data": data}, gas=6_000_000)))
+        data = factory.constructor(*key[1]).data_in_transaction
+        sent.append((key, lane.send({"data": data}, gas=6_000_000)))
     for key, h in sent:
         r = wait_receipt(w3, h, timeout=120)
         code = bytes(w3.eth.get_code(r["contractAddress"]))
         if not code:
             raise DeploymentError(f"deploying {key[0]} left no code; check the node's code-size limit")
         _runtime_cache[key] = code
-    return [_runtime_cache[(name, args)] for name, args in specs]
+    return [_runtime_cache[k] for k in keys]
+
+
+def _forked_from(cheats: Cheats) -> str | None:
+    """The upstream URL when the node is a live-chain fork (anvil only; hardhat forks are not detected)."""
+    if cheats.kind != "anvil":
+        return None
+    try:
+        info = cheats._call("anvil_nodeInfo", []) or {}
+    except Exception:  # noqa: BLE001 - older anvils lack nodeInfo
+        return None
+    return (info.get("forkConfig") or {}).get("forkUrl")
 
 
 def plant_polymarket(
@@ -118,6 +134,7 @@ def plant_polymarket(
     exchange_operator: str | None = None,
     trade_operator: str | None = None,
     exchange_collateral: Literal["usdc", "pusd"] = "usdc",
+    allow_on_fork: bool = False,
 ) -> World:
     """Plant USDC.e, pUSD, the CTF and the V2 exchange at their Polygon addresses and set up trading.
 
@@ -126,9 +143,14 @@ def plant_polymarket(
     (so leader SELLs work); the whale with `whale_usdc` USDC.e and pUSD. Leaders that are not anvil dev
     accounts are set up by impersonation. `exchange_collateral` picks what the planted exchange settles
     in and backs the CTF positions: USDC.e by default, the token the seed's whale and our proxies hold
-    (the real V2 exchange settles in pUSD).
+    (the real V2 exchange settles in pUSD). On a fork of the live chain the real contracts are already
+    there, so planting mocks over them is refused unless `allow_on_fork`.
     """
     cheats = Cheats(w3)
+    upstream = _forked_from(cheats)
+    if upstream and not allow_on_fork:
+        raise DeploymentError(f"this node forks {upstream}: Polymarket's real contracts are already there, so "
+                              "planting mocks over them would break them; plant only on the offline fork")
     chain_id = int(w3.eth.chain_id)
     addrs = polymarket_addresses(chain_id if chain_id in (137, 80002) else 137)
     deployer = Account.from_key(deployer_key)
@@ -150,7 +172,7 @@ def plant_polymarket(
     ]
     targets = [addrs.usdc_e, addrs.pusd, addrs.ctf, addrs.exchange_v2]
     existing = [bytes(w3.eth.get_code(a)) for a in targets]
-    cached = [_runtime_cache.get(s) for s in specs]
+    cached = [_runtime_cache.get(_cache_key(*s)) for s in specs]
     if any(not code or code != want for code, want in zip(existing, cached)):
         codes = _planted_code(w3, lane, specs)
         for addr, have, want in zip(targets, existing, codes):

@@ -50,11 +50,17 @@ class _Leg:
 
 
 def _client(w3: Any, world: World, operator_key: str) -> ExchangeClient:
+    from eth_account import Account
+
     node = getattr(w3.provider, "endpoint_uri", None) or str(id(w3.provider))
-    k = (str(node), world.exchange, operator_key)
+    k = (str(node), world.exchange, Account.from_key(operator_key).address)
     c = _clients.get(k)
     if c is None or c.w3 is not w3:
         c = _clients[k] = ExchangeClient(w3, world, operator_key)
+    else:
+        # NOTE: triggers are rare and the node may have been reverted or restarted since the last one
+        # (snapshots in tests, `fork down/up`): a stale local nonce would park the tx in the queue forever.
+        c.lane.resync()
     return c
 
 
@@ -115,7 +121,7 @@ def _send_pending(w3: Any, cheats: Cheats, client: ExchangeClient, txs: Sequence
     return hashes
 
 
-def _result(w3: Any, world: World, hashes: Sequence[str], timeout: float) -> TradeResult:
+def _result(w3: Any, world: World, hashes: Sequence[str], timeout: float, leaders: Sequence[str]) -> TradeResult:
     fills: list[LeaderFill] = []
     block = 0
     for h in hashes:
@@ -127,7 +133,7 @@ def _result(w3: Any, world: World, hashes: Sequence[str], timeout: float) -> Tra
         for lg in receipt["logs"]:
             if lg["address"].lower() != world.exchange.lower():
                 continue
-            f = decode_order_filled_v2(lg, world.leaders)
+            f = decode_order_filled_v2(lg, leaders)
             if f is not None:
                 m = by_token.get(f.token_id)
                 if m is not None:
@@ -178,7 +184,7 @@ def leader_trade(
     tx = client.build_tx(market.condition_id, leader_order, [mm_order], taker_fill, [maker_fill])
     _precheck(client, tx, leader)
     hashes = _send_pending(w3, Cheats(w3), client, [tx], pending_ms)
-    return _result(w3, world, hashes, timeout)
+    return _result(w3, world, hashes, timeout, [leader])
 
 
 def leader_batch(
@@ -236,10 +242,10 @@ def leader_batch(
             taker_fill = total_shares if side == "BUY" else total_usd
             maker_fills = [lg.usd_micro if side == "BUY" else lg.shares_micro for lg in chunk]
             txs.append(client.build_tx(market.condition_id, taker, makers, taker_fill, maker_fills))
-    if len(txs) == 1:
-        _precheck(client, txs[0], ", ".join(dict.fromkeys(leaders)))
+    for tx in txs:
+        _precheck(client, tx, ", ".join(dict.fromkeys(leaders)))
     hashes = _send_pending(w3, Cheats(w3), client, txs, pending_ms)
-    return _result(w3, world, hashes, timeout)
+    return _result(w3, world, hashes, timeout, leaders)
 
 
 def _precheck(client: ExchangeClient, tx: dict, who: str) -> None:

@@ -286,3 +286,38 @@ def test_plant_and_trade_on_hardhat(tmp_path):
         assert len(batch.tx_hashes) == 1 and len(batch.fills) == 3
     finally:
         stop_pid(n.pid, "hardhat")
+
+
+def test_unfunded_leader_is_a_clear_error_and_replant_adds_leaders(chain, world):
+    from copytrade_cli.errors import FundsError, UsageError
+
+    newcomer = DEV_ADDRESSES[8]
+    with pytest.raises(FundsError, match="re-run the fork's plant step"):
+        leader_trade(chain, world, leader=newcomer, usd=1, pending_ms=0)
+    with pytest.raises(UsageError, match="not a local dev account"):
+        leader_trade(chain, world, leader="0x" + "77" * 20, usd=1, pending_ms=0)
+    bigger = plant_polymarket(chain, DEV_KEYS[0], leaders=[*world.leaders, newcomer])
+    res = leader_trade(chain, bigger, leader=newcomer, usd=1, pending_ms=0)
+    assert [f.leader for f in res.fills] == [newcomer]
+
+
+def test_plant_refuses_a_live_chain_fork(node, tmp_path):
+    import subprocess
+
+    from copytrade_cli.errors import DeploymentError
+    from tests.conftest import ANVIL_BIN, free_port
+
+    port = free_port()
+    proc = subprocess.Popen([str(ANVIL_BIN), "--port", str(port), "--fork-url", node.url, "--silent",
+                             "--prune-history"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    try:
+        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+        deadline = time.time() + 10
+        while not w3.is_connected() and time.time() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(DeploymentError, match="forks"):
+            plant_polymarket(w3, DEV_KEYS[0])
+    finally:
+        proc.terminate()
+        proc.wait(5)
