@@ -10,13 +10,16 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import aiohttp
+import rlp
 from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_keys import keys
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class AsyncRpc:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
+        self.calls: Counter[str] = Counter()  # JSON-RPC methods sent (batched calls counted one by one)
 
     async def _ensure(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -64,6 +68,7 @@ class AsyncRpc:
         """One JSON-RPC call; raises RpcError on an error answer."""
         session = await self._ensure()
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        self.calls[method] += 1
         try:
             async with session.post(self.url, json=payload) as resp:
                 data = await resp.json(content_type=None)
@@ -80,6 +85,7 @@ class AsyncRpc:
         payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
         for _ in range(len(calls) - 1):
             next(self._ids)
+        self.calls.update(m for m, _ in calls)
         try:
             async with session.post(self.url, json=payload) as resp:
                 data = await resp.json(content_type=None)
@@ -185,6 +191,7 @@ class AsyncTxSender:
         self.rpc = rpc
         self.account = Account.from_key(private_key)
         self.address = self.account.address
+        self._key = keys.PrivateKey(bytes(self.account.key))
         self.chain_id = chain_id
         self.priority = int(priority_gwei * GWEI)
         self.fee_ttl_s = fee_ttl_s
@@ -217,24 +224,31 @@ class AsyncTxSender:
         self._nonce = None
 
     def _sign(self, nonce: int, to: str, data: bytes, gas: int, max_fee: int, prio: int, value: int = 0) -> bytes:
-        tx = {"chainId": self.chain_id, "nonce": nonce, "to": to, "value": value, "data": data, "gas": gas,
-              "maxFeePerGas": max_fee, "maxPriorityFeePerGas": prio, "type": 2}
-        return bytes(self.account.sign_transaction(tx).raw_transaction)
+        # NOTE: an EIP-1559 envelope by hand (RLP + keccak + coincurve via eth_keys): byte-identical to
+        # eth_account's sign_transaction (checked in tests) and ~3x cheaper, which matters per settlement.
+        fields = [self.chain_id, nonce, prio, max_fee, gas, bytes.fromhex(to[2:]), value, data, []]
+        sig = self._key.sign_msg_hash(keccak(b"\x02" + rlp.encode(fields)))
+        return b"\x02" + rlp.encode(fields + [sig.v, sig.r, sig.s])
 
     async def send(self, to: str, data: bytes, gas: int) -> str:
         """Sign and submit; returns the tx hash once the node accepted it (not mined yet)."""
         max_fee, prio = await self._fees()
-        nonce = await self._take_nonce()
-        raw = self._sign(nonce, to, data, gas, max_fee, prio)
-        try:
-            return await self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
-        except RpcError as exc:
-            msg = str(exc).lower()
-            if "nonce too low" in msg or "already known" in msg:
-                await self.resync()
+        for attempt in range(2):
+            nonce = await self._take_nonce()
+            raw = self._sign(nonce, to, data, gas, max_fee, prio)
+            try:
+                return await self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
+            except RpcError as exc:
+                msg = str(exc).lower()
+                if "nonce too low" in msg or "already known" in msg or "nonce has already been used" in msg:
+                    # Someone else sent from this account (another server, a restart): re-read and retry once.
+                    await self.resync()
+                    if attempt == 0:
+                        continue
+                    raise
+                await self._plug_gap(nonce, max_fee, prio)
                 raise
-            await self._plug_gap(nonce, max_fee, prio)
-            raise
+        raise RpcError("eth_sendRawTransaction: nonce kept moving")
 
     async def _plug_gap(self, nonce: int, max_fee: int, prio: int) -> None:
         try:

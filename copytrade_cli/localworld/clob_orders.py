@@ -38,10 +38,6 @@ ERR_FAK = ("no orders found to match with FAK order. "
 ERR_EXPIRATION = "invalid expiration"
 ERR_POST_ONLY_CROSS = "invalid post-only order: order crosses book"
 ERR_POST_ONLY_TYPE = "invalid post-only order: only GTC and GTD orders can be post-only"
-ERR_MARKET_BUY_AMOUNTS = ("invalid amounts, the market buy orders maker amount supports a max accuracy of 2 "
-                          "decimals, taker amount a max of 4 decimals")
-ERR_MARKET_SELL_AMOUNTS = ("invalid amounts, the market sell orders maker amount supports a max accuracy of 2 "
-                           "decimals, taker amount a max of 4 decimals")
 
 
 class ClobApiError(Exception):
@@ -194,10 +190,15 @@ def parse_order(order: dict) -> SignedOrder:
     return parsed
 
 
-def verify_order_signature(order: SignedOrder, chain_id: int, neg_risk: bool) -> str:
-    """Check the order's EIP-712 signature against `signer`; return the orderID (0x digest) or raise."""
+def verify_order_signature(order: SignedOrder, chain_id: int, neg_risk: bool,
+                           verifying_contract: str | None = None) -> str:
+    """Check the order's EIP-712 signature against `signer`; return the orderID (0x digest) or raise.
+
+    The domain's verifyingContract is the chain's V2 (neg-risk) exchange from py_clob_client_v2's config,
+    unless given.
+    """
     try:
-        digest = order.digest(chain_id, exchange_address(chain_id, neg_risk))
+        digest = order.digest(chain_id, verifying_contract or exchange_address(chain_id, neg_risk))
     except OrderFormatError:
         raise ClobApiError(ERR_PAYLOAD) from None
     order_id = "0x" + digest.hex()
@@ -236,7 +237,15 @@ def units_to_str(units: int) -> str:
     return fraction_to_decimal_str(Fraction(units, UNIT))
 
 
-def check_market_amount_precision(order: SignedOrder) -> None:
-    """Marketable (FOK/FAK) orders: maker amount at most 2 decimals, taker amount at most 4 (real CLOB rule)."""
-    if order.maker_amount % 10**4 or order.taker_amount % 10**2:
-        raise ClobApiError(ERR_MARKET_BUY_AMOUNTS if order.side == SIDE_BUY else ERR_MARKET_SELL_AMOUNTS)
+# Decimals of the USDC/"amount" leg per tick (py_clob_client_v2 ROUNDING_CONFIG); sizes always have 2.
+AMOUNT_DECIMALS = {"0.1": 3, "0.01": 4, "0.005": 5, "0.0025": 6, "0.001": 5, "0.0001": 6}
+
+
+def check_market_amount_precision(order: SignedOrder, tick: str = "0.01") -> None:
+    """Marketable (FOK/FAK) orders: maker amount at most 2 decimals, taker amount at most the tick's amount
+    decimals (4 on a 0.01 market, the real CLOB's rule and message)."""
+    amount_decimals = AMOUNT_DECIMALS.get(tick, 6)
+    if order.maker_amount % 10**4 or order.taker_amount % 10 ** (6 - amount_decimals):
+        side = "buy" if order.side == SIDE_BUY else "sell"
+        raise ClobApiError(f"invalid amounts, the market {side} orders maker amount supports a max accuracy of 2 "
+                           f"decimals, taker amount a max of {amount_decimals} decimals")

@@ -59,6 +59,7 @@ from .clob_orders import (
     err_duplicate,
     err_min_size,
     err_tick,
+    exchange_address,
     fraction_to_decimal_str,
     parse_order,
     price_on_tick,
@@ -107,6 +108,8 @@ class ClobOptions:
     page_size: int = 100
     heartbeat_timeout_s: float = 10.0
     """Cancel a key's orders when its heartbeats stop for this long (0 disables)."""
+    max_history: int = 100_000
+    """Settled trades kept for /data/trades (finished orders: twice that); older ones are forgotten."""
     auth_seed: bytes = DEFAULT_AUTH_SEED
     max_clock_skew_s: float | None = None
     access_log: bool = False
@@ -270,11 +273,11 @@ class LocalClob:
         self.sender = AsyncTxSender(self.rpc, self._operator_key, self.chain_id)
         if self.seed_book and self.mm is not None:
             await self.seed()
-        if self.mm is not None and self.options.mm_inventory_interval_s > 0:
+        if self.mm is not None:
             self.mm_sender = AsyncTxSender(self.rpc, self._mm_key, self.chain_id)
-            self._spawn(self._inventory_keeper())
-        if self.options.heartbeat_timeout_s > 0:
-            self._spawn(self._heartbeat_sweeper())
+            if self.options.mm_inventory_interval_s > 0:
+                self._spawn(self._inventory_keeper())
+        self._spawn(self._housekeeping())
 
     async def stop(self) -> None:
         """Let in-flight settlements finish (bounded), stop background tasks, close the node connection."""
@@ -297,10 +300,22 @@ class LocalClob:
         task.add_done_callback(bucket.discard)
         return task
 
+    def stats_json(self) -> dict:
+        """Counters, queue sizes and node calls, for benchmarks and status views."""
+        from dataclasses import asdict
+
+        return {
+            **asdict(self.stats),
+            "orders_known": len(self.engine.orders),
+            "resting_orders": sum(1 for b in self.engine.books.values() for _ in b.orders()),
+            "trades_known": len(self.trades),
+            "settlements_in_flight": len(self._settling),
+            "rpc_calls": dict(self.rpc.calls) if self.rpc is not None else {},
+            "settle_wait": self.options.settle_wait,
+        }
+
     # ---------------------------------------------------------------------------------- market maker
     def _verifying_contract(self, neg_risk: bool) -> str:
-        from .clob_orders import exchange_address
-
         try:
             return exchange_address(self.chain_id, neg_risk)
         except Exception:  # a chain id py_clob_client_v2 does not know: orders are signed for the world's exchange
@@ -308,7 +323,7 @@ class LocalClob:
 
     def _verify(self, order: SignedOrder, neg_risk: bool) -> str:
         try:
-            return verify_order_signature(order, self.chain_id, neg_risk)
+            return verify_order_signature(order, self.chain_id, neg_risk, self._verifying_contract(neg_risk))
         except ClobApiError:
             raise
         except Exception:
@@ -480,7 +495,7 @@ class LocalClob:
             if order.size_units < int(Decimal(str(market.min_order_size)) * UNIT):
                 raise err_min_size(order_id, units_to_str(order.size_units), market.min_order_size)
         else:
-            check_market_amount_precision(order)
+            check_market_amount_precision(order, tick)
             lo = Fraction(Decimal(tick))
             if price < lo or price > 1 - lo:
                 raise err_tick(order_id, fraction_to_decimal_str(price), tick)
@@ -502,13 +517,14 @@ class LocalClob:
             plan = self.engine.submit(taker, post_only=post_only, now=now)
         finally:
             self._pending_ids.discard(order_id)
-        self.stats.orders_accepted += 1
         if not plan.fills:
+            self.stats.orders_accepted += 1
             return self._order_response(taker, "live", [], [])
         outcome = market.outcomes[outcome_idx] if outcome_idx < len(market.outcomes) else ""
         trades = self._record_trades(plan, outcome)
         self._requote([f.maker for f in plan.fills if f.maker.is_market_maker and f.maker.status == STATUS_MATCHED])
         hashes = await self._settle(plan, trades)
+        self.stats.orders_accepted += 1
         return self._order_response(taker, "matched", hashes, trades)
 
     def _order_response(self, taker: BookOrder, status: str, hashes: list[str], trades: list[Trade]) -> dict:
@@ -674,21 +690,52 @@ class LocalClob:
         self._heartbeats[key.api_key] = time.monotonic()
         return {"heartbeat_id": str(uuid.uuid4())}
 
-    async def _heartbeat_sweeper(self) -> None:
+    async def _housekeeping(self) -> None:
+        """Once a second: heartbeat timeouts, GTD expiry, bounded history."""
         while True:
             await asyncio.sleep(1.0)
-            cutoff = time.monotonic() - self.options.heartbeat_timeout_s
-            for api_key, last in list(self._heartbeats.items()):
-                if last >= cutoff:
-                    continue
-                del self._heartbeats[api_key]
-                creds = self.registry.get(api_key)
-                if creds is None:
-                    continue
-                ids = [o["id"] for o in self.open_orders(creds)]
-                if ids:
-                    log.info("heartbeats of %s stopped: cancelling %d orders", creds.address, len(ids))
-                    self.cancel(creds, ids)
+            try:
+                self._sweep_heartbeats()
+                for order in self.engine.expire():
+                    log.debug("order %s expired", order.order_id)
+                self.prune_history()
+            except Exception:  # noqa: BLE001 — housekeeping must not die
+                log.exception("CLOB housekeeping failed")
+
+    def _sweep_heartbeats(self) -> None:
+        if self.options.heartbeat_timeout_s <= 0:
+            return
+        cutoff = time.monotonic() - self.options.heartbeat_timeout_s
+        for api_key, last in list(self._heartbeats.items()):
+            if last >= cutoff:
+                continue
+            del self._heartbeats[api_key]
+            creds = self.registry.get(api_key)
+            if creds is None:
+                continue
+            ids = [o["id"] for o in self.open_orders(creds)]
+            if ids:
+                log.info("heartbeats of %s stopped: cancelling %d orders", creds.address, len(ids))
+                self.cancel(creds, ids)
+
+    def prune_history(self) -> int:
+        """Forget the oldest settled trades and finished orders beyond `max_history` (long benchmarks)."""
+        cap = self.options.max_history
+        dropped = 0
+        if len(self.trades) > cap:
+            keep_from = len(self.trades) - int(cap * 0.9)
+            old = [t for t in self.trades[:keep_from] if t.status in ("CONFIRMED", "FAILED")]
+            gone = {id(t) for t in old}
+            self.trades = [t for t in self.trades if id(t) not in gone]
+            for t in old:
+                self.trades_by_id.pop(t.id, None)
+            dropped += len(old)
+        if len(self.engine.orders) > 2 * cap:
+            finished = sorted((o for o in self.engine.orders.values() if o.status != STATUS_LIVE), key=lambda o: o.seq)
+            for o in finished[: len(self.engine.orders) - int(2 * cap * 0.9)]:
+                del self.engine.orders[o.order_id]
+                dropped += 1
+        return dropped
 
     async def balance_allowance(self, key: ApiKey, q: Mapping[str, str]) -> dict:
         """Raw on-chain balance and allowance for the key's address (COLLATERAL or CONDITIONAL token_id)."""
@@ -832,6 +879,11 @@ def _routes(clob: LocalClob) -> web.RouteTableDef:
     @r.get("/version")
     async def version(request):
         return _json({"version": 2})
+
+    @r.get("/local/stats")
+    async def local_stats(request):
+        # Not a Polymarket route: counters of this local server (benchmarks, `fork status`).
+        return _json(clob.stats_json())
 
     # -------------------------------------------------------------------------------------- L1 auth
     @r.post("/auth/api-key")
@@ -1053,12 +1105,14 @@ def _routes(clob: LocalClob) -> web.RouteTableDef:
 
 
 def build_app(world, rpc_url: str, *, operator_key: str, market_maker_key: str | None = None,
-              seed_book: bool = True, options: ClobOptions | None = None,
+              seed_book: bool = True, options: ClobOptions | None = None, feed: bool = False,
               extend: Callable[[web.Application], None] | None = None, **overrides: Any) -> web.Application:
     """The local CLOB as an aiohttp application (routes of CLOB-WIRE §2); node work starts on app startup.
 
     `options` (or keyword overrides of its fields, e.g. `levels=5, settle_wait="sent"`) shape the
-    book and the settlement policy. `extend(app)` may add routes (e.g. the activity feed) beside ours.
+    book and the settlement policy. `feed=True` also serves the activity websocket and Data API
+    (`localworld.feed.attach_feed`: /ws, /activity, /trades) from the same app; `extend(app)` may add
+    other routes beside ours.
     """
     opts = _options(options, overrides)
     clob = LocalClob(world, rpc_url, operator_key=operator_key, market_maker_key=market_maker_key,
@@ -1075,6 +1129,10 @@ def build_app(world, rpc_url: str, *, operator_key: str, market_maker_key: str |
 
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
+    if feed:
+        from .feed import attach_feed
+
+        attach_feed(app, rpc_url, world)
     if extend is not None:
         extend(app)
     return app

@@ -28,6 +28,7 @@ from py_clob_client_v2.exceptions import PolyApiException
 
 from copytrade_cli.localworld.clob_orders import (
     ERR_BALANCE,
+    ERR_FAK,
     ERR_FOK,
     ERR_SIGNATURE,
     ERR_VERSION,
@@ -39,6 +40,8 @@ from tests.conftest import DEV_KEYS
 
 TRADER_KEY = DEV_KEYS[1]  # the seed leader: planted with USDC, outcome tokens and approvals
 MM_KEY, OPERATOR_KEY = DEV_KEYS[2], DEV_KEYS[3]
+# Side servers settle with the planted trade operator (account 4), so their nonces never race the main server's.
+SIDE_OPERATOR_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
 ORDER_FILLED = "0x" + keccak(
     text="OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)").hex()
 LEVEL_SIZE = 1000
@@ -199,6 +202,26 @@ def test_unfillable_fok_is_killed(client, yes):
     assert _api_error(err) == (400, ERR_FOK)
 
 
+def test_fak_without_a_match_is_killed(client, yes):
+    with pytest.raises(PolyApiException) as err:
+        client.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=5, side="BUY", price=0.30),
+                                            order_type=OrderType.FAK)
+    assert _api_error(err) == (400, ERR_FAK)
+
+
+def test_gtd_orders_need_a_future_expiration(client, yes):
+    soon = int(time.time()) + 30  # inside the one-minute security threshold
+    with pytest.raises(PolyApiException) as err:
+        client.create_and_post_order(OrderArgsV2(token_id=yes, price=0.40, size=10, side="BUY", expiration=soon),
+                                     order_type=OrderType.GTD)
+    assert _api_error(err) == (400, "invalid expiration")
+    later = int(time.time()) + 3600
+    resp = client.create_and_post_order(OrderArgsV2(token_id=yes, price=0.40, size=10, side="BUY", expiration=later),
+                                        order_type=OrderType.GTD)
+    assert resp["status"] == "live" and client.get_order(resp["orderID"])["expiration"] == str(later)
+    client.cancel_all()
+
+
 def test_insufficient_balance_is_rejected(server, yes):
     broke = ClobClient(server.base_url, 137, key=Account.create().key.hex())
     broke.set_api_creds(broke.create_or_derive_api_key())
@@ -313,7 +336,7 @@ def test_balance_allowance_and_heartbeat(client, chain, yes):
 def test_a_reverted_settlement_is_not_reported_as_matched(chain, anvil, yes):
     # Balance checks off: an unfunded taker passes the server, and the chain refuses the fill.
     _w3, world = chain
-    with ClobServerThread(world, anvil.url, operator_key=OPERATOR_KEY, market_maker_key=MM_KEY, levels=2,
+    with ClobServerThread(world, anvil.url, operator_key=SIDE_OPERATOR_KEY, market_maker_key=MM_KEY, levels=2,
                           level_size=50, check_balances=False, mm_inventory_interval_s=0) as srv:
         broke = ClobClient(srv.base_url, 137, key=Account.create().key.hex())
         broke.set_api_creds(broke.create_or_derive_api_key())
@@ -325,3 +348,34 @@ def test_a_reverted_settlement_is_not_reported_as_matched(chain, anvil, yes):
         assert status == 400 and "could not be executed" in msg and "reverted" in msg
         assert broke.get_order_book(yes)["asks"] == before  # the maker got its size back
         assert srv.clob.stats.trades_failed == 1 and srv.clob.trades[-1].status == "FAILED"
+
+
+def test_trades_resolve_through_data_trades_when_not_waiting(chain, anvil, yes):
+    # settle_wait="none": the answer carries tradeIDs only; the client resolves hashes via GET /data/trades.
+    w3, world = chain
+    with ClobServerThread(world, anvil.url, operator_key=SIDE_OPERATOR_KEY, market_maker_key=MM_KEY, levels=2,
+                          level_size=50, settle_wait="none", mm_inventory_interval_s=0) as srv:
+        c = ClobClient(srv.base_url, 137, key=TRADER_KEY)
+        c.set_api_creds(c.create_or_derive_api_key())
+        t0 = time.time()
+        resp = c.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=2, side="BUY"),
+                                              order_type=OrderType.FOK)
+        assert time.time() - t0 < 5
+        (tx,) = resp["transactionsHashes"]
+        assert w3.eth.wait_for_transaction_receipt(tx, timeout=10)["status"] == 1
+
+
+def test_market_maker_tops_up_its_inventory(chain, anvil):
+    # A ladder bigger than the planted inventory: the keeper splits collateral until the quotes are covered.
+    w3, world = chain
+    m = world.markets[1]
+    with ClobServerThread(world, anvil.url, operator_key=SIDE_OPERATOR_KEY, market_maker_key=MM_KEY, levels=3,
+                          level_size=60_000, quote_bids=False, mm_inventory_interval_s=0) as srv:
+        mm = world.market_maker
+        _, yes0 = _balances(w3, world, mm, m.token_ids[0])
+        assert yes0 < 3 * 60_000 * 10**6
+        hashes = srv.call(srv.clob.rebalance_inventory)
+        assert hashes and all(w3.eth.get_transaction_receipt(h)["status"] == 1 for h in hashes)
+        for tok in m.token_ids:
+            assert _balances(w3, world, mm, tok)[1] >= 3 * 60_000 * 10**6
+        assert srv.call(srv.clob.rebalance_inventory) == []  # nothing left to do

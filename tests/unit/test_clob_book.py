@@ -261,3 +261,19 @@ def test_every_plan_is_settleable(asks, bids, side, amount, limit, order_type):
     assert_chain_consistent(plan)
     if order_type == "FOK":
         assert taker.order.maker_amount - plan.taker_making <= 100
+
+
+def test_market_amount_precision_follows_the_tick():
+    from copytrade_cli.localworld.clob_orders import check_market_amount_precision
+
+    order = parse_order(market_wire(TRADER, "SELL", 12.345, 0.42))  # 12340000 / 5182800: 2 and 4 decimals
+    check_market_amount_precision(order, "0.01")
+    order.taker_amount += 10  # 5 decimals: fine on a 0.001 market, not on 0.01
+    check_market_amount_precision(order, "0.001")
+    with pytest.raises(ClobApiError) as err:
+        check_market_amount_precision(order, "0.01")
+    assert err.value.message == ("invalid amounts, the market sell orders maker amount supports a max accuracy "
+                                 "of 2 decimals, taker amount a max of 4 decimals")
+    order.maker_amount += 1000  # 3 decimals of shares
+    with pytest.raises(ClobApiError):
+        check_market_amount_precision(order, "0.001")
