@@ -199,6 +199,9 @@ class AsyncTxSender:
         self._nonce_lock = asyncio.Lock()
         self._base_fee = 0
         self._fee_at = 0.0
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._watcher: asyncio.Task | None = None
+        self._watch_error = ""
 
     async def _fees(self) -> tuple[int, int]:
         if time.monotonic() - self._fee_at > self.fee_ttl_s:
@@ -259,21 +262,46 @@ class AsyncTxSender:
             await self.resync()
 
     async def wait(self, tx_hash: str, timeout: float = 60.0) -> TxOutcome:
-        """Poll for the receipt (fast at first, as anvil automines); status 0 or timeout → not ok."""
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while True:
+        """The transaction's outcome once mined (status 0 or timeout → not ok).
+
+        All waiters share one watcher that asks for every pending receipt in a single batched request per
+        tick, so N settlements in flight cost one round trip per tick instead of N.
+        """
+        loop = asyncio.get_running_loop()
+        key = tx_hash.lower()
+        fut: asyncio.Future = loop.create_future()
+        self._waiters.setdefault(key, []).append(fut)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = loop.create_task(self._watch())
+        try:
+            receipt = await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            waiting = self._waiters.get(key, [])
+            if fut in waiting:
+                waiting.remove(fut)
+            if not waiting:
+                self._waiters.pop(key, None)
+            return TxOutcome(tx_hash, False, error=self._watch_error or f"not mined within {timeout:.0f}s")
+        ok = _uint(receipt.get("status")) == 1
+        return TxOutcome(tx_hash, ok, _uint(receipt.get("blockNumber")), _uint(receipt.get("gasUsed")),
+                         "" if ok else "reverted")
+
+    async def _watch(self) -> None:
+        delay = 0.001
+        while self._waiters:
+            hashes = list(self._waiters)[:256]
             try:
-                receipt = await self.rpc.call("eth_getTransactionReceipt", [tx_hash])
+                receipts = await self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+                self._watch_error = ""
             except RpcError as exc:
-                receipt, err = None, str(exc)
-            else:
-                err = ""
-            if receipt:
-                ok = _uint(receipt.get("status")) == 1
-                return TxOutcome(tx_hash, ok, _uint(receipt.get("blockNumber")), _uint(receipt.get("gasUsed")),
-                                 "" if ok else "reverted")
-            if time.monotonic() > deadline:
-                return TxOutcome(tx_hash, False, error=err or f"not mined within {timeout:.0f}s")
+                receipts, self._watch_error = [None] * len(hashes), str(exc)
+            found = False
+            for h, receipt in zip(hashes, receipts):
+                if receipt:
+                    found = True
+                    for fut in self._waiters.pop(h, []):
+                        if not fut.done():
+                            fut.set_result(receipt)
+            # Fast while receipts keep arriving (automine), backing off to 50 ms when blocks are slow.
+            delay = 0.001 if found else min(delay * 2, 0.05)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.1)

@@ -100,6 +100,9 @@ class ClobOptions:
     """When POST /order answers: "receipt" (settlement mined and successful; a revert is an error),
     "sent" (node accepted the tx), "none" (right after matching; trades resolve via /data/trades)."""
     receipt_timeout_s: float = 60.0
+    answer_within_s: float = 4.0
+    """With settle_wait="receipt": answer after at most this long even if the receipt is not in yet
+    (the client's HTTP timeout is 5 s); the settlement is then confirmed in the background."""
     mm_inventory_interval_s: float = 1.0
     """How often the market maker tops up its inventory (split collateral into outcomes when its quotes
     outgrow its tokens, merge outcomes back when its bids outgrow its collateral); 0 disables."""
@@ -615,12 +618,12 @@ class LocalClob:
         for trade in trades:
             if await self._send_trade(trade):
                 sent.append(trade)
-        if mode == "sent":
-            for trade in sent:
-                self._spawn(self._confirm_trade(trade), settling=True)
-        else:
-            results = await asyncio.gather(*(self._confirm_trade(t) for t in sent))
-            sent = [t for t, ok in zip(sent, results) if ok]
+        confirms = [self._spawn(self._confirm_trade(t), settling=True) for t in sent]
+        if mode == "receipt" and confirms:
+            # NOTE: py-clob-client's HTTP timeout is 5 s; a receipt slower than `answer_within_s` (interval
+            # mining) is answered like "sent" and confirmed in the background (a later revert marks it FAILED).
+            done, _slow = await asyncio.wait(confirms, timeout=self.options.answer_within_s)
+            sent = [t for t, task in zip(sent, confirms) if task not in done or task.result()]
         if not sent:
             reasons = "; ".join(t.error for t in trades if t.error) or "settlement failed"
             raise ClobApiError(f"order {plan.taker.order_id} could not be executed: {reasons}", status=400)

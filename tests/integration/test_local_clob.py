@@ -379,3 +379,27 @@ def test_market_maker_tops_up_its_inventory(chain, anvil):
         for tok in m.token_ids:
             assert _balances(w3, world, mm, tok)[1] >= 3 * 60_000 * 10**6
         assert srv.call(srv.clob.rebalance_inventory) == []  # nothing left to do
+
+
+def test_slow_blocks_are_answered_in_time_and_confirmed_later(chain, anvil, yes):
+    # Automine off: the receipt cannot come within `answer_within_s`, so the order is answered with its hash
+    # (before the client's 5 s HTTP timeout) and the trade is confirmed once a block is mined.
+    w3, world = chain
+    with ClobServerThread(world, anvil.url, operator_key=SIDE_OPERATOR_KEY, market_maker_key=MM_KEY, levels=2,
+                          level_size=50, answer_within_s=0.5, mm_inventory_interval_s=0) as srv:
+        c = ClobClient(srv.base_url, 137, key=TRADER_KEY)
+        c.set_api_creds(c.create_or_derive_api_key())
+        w3.provider.make_request("evm_setAutomine", [False])
+        try:
+            resp = c.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=2, side="BUY"),
+                                                  order_type=OrderType.FOK)
+            (tx,) = resp["transactionsHashes"]
+            assert srv.clob.trades[-1].status == "MATCHED"
+            w3.provider.make_request("evm_mine", [])
+        finally:
+            w3.provider.make_request("evm_setAutomine", [True])
+        assert w3.eth.get_transaction_receipt(tx)["status"] == 1
+        deadline = time.time() + 5
+        while srv.clob.trades[-1].status != "CONFIRMED" and time.time() < deadline:
+            time.sleep(0.05)
+        assert c.get_trades(TradeParams(id=resp["tradeIDs"][0]))[0]["status"] == "CONFIRMED"
