@@ -8,7 +8,9 @@ what the makers receive. So the plan computed here is exactly what the chain wil
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -72,6 +74,7 @@ class BookOrder:
     seq: int = 0
     associate_trades: list = field(default_factory=list)
     is_market_maker: bool = False
+    outcome: str = ""
 
     @property
     def side(self) -> str:
@@ -118,7 +121,7 @@ class BookOrder:
             "original_size": units_to_str(self.original_size),
             "size_matched": units_to_str(self.size_matched),
             "price": fraction_to_decimal_str(self.price),
-            "outcome": "",
+            "outcome": self.outcome,
             "expiration": str(self.order.expiration),
             "order_type": self.order_type,
             "type": self.order_type,
@@ -249,9 +252,6 @@ class Book:
 
     def summary(self, timestamp_ms: int | None = None) -> dict:
         """The GET /book body: bids ascending and asks descending (best level last), strings (CLOB-WIRE §2)."""
-        import hashlib
-        import json
-
         bids = [{"price": fraction_to_decimal_str(p), "size": units_to_str(s)}
                 for p, s in reversed(self.level_sizes(SIDE_BUY))]
         asks = [{"price": fraction_to_decimal_str(p), "size": units_to_str(s)}

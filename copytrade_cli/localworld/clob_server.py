@@ -355,7 +355,7 @@ class LocalClob:
             order_id=order_id, order=order, owner=self.mm_key.api_key, order_type="GTC",
             market=market.condition_id, asset_id=quote.token_id, price=order.price,
             remaining_making=order.maker_amount, remaining_size=order.size_units, original_size=order.size_units,
-            tick_size=market.tick_size, is_market_maker=True,
+            tick_size=market.tick_size, is_market_maker=True, outcome=self._outcome(quote.token_id),
         )
         book_order.seq = self.engine.next_seq()
         self.engine.orders[order_id] = book_order
@@ -453,6 +453,10 @@ class LocalClob:
             raise ClobApiError(ERR_BALANCE)
 
     # ---------------------------------------------------------------------------------------- orders
+    def _outcome(self, token_id: str) -> str:
+        market, idx = self.tokens[token_id]
+        return market.outcomes[idx] if idx < len(market.outcomes) else str(idx)
+
     def _market_of(self, token_id: str):
         found = self.tokens.get(token_id)
         if found is None:
@@ -480,7 +484,7 @@ class LocalClob:
         if order.signature_type != SIG_POLY_1271 and order.signer.lower() != key.address.lower():
             raise ClobApiError(ERR_SIGNER)
         token_id = str(order.token_id)
-        market, outcome_idx = self._market_of(token_id)
+        market, _ = self._market_of(token_id)
         if post_only and order_type in TAKE_ONLY_TYPES:
             raise ClobApiError(ERR_POST_ONLY_TYPE)
         order_id = self._verify(order, market.neg_risk)
@@ -514,7 +518,7 @@ class LocalClob:
                 order_id=order_id, order=order, owner=key.api_key, order_type=order_type,
                 market=market.condition_id, asset_id=token_id, price=price,
                 remaining_making=order.maker_amount, remaining_size=order.size_units,
-                original_size=order.size_units, tick_size=tick, created_at=int(now),
+                original_size=order.size_units, tick_size=tick, created_at=int(now), outcome=self._outcome(token_id),
             )
             # From here to the end of commit nothing awaits: the book cannot change under the match.
             plan = self.engine.submit(taker, post_only=post_only, now=now)
@@ -523,8 +527,7 @@ class LocalClob:
         if not plan.fills:
             self.stats.orders_accepted += 1
             return self._order_response(taker, "live", [], [])
-        outcome = market.outcomes[outcome_idx] if outcome_idx < len(market.outcomes) else ""
-        trades = self._record_trades(plan, outcome)
+        trades = self._record_trades(plan, taker.outcome)
         self._requote([f.maker for f in plan.fills if f.maker.is_market_maker and f.maker.status == STATUS_MATCHED])
         hashes = await self._settle(plan, trades)
         self.stats.orders_accepted += 1
