@@ -188,6 +188,11 @@ class Settings(BaseSettings):
                                         json_schema_extra={"example": "wss://ws-live-data.polymarket.com"})
     """Activity websocket; on the fork, the local one."""
 
+    # --- fault injection (tests only) --------------------------------------------------------------
+    fault_kill_at: str | None = Field(None, alias="COPYTRADE_FAULT_KILL_AT",
+                                      json_schema_extra={"example": "pull"})
+    """Testing only: the supervisor SIGKILLs itself right after this step (pull, order, push, reimburse)."""
+
     # --- validators --------------------------------------------------------------------------------
     @field_validator("copy_trading_execution_allowlist", mode="before")
     @classmethod
@@ -242,6 +247,13 @@ class Settings(BaseSettings):
         if len(str(raw).split()) not in (12, 15, 18, 21, 24):
             raise ValueError("a mnemonic has 12, 15, 18, 21 or 24 words")
         return v
+
+    @field_validator("fault_kill_at")
+    @classmethod
+    def _fault(cls, v: str | None) -> str | None:
+        if v and v not in ("pull", "order", "push", "reimburse"):
+            raise ValueError("use one of pull, order, push, reimburse")
+        return v or None
 
     @field_validator("usdc_address", "ctf_address", "proxy_factory_address", "executor_address")
     @classmethod

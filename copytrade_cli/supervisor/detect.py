@@ -225,13 +225,14 @@ class DataApiChannel(Channel):
 
         self.url, self.state, self.poll_s = url.rstrip("/"), state, poll_s
         self.s = requests.Session()
+        self.started = int(time.time())
 
     def loop(self) -> None:
         self.connected = True
         while not self.stop_event.is_set():
             for leader in sorted(self.leaders()):
                 name = f"data_api:{leader}"
-                start = int(self.state.get_cursor(name) or int(time.time()) - 60)
+                start = int(self.state.get_cursor(name) or self.started)
                 r = self.s.get(f"{self.url}/activity", params={"user": leader, "type": "TRADE", "start": start,
                                                                "limit": 500, "sortDirection": "ASC"}, timeout=10)
                 r.raise_for_status()

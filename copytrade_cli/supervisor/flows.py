@@ -57,6 +57,15 @@ class FlowContext:
     report: Callable[[str, str, str], None]  # (group_id, step, detail)
     max_retries: int = 3
     guardrails: Any = None
+    fault_kill_at: str | None = None
+
+    def fault(self, point: str) -> None:
+        """Fault injection for the crash tests: die exactly here, as `kill -9` would."""
+        if self.fault_kill_at == point:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class GroupRunner:
@@ -170,6 +179,7 @@ class GroupRunner:
             raise _Finished("failed")
         self._step("Pull Funds", "ok", tx=self.g["pull_tx"], detail=detail or "pulled", t0=t0)
         self._set(stage="funded")
+        self.c.fault("pull")
 
     def _place_order(self, side: str, amount: Decimal) -> None:
         t0 = time.time()
@@ -180,6 +190,7 @@ class GroupRunner:
                   order_json=json.dumps({"wire": wire, "token_before": token_bal, "coll_before": coll_bal}))
         try:
             placed = self.w.clob.post(signed, order_id, wire)
+            self.c.fault("order")
         except ClobError as exc:
             # Outcome unknown (timeout after posting?): never re-post blindly; reconcile by querying.
             self._step("Place Order", "unknown", detail=str(exc), t0=t0)
@@ -255,6 +266,8 @@ class GroupRunner:
             extra = {"spent": pro_rata(self.g["spent_micro"], weights)}
         self._set(stage="push_sent", push_tx=tx, order_json=json.dumps({**json.loads(self.g["order_json"]),
                                                                        "shares": shares, **extra}))
+        self._wait(tx)
+        self.c.fault("push")
         return self._confirm_push(t0)
 
     def _confirm_push(self, t0: float | None = None) -> str:
@@ -275,13 +288,14 @@ class GroupRunner:
         for l, sh, i in zip(self.legs, info["shares"], range(len(self.legs))):
             if side == "BUY":
                 usd_spent = info["spent"][i]
-                self.c.state.update_job(l["job_id"], status="complete", shares=str(sh), usd=str(usd_spent),
-                                        price=str(Decimal(self.g["spent_micro"]) / Decimal(self.g["filled_shares"])))
+                self.c.state.update_job(l["job_id"], status="complete", shares=_human(sh), usd=_human(usd_spent),
+                                        price=f"{Decimal(self.g['spent_micro']) / Decimal(self.g['filled_shares']):.6f}")
                 if self.c.guardrails and l.get("reserve_key"):
                     self.c.guardrails.commit(l["reserve_key"], usd_spent)
             else:
-                self.c.state.update_job(l["job_id"], status="complete", usd=str(sh),
-                                        shares=str(l["shares_micro"]))
+                self.c.state.update_job(l["job_id"], status="complete", usd=_human(sh),
+                                        shares=_human(l["shares_micro"]),
+                                        price=f"{Decimal(self.g['proceeds_micro']) / Decimal(self.g['filled_shares']):.6f}")
         self._set(stage="complete", status="complete", t_done=time.time())
         self.c.report(self.gid, "Job Complete", f"{len(self.legs)} copies")
         return "complete"
@@ -359,6 +373,11 @@ class GroupRunner:
         return "stalled"
 
 
+def _human(micro: int) -> str:
+    """Micro-units as a decimal string (the journal's unit for USD and shares)."""
+    return str(Decimal(micro) / MICRO)
+
+
 class _Finished(CopytradeError):
     def __init__(self, status: str):
         super().__init__(status)
@@ -395,6 +414,7 @@ class Reimburser:
                     payable = [d for d in chunk if token.functions.balanceOf(d["proxy"]).call() >= d["amount"]]
                     if not payable:
                         continue
+                    self.c.fault("reimburse")
                     t0 = time.time()
                     ex = contract(self.c.w3, "Executor", self.c.executor)
                     data = ex.encode_abi("pullCollateral", args=[self.c.collateral, [d["proxy"] for d in payable],

@@ -56,23 +56,28 @@ class Metrics:
 
 
 class TTLSet:
-    """In-memory dedup with a TTL (the fast path; the durable rule is the unique job row)."""
+    """In-memory dedup with a TTL (the fast path; the durable rule is the unique job row). Remembers which
+    channels saw each key, so a duplicate from a new channel can still be noted."""
 
     def __init__(self, ttl_s: float, max_items: int = 200_000):
         self.ttl, self.max = ttl_s, max_items
-        self._d: OrderedDict[str, float] = OrderedDict()
+        self._d: OrderedDict[str, tuple[float, set[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, key: str) -> bool:
-        """True if newly added (not seen within the TTL)."""
+    def add(self, key: str, channel: str = "") -> tuple[bool, bool]:
+        """(new key, new channel for this key) within the TTL."""
         now = time.time()
         with self._lock:
-            while self._d and (next(iter(self._d.values())) < now - self.ttl or len(self._d) > self.max):
+            while self._d and (next(iter(self._d.values()))[0] < now - self.ttl or len(self._d) > self.max):
                 self._d.popitem(last=False)
-            if key in self._d:
-                return False
-            self._d[key] = now
-            return True
+            hit = self._d.get(key)
+            if hit is not None:
+                if channel in hit[1]:
+                    return False, False
+                hit[1].add(channel)
+                return False, True
+            self._d[key] = (now, {channel})
+            return True, True
 
 
 class Supervisor:
@@ -137,7 +142,7 @@ class Supervisor:
             w.clob.ensure_creds()
         self.flow_ctx = FlowContext(w3=w3, state=self.state, executor=executor, collateral=collateral, ctf=ctf,
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,
-                                    guardrails=self.guardrails)
+                                    guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at)
         self.pool = ThreadPoolExecutor(max_workers=len(self.fleet), thread_name_prefix="exec")
         try:
             self.funder = operator_account(self.settings)
@@ -205,15 +210,21 @@ class Supervisor:
     def on_fill(self, fill: LeaderFill) -> None:
         """A channel saw a leader fill: dedup, decide for every follower, record, queue."""
         self.metrics.signals[fill.source] = self.metrics.signals.get(fill.source, 0) + 1
-        if not self.dedup.add(fill.key):
+        key = signal_key(fill)
+        new_key, new_channel = self.dedup.add(key, fill.source)
+        if not new_key:
             self.metrics.duplicates += 1
+            if new_channel and self.state.get_signal(key):
+                self.state.record_signal({"fill_key": key, "channel": fill.source})
             return
-        follows = self.book.followers_of(fill.leader)
+        # A follow copies fills from the moment it exists, never a leader's earlier trades.
+        when = _iso(fill.timestamp if fill.timestamp else fill.seen_at)
+        follows = [f for f in self.book.followers_of(fill.leader) if f.created_at <= when]
         if not follows:
             return
         with self._fill_lock:
             new = self.state.record_signal({
-                "fill_key": fill.key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
+                "fill_key": key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
                 "token_id": fill.token_id, "condition_id": fill.condition_id, "side": fill.side,
                 "shares": str(fill.shares), "price": None if fill.price is None else str(fill.price),
                 "usd": None if fill.usd is None else str(fill.usd), "channel": fill.source,
@@ -246,7 +257,7 @@ class Supervisor:
                 else held_now
         decision: Decision = decide(fill, follows, settings=self.settings, is_local=self.chain.is_local,
                                     balances=balances, positions=positions, leader_position_before=before)
-        base = {"fill_key": fill.key, "leader": fill.leader, "side": fill.side, "token_id": fill.token_id,
+        base = {"fill_key": signal_key(fill), "leader": fill.leader, "side": fill.side, "token_id": fill.token_id,
                 "condition_id": fill.condition_id}
         for skip in decision.skips:
             jid = self.state.claim_job({**base, "follower": skip.follow.follower, "follow_id": skip.follow.id,
@@ -256,7 +267,7 @@ class Supervisor:
                 self.say(f"Skipped copy for {skip.follow.follower}: {skip.reason}")
         legs_by_group: dict[tuple, list[dict[str, Any]]] = {}
         for cp in decision.copies:
-            key = f"{fill.key}:{cp.follow.follower.lower()}"
+            key = f"{signal_key(fill)}:{cp.follow.follower.lower()}"
             if cp.side == "BUY":
                 ok, why = self.guardrails.reserve(cp.follow.follower, cp.usd_micro, key)
                 if not ok:
@@ -270,7 +281,7 @@ class Supervisor:
             jid = self.state.claim_job({**base, "follower": cp.follow.follower, "follow_id": cp.follow.id,
                                         "flow": cp.follow.flow if cp.side == "BUY" else "standard",
                                         "status": "pending", "usd": str(Decimal(cp.usd_micro) / 10**6),
-                                        "shares": str(cp.shares_micro), "price": str(cp.price_limit)})
+                                        "shares": str(Decimal(cp.shares_micro) / 10**6), "price": str(cp.price_limit)})
             if jid is None:
                 continue  # this fill x follower already has its job: never twice
             flow = cp.follow.flow if cp.side == "BUY" else "standard"
@@ -285,7 +296,7 @@ class Supervisor:
             gid = uuid.uuid4().hex[:16]
             limit = extra if isinstance(extra, str) else str(next(c.price_limit for c in decision.copies
                                                                  if c.follow.follower == legs[0]["proxy"]))
-            self.state.create_group({"group_id": gid, "fill_key": fill.key, "flow": flow, "side": side,
+            self.state.create_group({"group_id": gid, "fill_key": signal_key(fill), "flow": flow, "side": side,
                                      "token_id": fill.token_id, "condition_id": fill.condition_id,
                                      "price_limit": limit, "stage": "queued", "status": "queued",
                                      "legs_json": json.dumps(legs), "t_detected": fill.seen_at,
@@ -363,7 +374,7 @@ class Supervisor:
         for (fill_key, flow, side, price, token, cond), jobs in groups.items():
             legs = [{"job_id": j["id"], "proxy": j["follower"],
                      "usd_micro": int(Decimal(j["usd"] or 0) * 10**6) if side == "BUY" else 0,
-                     "shares_micro": int(j["shares"] or 0) if side == "SELL" else 0,
+                     "shares_micro": int(Decimal(j["shares"] or 0) * 10**6) if side == "SELL" else 0,
                      "reserve_key": f"{fill_key}:{j['follower'].lower()}" if side == "BUY" else None} for j in jobs]
             sig = self.state.get_signal(fill_key) or {}
             self.state.create_group({"group_id": uuid.uuid4().hex[:16], "fill_key": fill_key, "flow": flow,
@@ -426,6 +437,18 @@ class Supervisor:
                 Reimburser(self.flow_ctx, self.fleet).run_once()
             except Exception:  # noqa: BLE001
                 log.warning("final reimbursement round failed; debts are repaid at next start")
+
+
+def signal_key(fill: LeaderFill) -> str:
+    """The supervisor's dedup key: the leader plus the fill's canonical key, so two leaders with identical
+    fills in one transaction stay two signals."""
+    return f"{fill.leader.lower()}:{fill.key}"
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _live_exchange(chain_id: int) -> str:
