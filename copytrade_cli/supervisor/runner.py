@@ -362,6 +362,9 @@ class Supervisor:
             return
         self.say(f"[TaskQueue] resuming {len(open_groups)} unfinished group(s) from the journal")
         for g in open_groups:
+            self._inflight.acquire()
+            with self._running_lock:
+                self._running += 1
             self._execute(g["group_id"])
 
     def _regroup_orphans(self) -> None:
