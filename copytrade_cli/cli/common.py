@@ -31,7 +31,8 @@ class Output:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(highlight=False, soft_wrap=True)
+            # NOTE: piped output (CI, logs) gets a wide console so addresses and hashes are never cut.
+            self._console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
         return self._console
 
     def scrub(self, text: str) -> str:

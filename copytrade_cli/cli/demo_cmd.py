@@ -12,7 +12,9 @@ from .common import JsonOpt, get_ctx, handle_errors
 @handle_errors
 def demo(ctx: typer.Context, keep: Annotated[bool, typer.Option("--keep", help="Leave the fork running afterwards.")] = False,
          json_: JsonOpt = False):
-    """Run the whole runbook on the embedded defaults; exit 0 only if the copies really happened on chain.
+    """The whole runbook in one command on the embedded defaults, then tear down.
+
+    Exit 0 only if the copies really happened on chain.
 
     Example: copytrade demo
     """

@@ -33,6 +33,26 @@ def _render(c, report) -> None:
     c.out.result(report.as_dict(), human)
 
 
+@app.command("compile")
+@handle_errors
+def compile_(ctx: typer.Context, json_: JsonOpt = False):
+    """Compile every contract offline (Vyper 0.4.3 + snekmate), cached under build/contracts/.
+
+    Example: copytrade deploy compile
+    """
+    from ..chain.contracts import SOURCES, load_artifact
+
+    c = get_ctx(ctx, json_)
+    rows = []
+    for name in SOURCES:
+        art = load_artifact(name)
+        rows.append({"contract": name, "source": f"contracts/{SOURCES[name]}",
+                     "runtime_bytes": (len(art.runtime_bytecode) - 2) // 2, "functions": len(art.selectors())})
+    c.out.result(rows, lambda: c.out.table("Compiled contracts", ["contract", "source", "runtime bytes", "functions"],
+                                           [[r["contract"], r["source"], r["runtime_bytes"], r["functions"]]
+                                            for r in rows]))
+
+
 @app.command("executor")
 @handle_errors
 def executor(ctx: typer.Context, network: NetworkOpt = None,

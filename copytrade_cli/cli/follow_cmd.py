@@ -106,7 +106,9 @@ def seed(ctx: typer.Context,
          amount: Annotated[str, typer.Option("--amount", help="Fixed USD per copy.")] = "10",
          flow: Annotated[str, typer.Option("--flow", help="standard or buffer.")] = "standard",
          network: NetworkOpt = None, json_: JsonOpt = False):
-    """Write the seed's test follow config: the operator's proxy follows 0x70997970C51812dc3A010C7d01b50e0d17dc79C8.
+    """Write the seed's test follow config (the operator's proxy follows 0x7099...79C8).
+
+    The leader is 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, sizing fixed USD.
 
     Example: copytrade seed
     """

@@ -34,14 +34,13 @@ app.add_typer(clob_cmd.app, name="clob", help="Serve the local Polymarket CLOB, 
 app.add_typer(deploy_cmd.app, name="deploy", help="Deploy the Executor, ProxyFactory and Treasury; list addresses.")
 app.add_typer(proxy_cmd.app, name="proxy", help="Create, list, fund and withdraw follower proxies.")
 app.add_typer(follow_cmd.app, name="follow", help="Manage follow configs (who copies whom, sizing, caps, filters).")
-app.command("seed", help="Write the seed's test follow config (operator's proxy follows 0x7099...79C8).")(follow_cmd.seed)
-app.command("supervise", help="Run the supervisor: detect, decide, queue, execute through the worker fleet.")(
-    supervise_cmd.supervise)
+app.command("seed")(follow_cmd.seed)
+app.command("supervise")(supervise_cmd.supervise)
 app.add_typer(trade_cmd.app, name="trade", help="Make a leader trade on the fork (single or batch).")
 app.add_typer(verify_cmd.app, name="verify", help="Go-live readiness checks.")
 app.add_typer(migrate_cmd.app, name="migrate", help="Move users to new contracts (plan, deploy, deprecate).")
 app.add_typer(jobs_cmd.app, name="jobs", help="Read the job journal (signals, jobs, steps, debts).")
-app.command("demo", help="The whole runbook in one command on the embedded defaults, then tear down.")(demo_cmd.demo)
+app.command("demo")(demo_cmd.demo)
 
 
 def run() -> None:

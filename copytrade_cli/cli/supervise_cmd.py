@@ -14,7 +14,9 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
               per_follower: Annotated[bool, typer.Option("--per-follower", help="One order per follower (the seed's model) instead of aggregated execution.")] = False,
               max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Stop after this long.")] = None,
               exit_after: Annotated[int | None, typer.Option("--exit-after", help="Stop after this many job groups finished.")] = None):
-    """Run the supervisor until Ctrl-C (SIGTERM/SIGINT stop intake and finish running jobs).
+    """Run the supervisor: detect, decide, queue, execute through the worker fleet, until stopped.
+
+    SIGTERM/SIGINT stop intake and let running jobs finish.
 
     Example: copytrade supervise --channels mempool,logs,activity
     """
