@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 
 from ..errors import UsageError
 from ..settings import Settings, checksum_address
@@ -168,7 +168,7 @@ def price_limit(leader_price: Decimal | None, side: str, slippage: Decimal, tick
     if side == "BUY":
         lim = (p * (1 + slippage) / tick).to_integral_value(ROUND_DOWN) * tick
         return min(max(lim, tick), 1 - tick)
-    lim = -(-(p * (1 - slippage)) / tick).to_integral_value(ROUND_DOWN) * tick
+    lim = (p * (1 - slippage) / tick).to_integral_value(ROUND_CEILING) * tick
     return min(max(lim, tick), 1 - tick)
 
 
