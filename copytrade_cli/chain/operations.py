@@ -45,6 +45,14 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
                              force=force, dry_run=dry_run)
     if not dry_run:
         write_addresses_file(settings, state, ctx.network)
+        if ctx.is_local and ctx.world is not None:
+            from .deploy import DeployStep
+            from .fork import fund_workers
+
+            executor = state.get_deployment(ctx.network, "Executor").address
+            sent = fund_workers(ctx.w3, lane, ctx.world, worker_accounts(settings, workers), executor)
+            report.steps.append(DeployStep(f"fleet on the fork: {sent['gas']} gas top-ups, {sent['float']} "
+                                           f"float top-ups, {sent['approvals']} approvals", executor))
     return report
 
 
