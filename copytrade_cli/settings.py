@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_file=None, extra="ignore", populate_by_name=True, validate_default=True,
-        case_sensitive=False,
+        case_sensitive=False, use_attribute_docstrings=True,
     )
 
     # --- where things live -------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     # --- execution guardrails (seed) ---------------------------------------------------------------
     enable_real_trading: bool = Field(False, alias="ENABLE_REAL_TRADING", json_schema_extra={"example": "true"})
-    """Master switch: without it the supervisor records decisions but executes nothing."""
+    """Master switch for live networks: off, the supervisor records decisions but executes nothing (the fork always executes)."""
     copy_trading_execution_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="COPY_TRADING_EXECUTION_ALLOWLIST",
         json_schema_extra={"example": "0xabc...,0xdef..."})
@@ -131,6 +131,20 @@ class Settings(BaseSettings):
     supervisor_shard_index: int = Field(0, alias="SUPERVISOR_SHARD_INDEX", ge=0,
                                         json_schema_extra={"example": "0"})
     """This instance's shard, 0-based, below SUPERVISOR_SHARD_COUNT."""
+
+    supervisor_redis_prefix: str = Field("copytrade:", alias="SUPERVISOR_REDIS_PREFIX", min_length=1, max_length=100,
+                                         json_schema_extra={"example": "copytrade:"})
+    """Prefix of every Redis key this deployment uses (several deployments can share one Redis)."""
+    supervisor_lease_ms: int = Field(30_000, alias="SUPERVISOR_LEASE_MS", ge=500, le=3_600_000,
+                                     json_schema_extra={"example": "30000"})
+    """Redis mode: lease of a claimed job group and of a worker key; a dead instance's work is reclaimed
+    after it lapses (renewed every third of it while the owner lives)."""
+    supervisor_max_deliveries: int = Field(5, alias="SUPERVISOR_MAX_DELIVERIES", ge=1, le=1000,
+                                           json_schema_extra={"example": "5"})
+    """Redis mode: deliveries of one queued group before it moves to the dead-letter stream."""
+    supervisor_health_interval_ms: int = Field(2000, alias="SUPERVISOR_HEALTH_INTERVAL_MS", ge=100, le=600_000,
+                                               json_schema_extra={"example": "2000"})
+    """How often the health key/file is refreshed; it expires after three intervals without a refresh."""
 
     # --- supervisor tuning (seed defaults) ---------------------------------------------------------
     supervisor_ws_filter_by_address: bool = Field(True, alias="SUPERVISOR_WS_FILTER_BY_ADDRESS",

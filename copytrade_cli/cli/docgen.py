@@ -41,5 +41,28 @@ def reference() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def configuration() -> str:
+    """The markdown table of every setting (docs/configuration.md)."""
+    from ..settings import Settings
+
+    out = ["# Configuration", "", "Generated from `copytrade_cli/settings.py` by "
+           "`python -m copytrade_cli.cli.docgen config`; a test keeps it in sync.", "",
+           "Sources, highest priority first: the environment; `.env` in the working directory (or the file named by "
+           "`COPYTRADE_ENV_FILE`); a TOML file (`COPYTRADE_CONFIG`, else `$COPYTRADE_HOME/config.toml`) with the same "
+           "keys; the defaults below. A bad value stops every command with one line naming the variable, the "
+           "problem and an example, exit code 2. Secrets (keys, mnemonic) are masked in `copytrade config show` "
+           "and never printed or logged.", "",
+           "| variable | default | example | meaning |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default_factory is None else ("[]" if name != "copytrade_home" else "~/.copytrade")
+        if default is None:
+            default = "—"
+        example = (field.json_schema_extra or {}).get("example", "")
+        out.append(f"| `{field.alias}` | `{default}` | `{example}` | {field.description or ''} |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
-    print(reference(), end="")
+    import sys
+
+    print(configuration() if sys.argv[1:] == ["config"] else reference(), end="")

@@ -11,7 +11,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from copytrade_cli.cli.docgen import reference, walk
+from copytrade_cli.cli.docgen import configuration, reference, walk
 from copytrade_cli.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,13 @@ def test_every_command_has_help_with_an_example():
 def test_command_reference_is_up_to_date():
     doc = (ROOT / "docs" / "commands.md").read_text()
     assert doc == reference(), "docs/commands.md is stale: run `python -m copytrade_cli.cli.docgen > docs/commands.md`"
+
+
+def test_configuration_doc_is_up_to_date():
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    assert doc == configuration(), "docs/configuration.md is stale: run `python -m copytrade_cli.cli.docgen config`"
+    for name in ("ENABLE_REAL_TRADING", "COPY_TRADING_WORKER_KEYS", "SUPERVISOR_CONFIG_FULL_REFRESH_MS", "TRADING_MNEMONIC"):
+        assert f"`{name}`" in doc
 
 
 def test_bad_env_value_is_one_line_naming_the_variable_exit_2(tmp_path):
