@@ -72,6 +72,7 @@ class TxLane:
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self.sent: dict[int, dict[str, Any]] = {}  # nonce -> tx (for speed-ups)
+        self.nonce_of: dict[str, int] = {}  # tx hash -> nonce
 
     def resync(self) -> int:
         """Re-read the next nonce from the node (after a gap or a restart)."""
@@ -109,7 +110,11 @@ class TxLane:
                 self.sent[nonce] = full
                 if len(self.sent) > 256:
                     self.sent.pop(min(self.sent))
-                return "0x" + bytes(h).hex()
+                hx = "0x" + bytes(h).hex()
+                self.nonce_of[hx] = nonce
+                if len(self.nonce_of) > 512:
+                    self.nonce_of.pop(next(iter(self.nonce_of)))
+                return hx
         raise ChainError(f"could not send from {self.address}: nonce kept moving")
 
     def _estimate(self, tx: dict[str, Any]) -> int:
@@ -134,7 +139,42 @@ class TxLane:
             signed = self.account.sign_transaction(old)
             h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             self.sent[nonce] = old
-            return "0x" + bytes(h).hex()
+            hx = "0x" + bytes(h).hex()
+            self.nonce_of[hx] = nonce
+            return hx
+
+    def wait(self, tx_hash: str, *, stuck_after: float = 30.0, timeout: float = 180.0,
+             on_replace=None) -> dict[str, Any]:
+        """Wait for a receipt; a transaction still pending after `stuck_after` seconds is replaced by the
+        same nonce with a higher fee (`on_replace(new_hash)` lets the caller journal it). Whichever of the
+        hashes is mined wins; a revert raises ChainError."""
+        hashes = [tx_hash]
+        deadline = time.time() + timeout
+        bump_at = time.time() + stuck_after
+        while True:
+            for h in list(hashes):
+                try:
+                    r = self.w3.eth.get_transaction_receipt(h)
+                except Exception:  # noqa: BLE001 — not mined yet
+                    r = None
+                if r is not None:
+                    if r["status"] != 1:
+                        raise ChainError(f"transaction {h} reverted (gas used {r['gasUsed']})")
+                    return r
+            now = time.time()
+            if now > deadline:
+                raise ChainError(f"transaction {tx_hash} not mined within {timeout:.0f}s (also after speed-ups)")
+            nonce = self.nonce_of.get(hashes[-1])
+            if now >= bump_at and nonce is not None and nonce in self.sent:
+                try:
+                    new = self.speed_up(nonce)
+                    hashes.append(new)
+                    if on_replace:
+                        on_replace(new)
+                except Exception:  # noqa: BLE001 — e.g. already mined meanwhile: keep waiting
+                    pass
+                bump_at = now + stuck_after
+            time.sleep(0.02)
 
 
 def wait_receipt(w3, tx_hash: str, timeout: float = 60, poll: float = 0.02, check: bool = True) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from ..chain.tx import FeeOracle, TxLane, wait_receipt
 from ..errors import CopytradeError
 
 log = logging.getLogger("copytrade.fleet")
+REFUEL_BELOW_WEI = 5 * 10**17   # 0.5 POL: below this a worker is topped up
+REFUEL_TOP_UP_WEI = 2 * 10**18  # by 2 POL
 
 
 @dataclass

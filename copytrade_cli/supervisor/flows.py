@@ -58,6 +58,7 @@ class FlowContext:
     max_retries: int = 3
     guardrails: Any = None
     fault_kill_at: str | None = None
+    stuck_after_s: float = 30.0
 
     def fault(self, point: str) -> None:
         """Fault injection for the crash tests: die exactly here, as `kill -9` would."""
@@ -100,7 +101,12 @@ class GroupRunner:
         gas = 120_000 + 60_000 * len(self.legs)
         return self.w.lane.send({"to": self.c.executor, "data": data}, gas=gas)
 
-    def _wait(self, tx: str) -> dict[str, Any]:
+    def _wait(self, tx: str, field: str | None = None) -> dict[str, Any]:
+        """Wait for our transaction; one stuck past `stuck_after_s` is re-sent with a higher fee and the
+        journal follows the replacement (so a resume waits for the hash that can still be mined)."""
+        if tx in self.w.lane.nonce_of:
+            return self.w.lane.wait(tx, stuck_after=self.c.stuck_after_s, timeout=max(120.0, 4 * self.c.stuck_after_s),
+                                    on_replace=(lambda new: self._set(**{field: new})) if field else None)
         return wait_receipt(self.c.w3, tx, timeout=120)
 
     def _proxies(self) -> list[str]:
@@ -169,7 +175,7 @@ class GroupRunner:
 
     def _confirm_pull(self, t0: float | None = None, detail: str = "") -> None:
         try:
-            self._wait(self.g["pull_tx"])
+            self._wait(self.g["pull_tx"], "pull_tx")
         except ChainError as exc:
             # The pull did not happen (reverted or never mined): nothing moved, nothing to refund.
             self._step("Pull Funds", "failed", tx=self.g["pull_tx"], detail=str(exc), t0=t0)
@@ -266,13 +272,13 @@ class GroupRunner:
             extra = {"spent": pro_rata(self.g["spent_micro"], weights)}
         self._set(stage="push_sent", push_tx=tx, order_json=json.dumps({**json.loads(self.g["order_json"]),
                                                                        "shares": shares, **extra}))
-        self._wait(tx)
+        self._wait(tx, "push_tx")
         self.c.fault("push")
         return self._confirm_push(t0)
 
     def _confirm_push(self, t0: float | None = None) -> str:
         info = json.loads(self.g["order_json"])
-        self._wait(self.g["push_tx"])
+        self._wait(self.g["push_tx"], "push_tx")
         side = self.g["side"]
         what = "outcome tokens" if side == "BUY" else "proceeds"
         self._step("Push", "ok", tx=self.g["push_tx"], detail=f"{what} to {len(self.legs)} proxies", t0=t0)
@@ -314,7 +320,7 @@ class GroupRunner:
         return self._confirm_refund(t0)
 
     def _confirm_refund(self, t0: float | None = None) -> str:
-        self._wait(self.g["refund_tx"])
+        self._wait(self.g["refund_tx"], "refund_tx")
         what = "collateral" if self.g["side"] == "BUY" else "outcome tokens"
         self._step("Refund", "ok", tx=self.g["refund_tx"], detail=f"{what} back to {len(self.legs)} proxies", t0=t0)
         self._set(stage="refunded", status="refunded", t_done=time.time())
