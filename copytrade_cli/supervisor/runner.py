@@ -41,6 +41,7 @@ class SupervisorOptions:
     exit_after_groups: int | None = None
     grace_s: float = 30.0
     data_api_poll_s: float = 2.0
+    refuel_every_s: float = 15.0
 
 
 @dataclass
@@ -153,6 +154,8 @@ class Supervisor:
         self._spawn(self._dispatch_loop, "dispatcher")
         self._spawn(self._reimburse_loop, "reimburser")
         self._spawn(self._refresh_loop, "config-refresh")
+        if self.funder is not None:
+            self._spawn(self._refuel_loop, "auto-refuel")
         self.say(f"[TaskQueue] ready: max {self.settings.supervisor_queue_max_size} groups, drain every "
                  f"{self.settings.supervisor_queue_drain_interval_ms} ms, fan-out "
                  f"{self.settings.supervisor_fanout_concurrency}; watching {len(self.book.leaders())} leaders via "
@@ -393,6 +396,20 @@ class Supervisor:
                 r.run_once()
             except Exception:  # noqa: BLE001
                 log.exception("reimbursement round failed; debts stay open and are retried")
+
+    def _refuel_loop(self) -> None:
+        """Auto-refuel: top up any worker whose gas fell below the threshold, from the operator (funder)."""
+        from ..chain.tx import TxLane
+        from .fleet import REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI
+
+        lane = TxLane(self.chain.w3, self.funder)
+        while not self.stop_event.wait(self.opts.refuel_every_s):
+            try:
+                topped = self.fleet.refuel(lane, REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI)
+                if topped:
+                    self.say(f"[Fleet] auto-refuel: topped up {len(topped)} worker(s)")
+            except Exception as exc:  # noqa: BLE001 — a funder without gas must not stop the supervisor
+                log.warning("auto-refuel failed: %s", str(exc)[:160])
 
     def _refresh_loop(self) -> None:
         s = self.settings
