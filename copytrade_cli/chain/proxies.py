@@ -6,39 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import DeploymentError, FundsError, UsageError
+from ..polymarket.addresses import ERC20_ABI, ERC1155_ABI
 from ..state import ProxyRecord, State
 from .deploy import call_tx, contract, has_code
 from .tx import TxLane, wait_receipt
 
 USDC = 10**6
 ZERO = "0x0000000000000000000000000000000000000000"
-
-ERC20_ABI = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view", "inputs": [{"name": "a", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
-     "inputs": [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-]
-ERC1155_ABI = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}, {"name": "id", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "balanceOfBatch", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address[]"}, {"name": "ids", "type": "uint256[]"}],
-     "outputs": [{"name": "", "type": "uint256[]"}]},
-    {"type": "function", "name": "setApprovalForAll", "stateMutability": "nonpayable",
-     "inputs": [{"name": "op", "type": "address"}, {"name": "ok", "type": "bool"}], "outputs": []},
-    {"type": "function", "name": "isApprovedForAll", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "op", "type": "address"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-]
 
 
 def erc20(w3, address: str):
