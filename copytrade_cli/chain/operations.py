@@ -13,6 +13,13 @@ from ..state import State
 from .network import ChainContext, connect_network
 
 
+def _address(value: str, option: str) -> str:
+    try:
+        return checksum_address(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
 def targets_and_spenders(ctx: ChainContext, settings: Settings) -> tuple[list[str], list[str]]:
     """Target allowlist (collateral + CTF) and exchange spenders for this chain."""
     if ctx.is_local and ctx.world is not None:
@@ -116,7 +123,7 @@ def proxy_create_op(settings: Settings, state: State, network: str | None, owner
 
     ctx = connect_network(settings, state, network)
     op = operator_account(settings)
-    owner = checksum_address(owner) if owner else op.address
+    owner = _address(owner, "--owner") if owner else op.address
     factory = factory_of(ctx.w3, state, ctx.network, settings.proxy_factory_address)
     address, tx = create_proxy(ctx.w3, state, ctx.network, TxLane(ctx.w3, op), factory, owner)
     return {"network": ctx.network, "owner": owner, "proxy": address, "factory": factory, "tx": tx,
@@ -144,7 +151,7 @@ def _proxy_or_operator(settings: Settings, state: State, ctx: ChainContext, prox
     from .proxies import ZERO, factory_of
 
     if proxy:
-        address = checksum_address(proxy)
+        address = _address(proxy, "--proxy")
         f = factory_of(ctx.w3, state, ctx.network, settings.proxy_factory_address)
         if not contract(ctx.w3, "ProxyFactory", f).functions.isProxy(address).call():
             raise UsageError(f"{address} is not a proxy of the factory {f}")
