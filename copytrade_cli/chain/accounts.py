@@ -53,6 +53,32 @@ def operator_account(settings: Settings):
                       "(e.g. TRADING_PRIVATE_KEY=0x<64 hex digits> in the environment or .env)")
 
 
+def worker_account_for(settings: Settings, address: str, max_instances: int = 64):
+    """The worker wallet at `address` from the configured keys, whatever instance's shard it is in (to
+    adopt a stopped instance's worker for one group); ConfigError if no configured key matches."""
+    from eth_account import Account
+
+    want = address.lower()
+    if settings.copy_trading_worker_keys:
+        for k in settings.copy_trading_worker_keys:
+            acct = Account.from_key(k.get_secret_value())
+            if acct.address.lower() == want:
+                return acct
+    else:
+        mnemonic = (settings.trading_mnemonic.get_secret_value() if settings.trading_mnemonic is not None
+                    else DEV_MNEMONIC if settings.is_local else None)
+        if mnemonic is not None:
+            n = settings.supervisor_worker_pool_size
+            for block in range(max_instances):
+                idx = [WORKER_PATH_OFFSET + block * n + i for i in range(n)]
+                for k in derive_keys(mnemonic, idx):
+                    acct = Account.from_key(k)
+                    if acct.address.lower() == want:
+                        return acct
+    raise ConfigError(f"worker {address} is not derived from the configured keys (TRADING_MNEMONIC / "
+                      "COPY_TRADING_WORKER_KEYS): every instance must share the same key set")
+
+
 def worker_accounts(settings: Settings, count: int | None = None) -> list:
     """This instance's worker wallets: COPY_TRADING_WORKER_KEYS (sharded by COPY_TRADING_WORKER_INDEX),
     else derived from TRADING_MNEMONIC (fork: the dev mnemonic)."""

@@ -70,3 +70,44 @@ def debts(ctx: typer.Context, json_: JsonOpt = False):
     c.out.result(rows, lambda: c.out.table("Open debts", ["id", "proxy", "worker", "USDC", "since"],
                                            [[d["id"], d["proxy"], d["worker"], d["amount"] / 1e6, d["created_at"]]
                                             for d in rows]))
+
+
+dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter stream of the shared (Redis) queue.")
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+@handle_errors
+def dlq_list(ctx: typer.Context, limit: Annotated[int, typer.Option("--limit", help="At most N entries.")] = 100,
+             json_: JsonOpt = False):
+    """Groups moved to the dead-letter stream after SUPERVISOR_MAX_DELIVERIES attempts.
+
+    Example: copytrade jobs dlq list
+    """
+    from ..supervisor.redis_backend import dlq_list as list_dead
+
+    c = get_ctx(ctx, json_)
+    rows = list_dead(c.settings, limit)
+    for r in rows:
+        g = c.state.get_group(r["gid"]) or {}
+        r.update(stage=g.get("stage"), status=g.get("status"), error=g.get("error"))
+    c.out.result(rows, lambda: c.out.table(
+        f"Dead-lettered groups ({len(rows)})", ["entry", "group", "attempts", "stage", "reason"],
+        [[r["entry"], r["gid"], r.get("attempts"), r.get("stage"), (r.get("reason") or "")[:70]] for r in rows]))
+
+
+@dlq_app.command("retry")
+@handle_errors
+def dlq_retry(ctx: typer.Context,
+              entries: Annotated[list[str] | None, typer.Argument(help="Entry ids from `dlq list` (default: all).")] = None,
+              json_: JsonOpt = False):
+    """Put dead-lettered groups back on the shared queue (they resume from their journalled stage).
+
+    Example: copytrade jobs dlq retry 1767225600000-0
+    """
+    from ..supervisor.redis_backend import dlq_retry as retry_dead
+
+    c = get_ctx(ctx, json_)
+    gids = retry_dead(c.settings, c.state, entries or None)
+    c.out.result({"requeued": gids}, lambda: c.out.line(f"Re-queued {len(gids)} group(s)"
+                                                         + (": " + ", ".join(gids) if gids else "")))

@@ -13,31 +13,72 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
               channels: Annotated[str, typer.Option("--channels", help="Comma list of mempool, logs, activity, data_api.")] = "mempool,logs,activity",
               per_follower: Annotated[bool, typer.Option("--per-follower", help="One order per follower (the seed's model) instead of aggregated execution.")] = False,
               max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Stop after this long.")] = None,
-              exit_after: Annotated[int | None, typer.Option("--exit-after", help="Stop after this many job groups finished.")] = None):
-    """Run the supervisor: detect, decide, queue, execute through the worker fleet, until stopped.
+              exit_after: Annotated[int | None, typer.Option("--exit-after", help="Stop after this many job groups finished.")] = None,
+              metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")] = None,
+              metrics_host: Annotated[str, typer.Option("--metrics-host", help="Address the metrics endpoint binds to.")] = "127.0.0.1",
+              log_json: Annotated[bool, typer.Option("--log-json", help="Structured logs: one JSON object per line on stdout.")] = False,
+              health: Annotated[bool, typer.Option("--health", help="Do not run: read the instances' health key/file; exit 0 if every live instance is ok, 8 otherwise.")] = False):
+    """Run the supervisor until Ctrl-C (SIGTERM/SIGINT stop intake and finish running jobs).
 
-    SIGTERM/SIGINT stop intake and let running jobs finish.
+    With SUPERVISOR_REDIS_URL set, several instances share the queue, dedup and caps (docs/scale-out.md).
 
-    Example: copytrade supervise --channels mempool,logs,activity
+    Example: copytrade supervise --channels mempool,logs,activity --metrics-port 9108
     """
     import signal
+    import sys
+
+    from ..errors import NotReadyError, UsageError
+
+    c = get_ctx(ctx)
+    if health:
+        from ..supervisor.observe import check_health
+
+        ok, docs, summary = check_health(c.settings)
+        c.out.result({"healthy": ok, "summary": summary, "instances": docs}, lambda: docs and c.out.table(
+            f"Supervisor health: {summary}", ["instance", "status", "shard", "workers", "running", "done", "expires in"],
+            [[d.get("instance"), d.get("status"), d.get("shard"), d.get("workers"), d.get("running"),
+              d.get("groups_done"), f"{d.get('ttl_ms', 0) / 1000:.1f}s"] for d in docs]))
+        if not ok:
+            if c.out.json_mode:
+                raise typer.Exit(NotReadyError.exit_code)
+            raise NotReadyError(summary)
+        return
 
     from ..chain.network import connect_network
     from ..supervisor.runner import CHANNELS, Supervisor, SupervisorOptions
-    from ..errors import UsageError
 
-    c = get_ctx(ctx)
     chans = tuple(x.strip() for x in channels.split(",") if x.strip())
     bad = [x for x in chans if x not in CHANNELS]
     if bad or not chans:
         raise UsageError(f"--channels {channels!r}: use a comma list of {', '.join(CHANNELS)}")
+    say = c.out.line
     chain = connect_network(c.settings, c.state, network)
-    sup = Supervisor(c.settings, c.state, chain, say=c.out.line,
+    if log_json:
+        import logging
+
+        from ..supervisor.observe import setup_json_logging
+
+        slog = logging.getLogger("copytrade.supervisor")
+        say = lambda line: slog.info(c.out.scrub(line))  # noqa: E731
+    sup = Supervisor(c.settings, c.state, chain, say=say,
                      options=SupervisorOptions(channels=chans, aggregate=not per_follower, max_seconds=max_seconds,
                                                exit_after_groups=exit_after))
+    if log_json:
+        setup_json_logging(sys.stdout, {"instance": sup.instance_id,
+                                        "shard": f"{c.settings.supervisor_shard_index}/{c.settings.supervisor_shard_count}"})
+    if metrics_port is not None:
+        port = sup.prom.serve(metrics_port, metrics_host)
+        say(f"[Metrics] Prometheus metrics on http://{metrics_host}:{port}/metrics")
     # NOTE: handlers only set the stop event; shutdown runs in run()'s finally.
     signal.signal(signal.SIGTERM, lambda *_: sup.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: sup.stop_event.set())
-    sup.start()
+    try:
+        sup.start()
+    except BaseException:
+        sup.stop_event.set()
+        sup._bg_stop.set()
+        sup._release_shared()
+        sup.prom.close()
+        raise
     m = sup.run()
-    c.out.line(f"Supervisor stopped: {m.groups_done} job groups finished, jobs {m.jobs}, drops {m.drops}")
+    say(f"Supervisor stopped: {m.groups_done} job groups finished, jobs {m.jobs}, drops {m.drops}")

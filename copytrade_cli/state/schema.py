@@ -78,8 +78,19 @@ def _m002_groups(db: sqlite_utils.Database) -> None:
     db["groups"].create_index(["status"], if_not_exists=True)
 
 
+def _m003_group_leases(db: sqlite_utils.Database) -> None:
+    # Scale-out: several instances share this file; a group is executed by the one instance holding its
+    # lease (owner + expiry), renewed while it runs, so a dead instance's group can be taken over safely.
+    cols = db["groups"].columns_dict
+    if "owner" not in cols:
+        db["groups"].add_column("owner", str)
+    if "lease_until" not in cols:
+        db["groups"].add_column("lease_until", float)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_groups", _m002_groups),
+    ("003_group_leases", _m003_group_leases),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

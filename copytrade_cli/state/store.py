@@ -382,8 +382,9 @@ class State:
         return self._q("select * from job_steps where group_id=? order by id", [group_id])
 
     # --- execution groups -------------------------------------------------------------------------------
-    def create_group(self, row: dict[str, Any], job_ids: list[int]) -> None:
-        """Record a new execution group and attach its jobs, in one transaction."""
+    def create_group(self, row: dict[str, Any], job_ids: list[int], *, exclusive: bool = False) -> bool:
+        """Record a new execution group and attach its jobs, in one transaction. With `exclusive`, nothing is
+        written (False) if another group already holds one of the jobs (several instances share this file)."""
         row = {**row, "created_at": now_iso(), "updated_at": now_iso(), "attempts": row.get("attempts", 0)}
         with self._lock:
             conn = self.db.conn
@@ -392,12 +393,24 @@ class State:
                 conn.execute("insert into groups (" + ",".join(row) + ") values (" + ",".join("?" * len(row)) + ")",
                              list(row.values()))
                 if job_ids:
-                    conn.execute(f"update jobs set group_id=?, status='queued', updated_at=? where id in "
-                                 f"({','.join('?' * len(job_ids))})", [row["group_id"], now_iso(), *job_ids])
+                    cur = conn.execute(f"update jobs set group_id=?, status='queued', updated_at=? where id in "
+                                       f"({','.join('?' * len(job_ids))})" + (" and group_id is null" if exclusive
+                                                                              else ""),
+                                       [row["group_id"], now_iso(), *job_ids])
+                    if exclusive and cur.rowcount != len(set(job_ids)):
+                        conn.execute("ROLLBACK")
+                        return False
                 conn.execute("COMMIT")
+                return True
             except Exception:
                 conn.execute("ROLLBACK")
                 raise
+
+    def jobs_by_ids(self, job_ids: list[int]) -> list[dict[str, Any]]:
+        """Job rows by id."""
+        if not job_ids:
+            return []
+        return self._q(f"select * from jobs where id in ({','.join('?' * len(job_ids))})", list(job_ids))
 
     def update_group(self, group_id: str, **values: Any) -> None:
         """Journal a group's new stage/fields (call BEFORE and AFTER each side effect)."""
@@ -419,6 +432,58 @@ class State:
     def list_groups(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent execution groups."""
         return self._q("select * from groups order by created_at desc limit ?", [limit])
+
+    def claim_group(self, group_id: str, owner: str, lease_s: float) -> tuple[str, dict[str, Any] | None]:
+        """Take the execution lease of a group (scale-out): ("claimed", row), ("done", row) if it is finished,
+        ("busy", row) if another owner holds a live lease, ("missing", None)."""
+        import time as _time
+
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._q("select * from groups where group_id=?", [group_id])
+                if not rows:
+                    conn.execute("COMMIT")
+                    return "missing", None
+                g = rows[0]
+                now = _time.time()
+                if g["status"] in ("complete", "refunded", "failed", "dropped"):
+                    conn.execute("COMMIT")
+                    return "done", g
+                if g.get("owner") not in (None, owner) and (g.get("lease_until") or 0) > now:
+                    conn.execute("COMMIT")
+                    return "busy", g
+                conn.execute("update groups set owner=?, lease_until=?, updated_at=? where group_id=?",
+                             [owner, now + lease_s, now_iso(), group_id])
+                conn.execute("COMMIT")
+                g.update(owner=owner, lease_until=now + lease_s)
+                return "claimed", g
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+
+    def renew_group_leases(self, group_ids: list[str], owner: str, lease_s: float) -> None:
+        """Extend this owner's leases on the groups it is running."""
+        import time as _time
+
+        if not group_ids:
+            return
+        with self._lock:
+            self.db.execute(f"update groups set lease_until=? where owner=? and group_id in "
+                            f"({','.join('?' * len(group_ids))})", [_time.time() + lease_s, owner, *group_ids])
+
+    def release_group_lease(self, group_id: str, owner: str) -> None:
+        """Give a group's lease up (finished, or stopped so another instance may take it); the owner stays recorded."""
+        with self._lock:
+            self.db.execute("update groups set lease_until=0 where group_id=? and owner=?", [group_id, owner])
+
+    def orphaned_groups(self) -> list[dict[str, Any]]:
+        """Unfinished groups nobody holds a live lease on and not dead-lettered (to re-queue)."""
+        import time as _time
+
+        return self._q("select * from groups where status not in ('complete','refunded','failed','dropped','dlq') "
+                       "and coalesce(lease_until, 0) < ? order by created_at", [_time.time()])
 
     # --- guardrails -----------------------------------------------------------------------------------------
     def reserve_usd(self, *, day: str, wallet: str, usd: str, job_key: str, wallet_cap: str | None,
@@ -453,6 +518,21 @@ class State:
             except Exception:
                 conn.execute("ROLLBACK")
                 raise
+
+    def record_reservation(self, *, day: str, wallet: str, usd: str, job_key: str) -> None:
+        """Journal a reservation another store (Redis) already checked against the caps; idempotent."""
+        with self._lock:
+            self.db.execute("insert or ignore into guardrail_ledger (day, wallet, usd, job_key, status, created_at) "
+                            "values (?, ?, ?, ?, 'reserved', ?)", [day, wallet, usd, job_key, now_iso()])
+
+    def reservations(self, day: str) -> list[dict[str, Any]]:
+        """The day's reservations not released (to rebuild shared counters)."""
+        return self._q("select * from guardrail_ledger where day=? and status!='released'", [day])
+
+    def get_reservation(self, job_key: str) -> dict[str, Any] | None:
+        """One ledger row by its job key."""
+        rows = self._q("select * from guardrail_ledger where job_key=?", [job_key])
+        return rows[0] if rows else None
 
     def settle_reservation(self, job_key: str, status: str, usd: str | None = None) -> None:
         """Commit (optionally with the actual amount) or release a reservation."""

@@ -258,25 +258,33 @@ def _size_buy(f: Follow, fill, balances: dict[str, int]) -> int | Skip:
 
 
 class Guardrails:
-    """Daily caps, reserved atomically in the state file (the Redis backend slots in behind the same calls)."""
+    """Daily caps (UTC calendar day), reserved atomically in a `CapStore`: the state file's ledger by default,
+    Redis (shared by every instance) when configured."""
 
-    def __init__(self, settings: Settings, state: State):
+    def __init__(self, settings: Settings, state: State, store=None):
+        from .backends import SqliteCaps
+
         self.settings, self.state = settings, state
+        self.store = store or SqliteCaps(state)
 
     def reserve(self, wallet: str, usd_micro: int, key: str) -> tuple[bool, str]:
         """Reserve `usd_micro` against the global and per-wallet caps for today; (ok, reason)."""
         s = self.settings
         if s.copy_trading_daily_cap_usd is None and s.copy_trading_wallet_daily_cap_usd is None:
             return True, "no caps"
-        return self.state.reserve_usd(
-            day=utc_day(), wallet=wallet.lower(), usd=str(Decimal(usd_micro) / MICRO), job_key=key,
-            wallet_cap=None if s.copy_trading_wallet_daily_cap_usd is None else str(s.copy_trading_wallet_daily_cap_usd),
-            global_cap=None if s.copy_trading_daily_cap_usd is None else str(s.copy_trading_daily_cap_usd))
+        return self.store.reserve(
+            day=utc_day(), wallet=wallet.lower(), usd_micro=usd_micro, job_key=key,
+            wallet_cap_micro=_micro(s.copy_trading_wallet_daily_cap_usd),
+            global_cap_micro=_micro(s.copy_trading_daily_cap_usd))
 
     def commit(self, key: str, usd_micro: int | None = None) -> None:
         """The copy executed: keep the reservation (with the actual amount)."""
-        self.state.settle_reservation(key, "committed", None if usd_micro is None else str(Decimal(usd_micro) / MICRO))
+        self.store.commit(key, usd_micro)
 
     def release(self, key: str) -> None:
         """The copy did not execute: give the reservation back."""
-        self.state.settle_reservation(key, "released")
+        self.store.release(key)
+
+
+def _micro(usd: Decimal | None) -> int | None:
+    return None if usd is None else int((Decimal(usd) * MICRO).to_integral_value(ROUND_DOWN))

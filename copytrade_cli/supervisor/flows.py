@@ -58,6 +58,7 @@ class FlowContext:
     max_retries: int = 3
     guardrails: Any = None
     fault_kill_at: str | None = None
+    on_step: Callable[[str, str, float | None], None] | None = None  # (step, status, seconds): metrics
     stuck_after_s: float = 30.0
 
     def fault(self, point: str) -> None:
@@ -90,6 +91,8 @@ class GroupRunner:
         ms = None if t0 is None else (time.time() - t0) * 1000
         self.c.state.add_step(group_id=self.gid, step=step, status=status, tx_hash=tx, detail=detail, amount=amount,
                               ms=ms)
+        if self.c.on_step is not None:
+            self.c.on_step(step, status, None if ms is None else ms / 1000)
         if status in ("ok", "failed", "skipped"):
             self.c.report(self.gid, step, (detail or "") + (f" tx {tx}" if tx else ""))
 
@@ -428,6 +431,8 @@ class Reimburser:
                     tx = w.lane.send({"to": self.c.executor, "data": data}, gas=120_000 + 60_000 * len(payable))
                     wait_receipt(self.c.w3, tx, timeout=120)
                     self.c.state.mark_debts_paid([d["id"] for d in payable], tx)
+                    if self.c.on_step is not None:
+                        self.c.on_step("Reimburse", "ok", time.time() - t0)
                     for gid in sorted({d["group_id"] for d in payable}):
                         self.c.state.add_step(group_id=gid, step="Reimburse", status="ok", tx_hash=tx,
                                               ms=(time.time() - t0) * 1000)

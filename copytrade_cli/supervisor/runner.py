@@ -23,6 +23,7 @@ from ..errors import NotReadyError
 from ..polymarket.fills import LeaderFill
 from ..settings import Settings
 from ..state import State
+from .backends import Delivery, MemoryQueue
 from .decide import Decision, FollowBook, Guardrails, decide
 from .flows import FlowContext, Reimburser, run_group
 
@@ -80,6 +81,9 @@ class TTLSet:
             self._d[key] = (now, {channel})
             return True, True
 
+    def done(self, key: str) -> None:
+        """Nothing to mark in process (the set lives as long as the process)."""
+
 
 class Supervisor:
     """One supervisor instance on the embedded defaults (in-process queue, SQLite state)."""
@@ -91,17 +95,39 @@ class Supervisor:
         self.say = say or (lambda line: log.info(line))
         self.stop_event = threading.Event()
         self.metrics = Metrics()
-        self.dedup = TTLSet(settings.supervisor_dedup_ttl_ms / 1000)
         self.book = FollowBook(state, shard_count=settings.supervisor_shard_count,
                                shard_index=settings.supervisor_shard_index)
-        self.guardrails = Guardrails(settings, state)
-        self.queue: queue.Queue[str] = queue.Queue(maxsize=settings.supervisor_queue_max_size)
+        # NOTE: queue, dedup and guardrail counters sit behind small interfaces (backends.py): in process by
+        # default, on Redis (redis_backend.py) when a Redis URL is set, so several instances share them.
+        from .redis_backend import instance_id
+
+        self.instance_id = instance_id()
+        self.scale = None
+        if settings.redis:
+            from .redis_backend import ScaleOut
+
+            self.scale = ScaleOut(settings, state, self.instance_id, on_dead=self._on_dead_letter)
+            self.dedup = self.scale.dedup
+            self.guardrails = Guardrails(settings, state, store=self.scale.caps)
+            self.queue = self.scale.queue
+        else:
+            self.dedup = TTLSet(settings.supervisor_dedup_ttl_ms / 1000)
+            self.guardrails = Guardrails(settings, state)
+            self.queue = MemoryQueue(settings.supervisor_queue_max_size)
+        from .observe import SupervisorMetrics
+
+        self.prom = SupervisorMetrics(self)
+        self.worker_gas: dict[str, int] = {}
+        self._held: dict[str, Delivery] = {}  # group id -> delivery, while this instance runs it (Redis mode)
+        self._held_lock = threading.Lock()
+        self.status = "starting"
         self._fill_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.channels: list = []
         self.fleet = None
         self.flow_ctx: FlowContext | None = None
         self.pool: ThreadPoolExecutor | None = None
+        self._bg_stop = threading.Event()  # background upkeep (leases, health, reconnect) outlives intake
         self._inflight = threading.Semaphore(max(1, settings.supervisor_fanout_concurrency))
         self._running = 0
         self._running_lock = threading.Lock()
@@ -114,6 +140,8 @@ class Supervisor:
         from ..polymarket.clob import ClobGateway
         from .fleet import Fleet
 
+        if self.scale is not None:
+            self.scale.link.connect()  # start-up failure (Redis unreachable) stops before anything runs
         w3 = self.chain.w3
         addrs = addresses(self.state, self.chain.network)
         executor = self.settings.executor_address or addrs.get("Executor")
@@ -138,18 +166,35 @@ class Supervisor:
         if st["ready"] == 0:
             raise NotReadyError("no worker is ready (registered on the Executor and holding gas): run "
                                 "`copytrade deploy executor` and fund the fleet")
+        if self.scale is not None:
+            # Two instances must never share a nonce lane: hold one Redis key per worker, or refuse to start.
+            self.scale.registry.acquire_fleet([w.address for w in self.fleet.workers],
+                                              wait_s=2 * self.settings.supervisor_lease_ms / 1000)
+            # Read no more groups than there are workers, so idle instances get the rest of the stream.
+            self._inflight = threading.Semaphore(max(1, min(self.settings.supervisor_fanout_concurrency,
+                                                            len(self.fleet))))
+        self.worker_gas = {r["address"]: r["gas_wei"] for r in st["workers"]}
+        self._clob_factory = (lambda a: ClobGateway(
+            clob_url, self.chain.chain_id, a.key.hex() if isinstance(a.key, bytes) else a.key, exchange))
         # Derive CLOB credentials up front so the first copy does not pay for it.
         for w in self.fleet.workers:
             w.clob.ensure_creds()
         self.flow_ctx = FlowContext(w3=w3, state=self.state, executor=executor, collateral=collateral, ctf=ctf,
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,
-                                    guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at)
+                                    guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at,
+                                    on_step=self._on_step)
         self.pool = ThreadPoolExecutor(max_workers=len(self.fleet), thread_name_prefix="exec")
         try:
             self.funder = operator_account(self.settings)
         except Exception:  # noqa: BLE001 — refuel is optional without an operator key
             self.funder = None
-        self._resume()
+        if self.scale is not None:
+            self._spawn(lambda: self.scale.link.reconnect_loop(self._bg_stop), "redis-reconnect")
+            self._spawn(self._lease_loop, "leases")
+            self._resume_shared()
+        else:
+            self._resume()
+        self._spawn(self._health_loop, "health")
         self._start_channels(exchange, ctf, world)
         self._spawn(self._dispatch_loop, "dispatcher")
         self._spawn(self._reimburse_loop, "reimburser")
@@ -159,7 +204,10 @@ class Supervisor:
         self.say(f"[TaskQueue] ready: max {self.settings.supervisor_queue_max_size} groups, drain every "
                  f"{self.settings.supervisor_queue_drain_interval_ms} ms, fan-out "
                  f"{self.settings.supervisor_fanout_concurrency}; watching {len(self.book.leaders())} leaders via "
-                 f"{', '.join(c.name_ for c in self.channels)}")
+                 f"{', '.join(c.name_ for c in self.channels)}"
+                 + (f"; shared queue on Redis as {self.instance_id} (shard {self.settings.supervisor_shard_index}/"
+                    f"{self.settings.supervisor_shard_count})" if self.scale is not None else ""))
+        self.status = "ok"
 
     def _clob_url(self) -> str:
         if self.settings.clob_url:
@@ -189,7 +237,7 @@ class Supervisor:
                                     chain_id=self.chain.chain_id)
             elif name == "logs":
                 ch = LogChannel(self.on_fill, leaders, self.stop_event, rpc_url=rpc, exchanges=exchanges,
-                                state=self.state, cursor_name=f"logs:{self.chain.network}", world=world)
+                                state=self.state, cursor_name=self._log_cursor(), world=world)
             elif name == "activity":
                 url = self.settings.activity_ws_url or (rec.feed_url if rec else None) or \
                     "wss://ws-live-data.polymarket.com"
@@ -204,6 +252,18 @@ class Supervisor:
             self.channels.append(ch)
             ch.start()
 
+    def _log_cursor(self) -> str:
+        """The log channel's cursor: one per shard layout position, since instances sharing the state file
+        advance their own. A new layout starts from the unsharded cursor (replays are safe: dedup + unique jobs)."""
+        base = f"logs:{self.chain.network}"
+        n, i = self.settings.supervisor_shard_count, self.settings.supervisor_shard_index
+        if n <= 1:
+            return base
+        name = f"{base}:shard{i}of{n}"
+        if self.state.get_cursor(name) is None and self.state.get_cursor(base) is not None:
+            self.state.set_cursor(name, self.state.get_cursor(base))
+        return name
+
     def _spawn(self, fn, name: str) -> None:
         t = threading.Thread(target=fn, name=name, daemon=True)
         t.start()
@@ -213,10 +273,12 @@ class Supervisor:
     def on_fill(self, fill: LeaderFill) -> None:
         """A channel saw a leader fill: dedup, decide for every follower, record, queue."""
         self.metrics.signals[fill.source] = self.metrics.signals.get(fill.source, 0) + 1
+        self.prom.signals.labels(fill.source).inc()
         key = signal_key(fill)
-        new_key, new_channel = self.dedup.add(key, fill.source)
+        new_key, new_channel = self._shared(lambda: self.dedup.add(key, fill.source))
         if not new_key:
             self.metrics.duplicates += 1
+            self.prom.duplicates.inc()
             if new_channel and self.state.get_signal(key):
                 self.state.record_signal({"fill_key": key, "channel": fill.source})
             return
@@ -224,7 +286,31 @@ class Supervisor:
         when = _iso(fill.timestamp if fill.timestamp else fill.seen_at)
         follows = [f for f in self.book.followers_of(fill.leader) if f.created_at <= when]
         if not follows:
+            self._shared(lambda: self.dedup.done(key))
             return
+        self._record_and_decide(fill, key, follows)
+        self._shared(lambda: self.dedup.done(key))
+
+    def _shared(self, op):
+        """Run an operation on the shared store; while Redis is unreachable, intake pauses here (the channel
+        thread waits, its cursor does not move) until the link is back. In process this is a plain call."""
+        if self.scale is None:
+            return op()
+        from .redis_backend import RedisDown
+
+        while True:
+            try:
+                return op()
+            except RedisDown:
+                # NOTE: no stop check: returning would let a channel advance its cursor past an unrecorded
+                # fill. A stopping process simply exits with this daemon thread still waiting.
+                self.scale.link.wait_up(1.0)
+
+    def intake_paused(self) -> bool:
+        """True while Redis is unreachable (shared-queue mode)."""
+        return self.scale is not None and not self.scale.link.up.is_set()
+
+    def _record_and_decide(self, fill: LeaderFill, key: str, follows) -> None:
         with self._fill_lock:
             new = self.state.record_signal({
                 "fill_key": key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
@@ -272,7 +358,7 @@ class Supervisor:
         for cp in decision.copies:
             key = f"{signal_key(fill)}:{cp.follow.follower.lower()}"
             if cp.side == "BUY":
-                ok, why = self.guardrails.reserve(cp.follow.follower, cp.usd_micro, key)
+                ok, why = self._shared(lambda: self.guardrails.reserve(cp.follow.follower, cp.usd_micro, key))
                 if not ok:
                     jid = self.state.claim_job({**base, "follower": cp.follow.follower, "follow_id": cp.follow.id,
                                                 "flow": cp.follow.flow, "status": "skipped", "reason": why,
@@ -296,22 +382,44 @@ class Supervisor:
         if n_jobs:
             self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
         for (flow, side, extra), legs in legs_by_group.items():
-            gid = uuid.uuid4().hex[:16]
             limit = extra if isinstance(extra, str) else str(next(c.price_limit for c in decision.copies
                                                                  if c.follow.follower == legs[0]["proxy"]))
-            self.state.create_group({"group_id": gid, "fill_key": signal_key(fill), "flow": flow, "side": side,
-                                     "token_id": fill.token_id, "condition_id": fill.condition_id,
-                                     "price_limit": limit, "stage": "queued", "status": "queued",
-                                     "legs_json": json.dumps(legs), "t_detected": fill.seen_at,
-                                     "t_queued": time.time()}, [l["job_id"] for l in legs])
-            self._enqueue(gid, len(legs))
+            gid, legs = self._create_group({"fill_key": signal_key(fill), "flow": flow, "side": side,
+                                            "token_id": fill.token_id, "condition_id": fill.condition_id,
+                                            "price_limit": limit, "t_detected": fill.seen_at}, legs)
+            if gid:
+                self._enqueue(gid, len(legs))
+
+    def _create_group(self, row: dict[str, Any], legs: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+        """Record a group over jobs no other group holds yet (a recovering instance may have grouped some of
+        them meanwhile: those are left to that group, never executed twice)."""
+        while legs:
+            gid = uuid.uuid4().hex[:16]
+            if self.state.create_group({**row, "group_id": gid, "stage": "queued", "status": "queued",
+                                        "legs_json": json.dumps(legs), "t_queued": time.time()},
+                                       [l["job_id"] for l in legs], exclusive=True):
+                return gid, legs
+            free = {j["id"] for j in self.state.jobs_by_ids([l["job_id"] for l in legs]) if not j["group_id"]}
+            legs = [l for l in legs if l["job_id"] in free]
+        return None, []
 
     def _enqueue(self, gid: str, n: int) -> None:
-        try:
-            self.queue.put_nowait(gid)
+        verdict = "queued"
+        if self.scale is not None:
+            from .redis_backend import RedisDown
+
+            try:
+                verdict = self.queue.put(gid)
+            except RedisDown:
+                # Recorded in SQLite already: the sweep after reconnecting queues it. Nothing is lost.
+                verdict = "deferred"
+        else:
+            verdict = self.queue.put(gid)
+        if verdict != "full":
             self._count("queued", n)
-        except queue.Full:
+        else:
             self.metrics.drops += n
+            self.prom.drops.inc(n)
             self.state.update_group(gid, status="dropped", stage="dropped", error="queue full")
             jobs = [r["id"] for r in self.state.list_jobs(group_id=gid, limit=10_000)]
             self.state.update_jobs(jobs, status="dropped", reason="queue full (SUPERVISOR_QUEUE_MAX_SIZE)")
@@ -323,39 +431,130 @@ class Supervisor:
 
     def _count(self, what: str, n: int = 1) -> None:
         self.metrics.jobs[what] = self.metrics.jobs.get(what, 0) + n
+        self.prom.jobs.labels(what).inc(n)
+
+    def queue_depth(self) -> int:
+        """Groups waiting (shared queue: waiting or running on any instance)."""
+        return self.queue.depth()
+
+    def _on_step(self, step: str, status: str, seconds: float | None) -> None:
+        if seconds is not None and status == "ok":
+            self.prom.steps.labels(step).observe(seconds)
+
+    def _on_dead_letter(self, gid: str, attempts: int, reason: str) -> None:
+        self.state.update_group(gid, status="dlq", error=f"dead-lettered after {attempts} attempts: {reason}"[:300])
+        self.say(f"[TaskQueue] group {gid} moved to the dead-letter stream after {attempts} attempts "
+                 "(`copytrade jobs dlq list|retry`)")
 
     # --- execute -------------------------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:
         interval = self.settings.supervisor_queue_drain_interval_ms / 1000
         while not self.stop_event.is_set():
-            try:
-                gid = self.queue.get(timeout=interval)
-            except queue.Empty:
+            # Backpressure: take a slot first, then read; a shared queue is never read beyond what we can run.
+            if not self._inflight.acquire(timeout=interval):
                 continue
-            self._inflight.acquire()
+            try:
+                d = self.queue.get(timeout=interval)
+            except Exception as exc:  # noqa: BLE001 — Redis down: wait for the link, nothing is lost
+                d = None
+                log.debug("queue read failed: %s", exc)
+                if self.scale is not None:
+                    self.scale.link.wait_up(interval)
+            if d is None:
+                self._inflight.release()
+                continue
             with self._running_lock:
                 self._running += 1
-            self.pool.submit(self._execute, gid)
+            self.pool.submit(self._execute, d.group_id, None, d)
 
-    def _execute(self, gid: str, worker_address: str | None = None) -> None:
+    def _execute(self, gid: str, worker_address: str | None = None, delivery: Delivery | None = None) -> None:
+        final = False
         try:
-            group = self.state.get_group(gid)
+            if self.scale is not None and delivery is not None:
+                verdict, group = self.state.claim_group(gid, self.instance_id, self.settings.supervisor_lease_ms / 1000)
+                if verdict in ("done", "missing"):
+                    self.queue.ack(delivery)  # already finished (by us before a restart, or by another instance)
+                    return
+                if verdict == "busy":
+                    self.queue.ack(delivery, only_own=True)  # a live instance runs it; this entry is a duplicate
+                    return
+                with self._held_lock:
+                    self._held[gid] = delivery
+            else:
+                group = self.state.get_group(gid)
             if group is None:
                 return
-            with self.fleet.checkout(worker_address or group.get("worker")) as w:
-                status = run_group(self.flow_ctx, group, w)
+            status = self._run_on_worker(group, worker_address)
             self._count(status)
             if status in ("complete", "refunded", "failed"):
+                final = True
                 self.metrics.groups_done += 1
                 g = self.state.get_group(gid)
                 if g and g.get("t_order_accepted") and g.get("t_detected"):
                     self.metrics.latency_ms.append((g["t_order_accepted"] - g["t_detected"]) * 1000)
+                    self.prom.latency.observe(g["t_order_accepted"] - g["t_detected"])
+                if g and g.get("t_done") and g.get("t_detected"):
+                    self.prom.group_seconds.observe(g["t_done"] - g["t_detected"])
+            elif status == "stalled":
+                g = self.state.get_group(gid) or {}
+                if "rpc" in (g.get("error") or "").lower() or "node" in (g.get("error") or "").lower():
+                    self.prom.rpc_errors.labels("execute").inc()
         except Exception:  # noqa: BLE001 — the group stays journalled; resume() picks it up
             log.exception("group %s failed unexpectedly", gid)
         finally:
+            if delivery is not None and self.scale is not None:
+                self._settle_delivery(gid, delivery, final)
             with self._running_lock:
                 self._running -= 1
             self._inflight.release()
+
+    def _settle_delivery(self, gid: str, delivery: Delivery, final: bool) -> None:
+        """Acknowledge a finished group; an unfinished one is left pending with its lease given up, so any
+        instance reclaims it after the lease (each reclaim is an attempt; too many -> dead-letter)."""
+        from .redis_backend import RedisDown
+
+        with self._held_lock:
+            self._held.pop(gid, None)
+        if not final:
+            self.state.release_group_lease(gid, self.instance_id)
+            self.queue.forget(delivery)
+            return
+        self.state.release_group_lease(gid, self.instance_id)
+        try:
+            self.queue.ack(delivery)
+        except RedisDown:
+            pass  # the group is final in SQLite: whoever gets the entry later finds it done and acks
+
+    def _run_on_worker(self, group: dict[str, Any], worker_address: str | None) -> str:
+        """Run the group on the worker its journal names (or any free one); in shared mode a worker of a dead
+        instance is adopted for this one group, so its half-done flow finishes where the funds are."""
+        addr = worker_address or group.get("worker")
+        if addr and self.scale is not None and addr.lower() not in self.fleet.by_address:
+            return self._run_adopted(group, addr)
+        with self.fleet.checkout(addr) as w:
+            return run_group(self.flow_ctx, group, w)
+
+    def _run_adopted(self, group: dict[str, Any], addr: str) -> str:
+        from ..chain.accounts import worker_account_for
+        from ..chain.tx import TxLane
+        from .fleet import Worker
+
+        if not self._shared(lambda: self.scale.registry.adopt(addr)):
+            log.warning("group %s needs worker %s, still held by its instance; left for later", group["group_id"],
+                        addr)
+            return "stalled"
+        try:
+            account = worker_account_for(self.settings, addr)
+            w = Worker(-1, account, TxLane(self.chain.w3, account, fees=self.fleet.fees), self._clob_factory(account))
+            w.lane.resync()
+            w.clob.ensure_creds()
+            self.say(f"[TaskQueue] adopting worker {addr} of a stopped instance to finish group {group['group_id']}")
+            return run_group(self.flow_ctx, group, w)
+        finally:
+            try:
+                self.scale.registry.release(addr)
+            except Exception:  # noqa: BLE001 — the key lapses by itself
+                pass
 
     def _resume(self) -> None:
         """Finish what a previous run left open (crash, kill): continue or refund, never repeat."""
@@ -370,9 +569,94 @@ class Supervisor:
                 self._running += 1
             self._execute(g["group_id"])
 
-    def _regroup_orphans(self) -> None:
+    def _resume_shared(self) -> None:
+        """Shared mode: regroup orphaned jobs under a lock, then queue (not run) unfinished groups nobody
+        leases; the consumer group spreads them over the live instances."""
+        link = self.scale.link
+        lock = link.k("meta", "regroup-lock")
+        if link.call(link.r.set, lock, self.instance_id, nx=True, px=60_000):
+            try:
+                # Only jobs older than a lease: a live instance may be between claiming jobs and grouping them.
+                self._regroup_orphans(older_than_s=self.settings.supervisor_lease_ms / 1000)
+            finally:
+                link.call(link.r.delete, lock)
+        n = self._shared(self.scale.refill)
+        if n:
+            self.say(f"[TaskQueue] re-queued {n} unfinished group(s) from the journal on the shared queue")
+
+    def _lease_loop(self) -> None:
+        """Shared mode: renew worker keys, group leases and stream entries every third of the lease; sweep."""
+        from .redis_backend import RedisDown
+
+        period = self.settings.supervisor_lease_ms / 3000
+        last_sweep = time.time()
+        while not self._bg_stop.wait(period):
+            try:
+                with self._held_lock:
+                    gids = list(self._held)
+                self.state.renew_group_leases(gids, self.instance_id, self.settings.supervisor_lease_ms / 1000)
+                if not self.scale.link.up.is_set():
+                    continue
+                lost = self.scale.registry.renew()
+                if lost:
+                    log.error("worker key(s) %s taken by another instance: overlapping COPY_TRADING_WORKER_INDEX?",
+                              ", ".join(lost))
+                self.queue.renew()
+                if time.time() - last_sweep >= self.settings.supervisor_lease_ms / 1000:
+                    last_sweep = time.time()
+                    n = self.scale.sweep()
+                    if n:
+                        self.say(f"[TaskQueue] sweep re-queued {n} orphaned group(s)")
+            except RedisDown:
+                continue
+            except Exception:  # noqa: BLE001 — upkeep must go on
+                log.exception("lease upkeep failed")
+
+    def _health_loop(self) -> None:
+        """Refresh the health key (Redis) or file (in process) and the worker-gas gauge."""
+        from .observe import write_health_file
+
+        interval = self.settings.supervisor_health_interval_ms / 1000
+        last_gas = 0.0
+        while True:
+            try:
+                if time.time() - last_gas >= 10 and self.fleet is not None:
+                    last_gas = time.time()
+                    self.worker_gas = {w.address: self.chain.w3.eth.get_balance(w.address) for w in self.fleet.workers}
+                doc = self.health_doc()
+                if self.scale is not None:
+                    try:
+                        self.scale.write_health(doc, doc["ttl_ms"])
+                    except Exception:  # noqa: BLE001 — Redis down: the key lapses, which is the signal
+                        pass
+                write_health_file(self.settings, self.instance_id, doc)
+            except Exception:  # noqa: BLE001
+                log.exception("health refresh failed")
+            if self._bg_stop.wait(interval):
+                return
+
+    def health_doc(self) -> dict[str, Any]:
+        """What the health key says about this instance."""
+        import os
+        import socket
+
+        status = self.status
+        if status == "ok" and self.intake_paused():
+            status = "paused"
+        ttl = 3 * self.settings.supervisor_health_interval_ms
+        return {"instance": self.instance_id, "status": status, "pid": os.getpid(), "host": socket.gethostname(),
+                "shard": f"{self.settings.supervisor_shard_index}/{self.settings.supervisor_shard_count}",
+                "worker_index": self.settings.copy_trading_worker_index, "mode": "redis" if self.scale else "in-process",
+                "workers": len(self.fleet) if self.fleet else 0, "running": self._running,
+                "groups_done": self.metrics.groups_done, "jobs": dict(self.metrics.jobs), "drops": self.metrics.drops,
+                "ts": time.time(), "ttl_ms": ttl}
+
+    def _regroup_orphans(self, older_than_s: float | None = None) -> None:
         """Jobs claimed but not yet grouped when the process died: group them now (nothing accepted is lost)."""
         orphans = [j for j in self.state.list_jobs(status="pending", limit=100_000) if not j.get("group_id")]
+        if older_than_s is not None:
+            cutoff = _iso(time.time() - older_than_s)
+            orphans = [j for j in orphans if j["created_at"] < cutoff]
         groups: dict[tuple, list[dict[str, Any]]] = {}
         for j in orphans:
             groups.setdefault((j["fill_key"], j["flow"], j["side"], j["price"], j["token_id"], j["condition_id"]),
@@ -383,11 +667,9 @@ class Supervisor:
                      "shares_micro": int(Decimal(j["shares"] or 0) * 10**6) if side == "SELL" else 0,
                      "reserve_key": f"{fill_key}:{j['follower'].lower()}" if side == "BUY" else None} for j in jobs]
             sig = self.state.get_signal(fill_key) or {}
-            self.state.create_group({"group_id": uuid.uuid4().hex[:16], "fill_key": fill_key, "flow": flow,
-                                     "side": side, "token_id": token, "condition_id": cond, "price_limit": price,
-                                     "stage": "queued", "status": "queued", "legs_json": json.dumps(legs),
-                                     "t_detected": (sig.get("detected_ms") or 0) / 1000 or None,
-                                     "t_queued": time.time()}, [j["id"] for j in jobs])
+            self._create_group({"fill_key": fill_key, "flow": flow, "side": side, "token_id": token,
+                                "condition_id": cond, "price_limit": price,
+                                "t_detected": (sig.get("detected_ms") or 0) / 1000 or None}, legs)
 
     def _reimburse_loop(self) -> None:
         r = Reimburser(self.flow_ctx, self.fleet)
@@ -437,7 +719,7 @@ class Supervisor:
                 if self.opts.max_seconds is not None and time.time() - t0 >= self.opts.max_seconds:
                     break
                 if self.opts.exit_after_groups is not None and self.metrics.groups_done >= self.opts.exit_after_groups \
-                        and self.queue.empty() and self._running == 0:
+                        and self.queue.idle() and self._running == 0:
                     break
                 time.sleep(0.05)
         finally:
@@ -457,6 +739,26 @@ class Supervisor:
                 Reimburser(self.flow_ctx, self.fleet).run_once()
             except Exception:  # noqa: BLE001
                 log.warning("final reimbursement round failed; debts are repaid at next start")
+        self.status = "stopped"
+        self._bg_stop.set()
+        self._release_shared()
+        from .observe import clear_health_file
+
+        clear_health_file(self.settings, self.instance_id)
+        self.prom.close()
+
+    def _release_shared(self) -> None:
+        """Shared mode, clean stop: hand back entries not started, drop worker keys and the health key.
+        Groups still running past the grace period keep their lease and are reclaimed after it lapses."""
+        if self.scale is None:
+            return
+        try:
+            self.scale.queue.release_buffered()
+            if self._running == 0:
+                self.scale.registry.release_all()
+            self.scale.clear_health()
+        except Exception:  # noqa: BLE001 — Redis down at shutdown: keys lapse by themselves
+            log.warning("could not release shared keys at shutdown; they lapse after the lease")
 
 
 def signal_key(fill: LeaderFill) -> str:

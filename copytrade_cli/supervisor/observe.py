@@ -1,0 +1,211 @@
+"""Observability of a supervisor instance: Prometheus metrics, the health key/file, structured JSON logs.
+
+Metrics live in a registry per Supervisor (several can run in one test process); `serve()` exposes them on
+a port of the operator's choice. Health is a small JSON document refreshed every
+SUPERVISOR_HEALTH_INTERVAL_MS and valid for three intervals: a Redis key with that TTL when Redis is
+configured, else a file in $COPYTRADE_HOME/health/. `copytrade supervise --health` reads them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class SupervisorMetrics:
+    """The Prometheus side: counters and histograms updated as things happen, gauges read at scrape time."""
+
+    def __init__(self, sup):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.sup = sup
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.signals = Counter("copytrade_signals", "Leader fills seen, per detection channel", ["channel"], registry=r)
+        self.duplicates = Counter("copytrade_signal_duplicates", "Fills dropped by dedup (another channel or "
+                                  "instance saw them first)", registry=r)
+        self.jobs = Counter("copytrade_jobs", "Jobs (fill x follower) by outcome", ["outcome"], registry=r)
+        self.drops = Counter("copytrade_queue_drops", "Jobs dropped because the queue was full (recorded)",
+                             registry=r)
+        self.steps = Histogram("copytrade_step_seconds", "Duration of each execution step", ["step"],
+                               buckets=STEP_BUCKETS, registry=r)
+        self.latency = Histogram("copytrade_detect_to_order_seconds", "Leader fill detected -> our order "
+                                 "accepted by the CLOB", buckets=STEP_BUCKETS, registry=r)
+        self.group_seconds = Histogram("copytrade_group_seconds", "Leader fill detected -> group finished",
+                                       buckets=STEP_BUCKETS, registry=r)
+        self.rpc_errors = Counter("copytrade_rpc_errors", "RPC/chain errors that stopped a group", ["where"],
+                                  registry=r)
+        r.register(_ScrapeTime(sup))
+        self._server = None
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Start the HTTP endpoint (/metrics); returns the bound port."""
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        return server.server_port
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class _ScrapeTime:
+    """Gauges computed when Prometheus scrapes: queue depth, running groups, debts, worker gas, channel errors."""
+
+    def __init__(self, sup):
+        self.sup = sup
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        sup = self.sup
+        g = GaugeMetricFamily("copytrade_queue_depth", "Groups queued or running (shared queue in Redis mode)")
+        g.add_metric([], _safe(sup.queue_depth, -1))
+        yield g
+        g = GaugeMetricFamily("copytrade_groups_running", "Groups this instance is executing")
+        g.add_metric([], sup._running)
+        yield g
+        g = GaugeMetricFamily("copytrade_intake_paused", "1 while intake is paused (Redis unreachable)")
+        g.add_metric([], 1 if sup.intake_paused() else 0)
+        yield g
+        debts = _safe(lambda: sup.state.open_debts(), [])
+        g = GaugeMetricFamily("copytrade_debts_outstanding", "Smart Buffer debts not yet reimbursed")
+        g.add_metric([], len(debts))
+        yield g
+        g = GaugeMetricFamily("copytrade_debts_outstanding_usd", "USD owed to workers by proxies")
+        g.add_metric([], sum(d["amount"] for d in debts) / 1e6)
+        yield g
+        g = GaugeMetricFamily("copytrade_worker_gas_wei", "Native gas held by each worker (refreshed every 10 s)",
+                              labels=["worker"])
+        for addr, wei in sorted(sup.worker_gas.items()):
+            g.add_metric([addr], float(wei))
+        yield g
+        c = CounterMetricFamily("copytrade_channel_errors", "Detection channel errors (RPC/websocket), per channel",
+                                labels=["channel"])
+        for ch in sup.channels:
+            c.add_metric([ch.name_], ch.errors)
+        yield c
+        if sup.scale is not None:
+            g = GaugeMetricFamily("copytrade_redis_up", "1 when Redis answers")
+            g.add_metric([], 1 if sup.scale.link.up.is_set() else 0)
+            yield g
+            c = CounterMetricFamily("copytrade_redis_disconnects", "Redis connection losses")
+            c.add_metric([], sup.scale.link.downs)
+            yield c
+            c = CounterMetricFamily("copytrade_queue_reclaimed", "Stream entries reclaimed from dead consumers")
+            c.add_metric([], sup.scale.queue.reclaimed)
+            yield c
+            c = CounterMetricFamily("copytrade_queue_dead_lettered", "Groups moved to the dead-letter stream")
+            c.add_metric([], sup.scale.queue.dead_lettered)
+            yield c
+
+
+def _safe(fn, default):
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 — a scrape must never fail on one source
+        return default
+
+
+# --- health ---------------------------------------------------------------------------------------------
+
+def health_dir(settings) -> Path:
+    """Where instances without Redis write their health files."""
+    return Path(settings.home) / "health"
+
+
+def write_health_file(settings, instance: str, doc: dict[str, Any]) -> None:
+    """Atomically replace this instance's health file."""
+    d = health_dir(settings)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{instance}.tmp"
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, d / f"{instance}.json")
+
+
+def clear_health_file(settings, instance: str) -> None:
+    """Remove this instance's health file (clean shutdown)."""
+    try:
+        (health_dir(settings) / f"{instance}.json").unlink()
+    except FileNotFoundError:
+        pass
+
+
+def read_health_files(settings) -> list[dict[str, Any]]:
+    """Health documents of instances that refreshed within their TTL (older files are ignored)."""
+    out = []
+    d = health_dir(settings)
+    if not d.is_dir():
+        return out
+    now = time.time()
+    for p in sorted(d.glob("*.json")):
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        age_ms = (now - float(doc.get("ts", 0))) * 1000
+        if age_ms <= float(doc.get("ttl_ms", 0)):
+            out.append({**doc, "ttl_ms": int(doc.get("ttl_ms", 0) - age_ms)})
+    return out
+
+
+def check_health(settings) -> tuple[bool, list[dict[str, Any]], str]:
+    """(healthy, instances, summary): healthy when at least one instance reports and every one says "ok"."""
+    if settings.redis:
+        from .redis_backend import read_health
+
+        docs = read_health(settings)
+        where = "Redis"
+    else:
+        docs = read_health_files(settings)
+        where = str(health_dir(settings))
+    if not docs:
+        return False, [], f"no live supervisor instance reports health in {where}"
+    bad = [d for d in docs if d.get("status") != "ok"]
+    if bad:
+        return False, docs, (f"{len(bad)} of {len(docs)} instance(s) not ok: "
+                             + ", ".join(f"{d.get('instance')} {d.get('status')}" for d in bad))
+    return True, docs, f"{len(docs)} instance(s) ok"
+
+
+# --- structured logs ------------------------------------------------------------------------------------
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, plus the instance's identity and any `extra` fields."""
+
+    def __init__(self, static: dict[str, Any] | None = None):
+        super().__init__()
+        self.static = static or {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+               "msg": record.getMessage(), **self.static}
+        for k in ("group", "step", "channel", "event"):
+            if hasattr(record, k):
+                doc[k] = getattr(record, k)
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def setup_json_logging(stream, static: dict[str, Any]) -> None:
+    """Route every copytrade log record to `stream` as JSON lines (info and above)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(static))
+    root = logging.getLogger("copytrade")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
