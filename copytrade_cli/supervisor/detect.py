@@ -125,41 +125,81 @@ class MempoolChannel(Channel):
 
 
 class LogChannel(Channel):
-    """Mined exchange `OrderFilled` logs, from the last processed block (persisted cursor)."""
+    """Mined exchange `OrderFilled` logs, from the last processed block (persisted cursor).
+
+    With a websocket URL it subscribes to `newHeads` and fetches each new block's logs at once; when the
+    subscription fails or goes quiet it falls back to polling `eth_blockNumber` (and retries the socket
+    on the next reconnect). Either way the range read is cursor-based, so nothing is skipped or re-read."""
 
     name_ = "logs"
 
     def __init__(self, on_fill, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], state,
-                 cursor_name: str = "logs:last_block", poll_s: float = 0.2, world=None):
+                 cursor_name: str = "logs:last_block", poll_s: float = 0.2, world=None, ws_url: str | None = None):
         super().__init__(on_fill, leaders, stop)
         self.rpc = _Rpc(rpc_url)
         self.exchanges, self.state, self.cursor_name, self.poll_s = list(exchanges), state, cursor_name, poll_s
         self.world = world
+        self.ws_url = ws_url
+        self.mode = "polling"
+        self._frm: int | None = None
 
     def loop(self) -> None:
         head = int(self.rpc.call("eth_blockNumber"), 16)
         last = self.state.get_cursor(self.cursor_name)
-        frm = int(last) + 1 if last is not None else head
+        self._frm = int(last) + 1 if last is not None else head
         self.connected = True
+        if self.ws_url:
+            try:
+                self._follow_heads()
+            except Exception as exc:  # noqa: BLE001 — fall back to polling until the next reconnect
+                log.info("newHeads subscription unavailable (%s); polling", str(exc)[:120])
+        self.mode = "polling"
         while not self.stop_event.is_set():
-            head = int(self.rpc.call("eth_blockNumber"), 16)
-            if head >= frm:
-                to = min(head, frm + 1999)
-                logs = self.rpc.call("eth_getLogs", [{"fromBlock": hex(frm), "toBlock": hex(to),
-                                                      "address": self.exchanges}]) or []
-                leaders = self.leaders()
-                for lg in logs:
-                    try:
-                        found = F.decode_log(lg, leaders)
-                    except F.DecodeError as exc:
-                        log.info("undecodable log in %s: %s", lg.get("transactionHash"), exc)
-                        continue
-                    for f in found:
-                        self.emit(_with_condition(f, self.world))
-                self.state.set_cursor(self.cursor_name, str(to))
-                frm = to + 1
-            else:
+            if not self._catch_up():
                 self.stop_event.wait(self.poll_s)
+
+    def _follow_heads(self) -> None:
+        from websockets.sync.client import connect
+
+        with connect(self.ws_url, open_timeout=5, ping_interval=None) as ws:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+            ack = json.loads(ws.recv(timeout=5))
+            if "error" in ack:
+                raise RuntimeError(ack["error"].get("message", "subscribe refused"))
+            self.mode = "subscription"
+            self._catch_up()
+            quiet = 0.0
+            while not self.stop_event.is_set():
+                try:
+                    ws.recv(timeout=1.0)
+                    quiet = 0.0
+                except TimeoutError:
+                    quiet += 1.0
+                    if quiet >= 30:
+                        raise RuntimeError("no new head for 30 s")
+                self._catch_up()
+
+    def _catch_up(self) -> bool:
+        """Read logs from the cursor to the head; True if there was anything to read."""
+        head = int(self.rpc.call("eth_blockNumber"), 16)
+        if head < self._frm:
+            return False
+        while self._frm <= head and not self.stop_event.is_set():
+            to = min(head, self._frm + 1999)
+            logs = self.rpc.call("eth_getLogs", [{"fromBlock": hex(self._frm), "toBlock": hex(to),
+                                                  "address": self.exchanges}]) or []
+            leaders = self.leaders()
+            for lg in logs:
+                try:
+                    found = F.decode_log(lg, leaders)
+                except F.DecodeError as exc:
+                    log.info("undecodable log in %s: %s", lg.get("transactionHash"), exc)
+                    continue
+                for f in found:
+                    self.emit(_with_condition(f, self.world))
+            self.state.set_cursor(self.cursor_name, str(to))
+            self._frm = to + 1
+        return True
 
 
 def _with_condition(f: F.LeaderFill, world) -> F.LeaderFill:

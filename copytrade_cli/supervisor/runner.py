@@ -237,7 +237,8 @@ class Supervisor:
                                     chain_id=self.chain.chain_id)
             elif name == "logs":
                 ch = LogChannel(self.on_fill, leaders, self.stop_event, rpc_url=rpc, exchanges=exchanges,
-                                state=self.state, cursor_name=self._log_cursor(), world=world)
+                                state=self.state, cursor_name=self._log_cursor(), world=world,
+                                ws_url=_ws_url(rpc))
             elif name == "activity":
                 url = self.settings.activity_ws_url or (rec.feed_url if rec else None) or \
                     "wss://ws-live-data.polymarket.com"
@@ -759,6 +760,15 @@ class Supervisor:
             self.scale.clear_health()
         except Exception:  # noqa: BLE001 — Redis down at shutdown: keys lapse by themselves
             log.warning("could not release shared keys at shutdown; they lapse after the lease")
+
+
+def _ws_url(rpc_url: str) -> str | None:
+    """The websocket endpoint beside an HTTP RPC endpoint (anvil and hardhat serve both on one port)."""
+    if rpc_url.startswith("http://"):
+        return "ws://" + rpc_url[len("http://"):]
+    if rpc_url.startswith("https://"):
+        return "wss://" + rpc_url[len("https://"):]
+    return None
 
 
 def signal_key(fill: LeaderFill) -> str:

@@ -165,3 +165,19 @@ def test_skipped_copy_says_why(fork):
         sup.stop()
     (job,) = _jobs_for(fork, p)
     assert job["status"] == "skipped" and job["reason"] == "side filter SELL excludes a BUY"
+
+
+def test_log_channel_follows_new_heads_by_subscription(fork):
+    clear_follows(fork)
+    p = new_follower(fork)
+    add_follow(fork.state, follower=p, leader=SEED_LEADER, amount="2")
+    sup = RunningSupervisor(fork, channels=("logs",))
+    try:
+        (ch,) = sup.sup.channels
+        assert sup.wait(lambda: ch.mode == "subscription", 10)
+        res = leader_trade(fork.w3, fork.world, side="BUY", usd=4.0, price="0.5")
+        assert sup.wait(lambda: [j["status"] for j in _jobs_for(fork, p)] == ["complete"])
+    finally:
+        sup.stop()
+    sig = fork.state.get_signal(_k(res.fills[0]))
+    assert sig["channel"] == "log_v2"
