@@ -17,6 +17,7 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
               metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")] = None,
               metrics_host: Annotated[str, typer.Option("--metrics-host", help="Address the metrics endpoint binds to.")] = "127.0.0.1",
               log_json: Annotated[bool, typer.Option("--log-json", help="Structured logs: one JSON object per line on stdout.")] = False,
+              live: Annotated[bool, typer.Option("--live", help="Compact live view (counters and the last events) instead of a log stream.")] = False,
               health: Annotated[bool, typer.Option("--health", help="Do not run: read the instances' health key/file; exit 0 if every live instance is ok, 8 otherwise.")] = False):
     """Run the supervisor until Ctrl-C (SIGTERM/SIGINT stop intake and finish running jobs).
 
@@ -60,6 +61,12 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
 
         slog = logging.getLogger("copytrade.supervisor")
         say = lambda line: slog.info(c.out.scrub(line))  # noqa: E731
+    view = None
+    if live:
+        from .live import LiveView
+
+        view = LiveView(c.out, None)
+        say = view.say
     sup = Supervisor(c.settings, c.state, chain, say=say,
                      options=SupervisorOptions(channels=chans, aggregate=not per_follower, max_seconds=max_seconds,
                                                exit_after_groups=exit_after))
@@ -80,5 +87,15 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
         sup._release_shared()
         sup.prom.close()
         raise
-    m = sup.run()
+    if view is not None:
+        import threading
+
+        view.sup = sup
+        result: list = []
+        runner = threading.Thread(target=lambda: result.append(sup.run()), name="supervisor", daemon=True)
+        runner.start()
+        view.run(runner)
+        m, say = result[0] if result else sup.metrics, c.out.line
+    else:
+        m = sup.run()
     say(f"Supervisor stopped: {m.groups_done} job groups finished, jobs {m.jobs}, drops {m.drops}")
