@@ -94,3 +94,17 @@ def test_bad_proxy_input_is_one_line_and_changes_nothing(fork, cli, args, code, 
     res = cli(*args)
     assert res.exit_code == code and needle in res.output, res.output
     assert fork.w3.eth.block_number == block
+
+
+def test_supervise_live_view_renders_and_stops(fork, cli):
+    import signal
+
+    old = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        res = cli("supervise", "--live", "--max-seconds", "2", "--channels", "logs")
+    finally:
+        signal.signal(signal.SIGINT, old[0])
+        signal.signal(signal.SIGTERM, old[1])
+    assert res.exit_code == 0, res.output
+    assert "copytrade supervise — up" in res.output and "Fleet: 20/20 ready" in res.output
+    assert "Supervisor stopped:" in res.output
