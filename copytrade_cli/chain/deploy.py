@@ -66,10 +66,10 @@ def existing(w3, state: State, network: str, name: str) -> Deployment | None:
 
 
 def _record(state: State, network: str, name: str, address: str, tx: str, receipt, deployer: str,
-            generation: int) -> Deployment:
+            generation: int, status: str = "active") -> Deployment:
     return state.record_deployment(Deployment(network=network, name=name, address=address, tx=tx,
                                               block=receipt["blockNumber"], gas_used=receipt["gasUsed"],
-                                              deployer=deployer, generation=generation))
+                                              deployer=deployer, generation=generation, status=status))
 
 
 def _deploy(w3, lane: TxLane, name: str, *args) -> tuple[str, str, dict]:
@@ -81,8 +81,9 @@ def _deploy(w3, lane: TxLane, name: str, *args) -> tuple[str, str, dict]:
 
 def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: list[str], targets: list[str],
                     spenders: list[str], force: bool = False, dry_run: bool = False,
-                    generation: int | None = None) -> DeployReport:
-    """Deploy the Executor, register the worker fleet, the target allowlist and the exchange spenders."""
+                    generation: int | None = None, status: str = "active") -> DeployReport:
+    """Deploy the Executor, register the worker fleet, the target allowlist and the exchange spenders
+    (`status="pending"` records a migration's new generation without making it the one in use yet)."""
     report = DeployReport(network, dry_run=dry_run)
     gen = generation or _current_generation(state, network)
     prior = existing(w3, state, network, "Executor") if generation is None else None
@@ -110,7 +111,7 @@ def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: li
     for what, h in hashes:
         r = wait_receipt(w3, h)
         report.steps.append(DeployStep(what, address, h, r["gasUsed"]))
-    _record(state, network, "Executor", address, tx, receipt, lane.address, gen)
+    _record(state, network, "Executor", address, tx, receipt, lane.address, gen, status)
     state.record_workers(network, workers)
     return report
 
@@ -132,7 +133,8 @@ def _sync_workers(w3, state: State, network: str, lane: TxLane, executor: str, w
 
 
 def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: list[str], force: bool = False,
-                   dry_run: bool = False, executor: str | None = None, generation: int | None = None) -> DeployReport:
+                   dry_run: bool = False, executor: str | None = None, generation: int | None = None,
+                   status: str = "active") -> DeployReport:
     """Deploy Treasury, the Proxy implementation and the ProxyFactory bound to the recorded Executor."""
     report = DeployReport(network, dry_run=dry_run)
     gen = generation or _current_generation(state, network)
@@ -164,9 +166,9 @@ def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: lis
     r = call_tx(lane, w3, "Executor", executor, "setFactories", [f_addr], True)
     report.steps.append(DeployStep("trust ProxyFactory on the Executor", executor,
                                    "0x" + bytes(r["transactionHash"]).hex(), r["gasUsed"]))
-    _record(state, network, "Treasury", t_addr, t_tx, t_r, lane.address, gen)
-    _record(state, network, "ProxyImplementation", i_addr, i_tx, i_r, lane.address, gen)
-    _record(state, network, "ProxyFactory", f_addr, f_tx, f_r, lane.address, gen)
+    _record(state, network, "Treasury", t_addr, t_tx, t_r, lane.address, gen, status)
+    _record(state, network, "ProxyImplementation", i_addr, i_tx, i_r, lane.address, gen, status)
+    _record(state, network, "ProxyFactory", f_addr, f_tx, f_r, lane.address, gen, status)
     return report
 
 

@@ -48,6 +48,24 @@ def normalize(network: str | None, settings: Settings) -> tuple[str, int, bool]:
     return KNOWN[choice]
 
 
+def endpoint_urls(settings: Settings, state: State, network: str | None = None) -> list[str]:
+    """The RPC endpoints of a network in failover order: on the fork the recorded node (unless
+    COPY_TRADING_RPC_URL overrides it), live the configured ones. Raises when there are none."""
+    from .fork import running_node
+
+    name, _, is_local = normalize(network, settings)
+    if is_local:
+        rec = running_node(state)
+        if rec is None:
+            raise NodeError("no local fork is running for this COPYTRADE_HOME: start one with `copytrade fork up`")
+        return settings.rpc_urls(rec.rpc_url) if settings.copy_trading_rpc_url else [rec.rpc_url]
+    urls = settings.rpc_urls()
+    if not urls:
+        raise ChainError(f"{name} needs an RPC endpoint: set COPY_TRADING_RPC_URL "
+                         "(e.g. COPY_TRADING_RPC_URL=https://polygon-rpc.com)")
+    return urls
+
+
 def connect_network(settings: Settings, state: State, network: str | None = None) -> ChainContext:
     """Connect to the network: the recorded fork for polygon:local, else the configured RPC endpoints."""
     from ..localworld.world import World
@@ -55,18 +73,11 @@ def connect_network(settings: Settings, state: State, network: str | None = None
     from .tx import connect_checked
 
     name, chain_id, is_local = normalize(network, settings)
+    urls = endpoint_urls(settings, state, name)
     world = None
     if is_local:
         rec = running_node(state)
-        if rec is None:
-            raise NodeError("no local fork is running for this COPYTRADE_HOME: start one with `copytrade fork up`")
-        urls = settings.rpc_urls(rec.rpc_url) if settings.copy_trading_rpc_url else [rec.rpc_url]
-        world = World.from_json(rec.world_json) if rec.world_json else None
-    else:
-        urls = settings.rpc_urls()
-        if not urls:
-            raise ChainError(f"{name} needs an RPC endpoint: set COPY_TRADING_RPC_URL "
-                             "(e.g. COPY_TRADING_RPC_URL=https://polygon-rpc.com)")
+        world = World.from_json(rec.world_json) if rec and rec.world_json else None
     w3 = connect_checked(urls, expect_chain_id=chain_id)
     ctx = ChainContext(network=name, chain_id=chain_id, is_local=is_local, w3=w3,
                        rpc_url=w3.provider.endpoint_uri, world=world)

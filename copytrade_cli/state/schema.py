@@ -88,9 +88,19 @@ def _m003_group_leases(db: sqlite_utils.Database) -> None:
         db["groups"].add_column("lease_until", float)
 
 
+def _m004_migration_ops(db: sqlite_utils.Database) -> None:
+    # Progress of `copytrade migrate` (moving users to new contract logic): one row per step of one
+    # migration (network, target generation), so an interrupted step resumes where it stopped.
+    db["migration_ops"].create({
+        "network": str, "to_generation": int, "from_generation": int, "step": str, "status": str,
+        "items_done": int, "items_total": int, "detail": str, "started_at": str, "updated_at": str,
+    }, pk=("network", "to_generation", "step"), if_not_exists=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_groups", _m002_groups),
     ("003_group_leases", _m003_group_leases),
+    ("004_migration_ops", _m004_migration_ops),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -174,13 +174,17 @@ def price_limit(leader_price: Decimal | None, side: str, slippage: Decimal, tick
 
 def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
            balances: dict[str, int] | None = None, positions: dict[str, int] | None = None,
-           leader_position_before: int | None = None) -> Decision:
-    """Size each follower's copy of `fill` and apply the per-copy guardrails (caps are reserved later)."""
+           leader_position_before: int | None = None, unroutable: dict[str, str] | None = None) -> Decision:
+    """Size each follower's copy of `fill` and apply the per-copy guardrails (caps are reserved later).
+    `unroutable` maps proxies copies must not go to (deprecated by a migration) to the reason."""
     out = Decision()
     price = fill.price
     leader_usd = fill.usd
     allow = {a.lower() for a in settings.copy_trading_execution_allowlist}
     for f in follows:
+        if unroutable and f.follower.lower() in unroutable:
+            out.skips.append(Skip(f, unroutable[f.follower.lower()]))
+            continue
         if f.side_filter != "BOTH" and f.side_filter != fill.side:
             out.skips.append(Skip(f, f"side filter {f.side_filter} excludes a {fill.side}"))
             continue

@@ -138,8 +138,14 @@ class Supervisor:
         from ..chain.accounts import operator_account, worker_accounts
         from ..chain.deploy import addresses
         from ..polymarket.clob import ClobGateway
+        from ..readiness import run_checks
         from .fleet import Fleet
 
+        ready = run_checks(self.settings, self.state, self.chain.network)
+        if not ready.ready and not self.chain.is_local:
+            raise NotReadyError(ready.summary())  # NOTE: live trading never starts on a failed required check
+        for row in ready.failing():
+            self.say(f"readiness warning: {row.name}: {row.detail}")
         if self.scale is not None:
             self.scale.link.connect()  # start-up failure (Redis unreachable) stops before anything runs
         w3 = self.chain.w3
@@ -346,7 +352,8 @@ class Supervisor:
             before = held_now + fill.shares_micro if fill.block_number is not None or fill.source != "mempool" \
                 else held_now
         decision: Decision = decide(fill, follows, settings=self.settings, is_local=self.chain.is_local,
-                                    balances=balances, positions=positions, leader_position_before=before)
+                                    balances=balances, positions=positions, leader_position_before=before,
+                                    unroutable=self._unroutable())
         base = {"fill_key": signal_key(fill), "leader": fill.leader, "side": fill.side, "token_id": fill.token_id,
                 "condition_id": fill.condition_id}
         for skip in decision.skips:
@@ -446,6 +453,14 @@ class Supervisor:
         self.state.update_group(gid, status="dlq", error=f"dead-lettered after {attempts} attempts: {reason}"[:300])
         self.say(f"[TaskQueue] group {gid} moved to the dead-letter stream after {attempts} attempts "
                  "(`copytrade jobs dlq list|retry`)")
+
+    def _unroutable(self) -> dict[str, str]:
+        """Proxies a migration deprecated (re-read at most once a second): their copies are skipped, with why."""
+        at, cached = getattr(self, "_unroutable_memo", (0.0, {}))
+        if time.time() - at > 1.0:
+            cached = self.state.unroutable_proxies(self.chain.network)
+            self._unroutable_memo = (time.time(), cached)
+        return cached
 
     # --- execute -------------------------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:
