@@ -34,7 +34,6 @@ from .settings import Settings
 from .state import ProxyRecord, State
 
 STEPS = ("plan", "deploy", "proxy", "users", "deprecate")
-NEXT = {"plan": "deploy", "deploy": "proxy", "proxy": "users", "users": "deprecate", "deprecate": None}
 USER_STATUSES = ("not started", "withdrawn", "re-deposited")
 DEFAULT_BATCH = 100
 MAX_BATCH = 256  # ProxyFactory.setProxiesPaused takes up to 256 proxies per call
@@ -716,7 +715,7 @@ def migration_status(settings: Settings, state: State, network: str | None = Non
                 "generations": {d.name: {"address": d.address, "generation": d.generation, "status": d.status}
                                 for d in state.list_deployments(name) if d.name in ("Executor", "ProxyFactory")
                                 and d.generation in (from_gen, latest) and d.status == "active"}}
-    rep.summary = (f"migration {from_gen} → {latest} on {name}: " +
+    rep.summary = (f"migration {from_gen} -> {latest} on {name}: " +
                    ("complete" if complete else f"next: `copytrade migrate {nxt}`"))
     rep.next = None if complete else nxt
     return rep

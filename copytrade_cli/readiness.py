@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,7 +85,7 @@ def _fail(name: str, detail: str, fix: str, severity: str = REQUIRED) -> Check:
 
 
 def _short(address: str) -> str:
-    return f"{address[:6]}…{address[-4:]}"
+    return f"{address[:6]}...{address[-4:]}"
 
 
 def _some(items: list[str]) -> str:
@@ -101,7 +101,7 @@ def redact_url(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<unparseable URL>"
-    tail = "/…" if (parts.path not in ("", "/") or parts.query) else ""
+    tail = "/..." if (parts.path not in ("", "/") or parts.query) else ""
     return f"{parts.scheme}://{host}{port}{tail}"
 
 
@@ -209,7 +209,7 @@ def _key_checks(settings: Settings, is_local: bool) -> tuple[list[Check], list[s
         public = settings.trading_mnemonic is not None and \
             settings.trading_mnemonic.get_secret_value().strip() == DEV_MNEMONIC
         detail = (f"{len(workers)} workers from {source} (shard {settings.copy_trading_worker_index}), "
-                  f"{_short(workers[0].address)} … {_short(workers[-1].address)}; keys not shown")
+                  f"{_short(workers[0].address)} to {_short(workers[-1].address)}; keys not shown")
         if public and not is_local:
             out.append(_fail("worker keys", f"{len(workers)} workers from the public dev mnemonic",
                              "set TRADING_MNEMONIC (or COPY_TRADING_WORKER_KEYS) to keys of your own"))
@@ -381,7 +381,7 @@ def _worker_rows(workers: list[str], executor: str | None, exchange: str, got: d
     gas = [got.get(f"w.gas.{a}") for a in workers if isinstance(got.get(f"w.gas.{a}"), int)]
     rows.append(_fail("workers gas", f"{len(low)}/{len(workers)} below {_pol(MIN_WORKER_GAS_WEI)}: {_some(low)}",
                       "send POL to them (on the fork `copytrade fork up` funds the fleet)")
-                if low else _ok("workers gas", f"{len(workers)}/{len(workers)} hold ≥ {_pol(MIN_WORKER_GAS_WEI)} "
+                if low else _ok("workers gas", f"{len(workers)}/{len(workers)} hold >= {_pol(MIN_WORKER_GAS_WEI)} "
                                               f"(lowest {_pol(min(gas))})"))
     lacking = []
     for a in workers:
@@ -392,9 +392,9 @@ def _worker_rows(workers: list[str], executor: str | None, exchange: str, got: d
                 continue
             allowance = got.get(f"w.a20.{label}.{a}")
             if not isinstance(allowance, int) or allowance < MIN_ALLOWANCE_MICRO:
-                miss.append(f"collateral→{label}")
+                miss.append(f"collateral to {label}")
             if got.get(f"w.a1155.{label}.{a}") is not True:
-                miss.append(f"CTF→{label}")
+                miss.append(f"CTF to {label}")
         if miss:
             lacking.append(f"{_short(a)}: {', '.join(miss)}")
     rows.append(_fail("worker approvals", f"{len(lacking)}/{len(workers)} workers lack approvals: {_some(lacking)}",
@@ -447,7 +447,7 @@ def _follower_rows(followers: list[str], routed: list[str], blocked: dict[str, s
     rows.append(_fail("follower funding", f"{len(poor)}/{len(routed)} proxies hold less than 1 USDC: {_some(poor)}",
                       "the owner deposits USDC into the proxy (on the fork: `copytrade proxy fund --proxy P "
                       "--amount 100`)")
-                if poor else _ok("follower funding", f"{len(routed)}/{len(routed)} proxies hold ≥ 1 USDC"))
+                if poor else _ok("follower funding", f"{len(routed)}/{len(routed)} proxies hold >= 1 USDC"))
     return rows
 
 

@@ -275,7 +275,9 @@ def fork_status(state: State) -> dict[str, Any]:
     from .deploy import addresses
 
     addrs.update(addresses(state, LOCAL_NETWORK))
-    proxies = state.list_proxies(LOCAL_NETWORK)
+    # after a migration, the operator's proxy is the one on the active factory
+    proxies = [p for p in state.list_proxies(LOCAL_NETWORK) if p.factory == addrs.get("ProxyFactory")] or \
+        state.list_proxies(LOCAL_NETWORK)
     if proxies:
         addrs["Operator proxy"] = proxies[0].address
     out["addresses"] = addrs

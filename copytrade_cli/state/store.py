@@ -649,10 +649,11 @@ class State:
                                              "its owner re-deposits into a new proxy")
         return out
 
-    def known_token_ids(self, limit: int = 10_000) -> list[str]:
-        """Outcome token ids seen in leader fills and jobs (the positions worth reading on a live network)."""
-        rows = self._q("select token_id from signals where token_id is not null union "
-                       "select token_id from jobs where token_id is not null limit ?", [limit])
+    def known_token_ids(self, limit: int = 500) -> list[str]:
+        """Outcome token ids of the leader fills seen, most recently traded first (the positions worth reading
+        on a live network; every copy's token is one of them)."""
+        rows = self._q("select token_id, max(seen_at) last from signals where token_id is not null "
+                       "group by token_id order by last desc limit ?", [limit])
         return [r["token_id"] for r in rows if r["token_id"]]
 
     def rows(self, table: str, limit: int = 1000) -> Iterator[dict[str, Any]]:

@@ -21,8 +21,9 @@ def operator_proxy(settings: Settings, state: State, network: str | None = None)
 
     name, _, _ = normalize(network, settings)
     owner = operator_account(settings).address
+    retired = state.unroutable_proxies(name)  # a migration's old proxies never take new follows
     for p in state.list_proxies(name):
-        if p.owner.lower() == owner.lower() and p.status == "active":
+        if p.owner.lower() == owner.lower() and p.status == "active" and p.address.lower() not in retired:
             return p.address, owner
     raise StateError(f"the operator {owner} has no proxy recorded on {name}: run `copytrade proxy create` "
                      "(or `copytrade fork up`)")

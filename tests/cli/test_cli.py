@@ -102,6 +102,7 @@ def test_no_command_output_contains_a_configured_secret(tmp_path):
     commands = [["config", "show"], ["config", "check"], ["state", "info"], ["fork", "status"],
                 ["deploy", "addresses"], ["deploy", "addresses", "--format", "env"], ["follow", "list"],
                 ["jobs", "list"], ["jobs", "debts"], ["proxy", "list"], ["deploy", "executor", "--dry-run"],
+                ["verify", "readiness"], ["migrate", "status"], ["migrate", "plan", "--dry-run"],
                 ["follow", "add", "--follower", "0xbad", "--leader", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]]
     secrets = [SECRET_KEY, SECRET_KEY[2:], SECRET_WORKER, SECRET_WORKER[2:], SECRET_MNEMONIC, "legal winner thank"]
     for cmd in commands:

@@ -244,6 +244,14 @@ def test_cli_after_migration(fork, tmp_path):
     bad = _cli(fork, "migrate", "deprecate", "--batch-size", "0")
     assert bad.exit_code == 2 and "--batch-size" in bad.output
 
+    # after the migration, the operator's proxy (status, `seed`) is the new one
+    from copytrade_cli.chain.fork import fork_status
+    from copytrade_cli.supervisor.configs import operator_proxy
+
+    op_new = data["data"]["steps"]["proxy"]["detail"]["proxy"]
+    assert fork_status(fork.state)["addresses"]["Operator proxy"] == op_new
+    assert operator_proxy(fork.settings, fork.state)[0] == op_new
+
     # the next migration is only planned, never started by a dry run
     before = len(fork.state.migration_ops(LOCAL_NETWORK))
     nxt = _cli(fork, "migrate", "plan", "--dry-run", "--json")

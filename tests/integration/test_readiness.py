@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from copytrade_cli.chain.accounts import operator_account, worker_accounts
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, call_tx, contract
-from copytrade_cli.chain.fork import LOCAL_NETWORK, ForkReport, fork_down, fork_up, setup_contracts
+from copytrade_cli.chain.fork import LOCAL_NETWORK, fork_down, fork_up, setup_contracts
 from copytrade_cli.chain.node import free_port
 from copytrade_cli.chain.proxies import erc20
 from copytrade_cli.chain.tx import TxLane
