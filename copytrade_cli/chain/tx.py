@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ChainError, FundsError
 
@@ -80,8 +80,10 @@ class TxLane:
             self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
             return self._nonce
 
-    def send(self, tx: dict[str, Any], *, gas: int | None = None, retries: int = 2) -> str:
-        """Sign and send without waiting; returns the tx hash. Nonce errors resync once and retry."""
+    def send(self, tx: dict[str, Any], *, gas: int | None = None, retries: int = 2,
+             before_send: Callable[[str], None] | None = None) -> str:
+        """Sign and send without waiting; returns the tx hash. Nonce errors resync once and retry.
+        `before_send(hash)` runs after signing and before broadcasting (write-ahead journalling)."""
         for attempt in range(retries + 1):
             with self._lock:
                 if self._nonce is None:
@@ -95,6 +97,8 @@ class TxLane:
                     full["gas"] = self._estimate(full)
                 full.pop("from", None)
                 signed = self.account.sign_transaction(full)
+                if before_send is not None:
+                    before_send("0x" + bytes(signed.hash).hex())
                 try:
                     h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
                 except Exception as exc:  # noqa: BLE001 — classify the node's answer

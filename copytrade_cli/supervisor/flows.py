@@ -99,10 +99,26 @@ class GroupRunner:
     def _jobs(self, status: str, reason: str | None = None) -> None:
         self.c.state.update_jobs([l["job_id"] for l in self.legs], status=status, reason=reason, worker=self.w.address)
 
-    def _send_executor(self, fn: str, *args) -> str:
+    def _send_executor(self, fn: str, *args, intent: dict[str, Any] | None = None, tx_field: str | None = None,
+                       journal: Callable[[str], None] | None = None) -> str:
+        """Send an Executor call; with `intent`, the stage and the tx hash (`tx_field`) are journalled after
+        signing and BEFORE broadcasting, so a crash at any instant leaves a journal that names the tx."""
         data = self.executor.encode_abi(fn, args=list(args))
         gas = 120_000 + 60_000 * len(self.legs)
-        return self.w.lane.send({"to": self.c.executor, "data": data}, gas=gas)
+        before = journal if intent is None else (lambda h: self._set(**intent, **{tx_field: h}))
+        return self.w.lane.send({"to": self.c.executor, "data": data}, gas=gas, before_send=before)
+
+    def _never_broadcast(self, tx: str) -> bool:
+        """The journalled tx is unknown to the node: the process died between journalling and broadcasting."""
+        try:
+            self.c.w3.eth.get_transaction(tx)
+            return False
+        except Exception:  # noqa: BLE001 — TransactionNotFound
+            try:
+                self.c.w3.eth.get_transaction_receipt(tx)
+                return False
+            except Exception:  # noqa: BLE001
+                return True
 
     def _wait(self, tx: str, field: str | None = None) -> dict[str, Any]:
         """Wait for our transaction; one stuck past `stuck_after_s` is re-sent with a higher fee and the
@@ -126,9 +142,12 @@ class GroupRunner:
             self._set(status="running", attempts=(self.g.get("attempts") or 0) + 1)
         self._jobs("running")
         try:
-            if self.g["side"] == "BUY":
-                return self._buy()
-            return self._sell()
+            for _ in range(3):
+                try:
+                    return self._buy() if self.g["side"] == "BUY" else self._sell()
+                except _Restart:
+                    continue  # a journalled tx was never broadcast: redo that stage
+            return self._fail_safely("a journalled transaction kept disappearing")
         except _Finished as f:
             return f.status
         except CopytradeError as exc:
@@ -172,11 +191,15 @@ class GroupRunner:
 
     def _pull_collateral(self, total: int) -> None:
         t0 = time.time()
-        tx = self._send_executor("pullCollateral", self.c.collateral, self._proxies(), [l["usd_micro"] for l in self.legs])
+        tx = self._send_executor("pullCollateral", self.c.collateral, self._proxies(), [l["usd_micro"] for l in self.legs],
+                                 intent={"stage": "pull_sent"}, tx_field="pull_tx")
         self._set(stage="pull_sent", pull_tx=tx)
         self._confirm_pull(t0, f"{total / MICRO:.2f} USD from {len(self.legs)} proxies")
 
     def _confirm_pull(self, t0: float | None = None, detail: str = "") -> None:
+        if self._never_broadcast(self.g["pull_tx"]):
+            self._set(stage="queued", pull_tx=None)  # nothing moved: start over
+            raise _Restart()
         try:
             self._wait(self.g["pull_tx"], "pull_tx")
         except ChainError as exc:
@@ -264,22 +287,25 @@ class GroupRunner:
         t0 = time.time()
         weights = [l["usd_micro"] for l in self.legs]
         shares = pro_rata(self.g["filled_shares"], weights)
-        tx = self._send_executor("pushOutcome", self.c.ctf, int(self.g["token_id"]), self._proxies(), shares)
         extra = {}
         if self.g["flow"] == "standard":
-            total = sum(weights)
             spent = pro_rata(self.g["spent_micro"], weights)
             refunds = [w - s for w, s in zip(weights, spent)]
             extra = {"refunds": refunds, "spent": spent}
         else:
             extra = {"spent": pro_rata(self.g["spent_micro"], weights)}
-        self._set(stage="push_sent", push_tx=tx, order_json=json.dumps({**json.loads(self.g["order_json"]),
-                                                                       "shares": shares, **extra}))
+        order_json = json.dumps({**json.loads(self.g["order_json"]), "shares": shares, **extra})
+        tx = self._send_executor("pushOutcome", self.c.ctf, int(self.g["token_id"]), self._proxies(), shares,
+                                 intent={"stage": "push_sent", "order_json": order_json}, tx_field="push_tx")
+        self._set(stage="push_sent", push_tx=tx, order_json=order_json)
         self._wait(tx, "push_tx")
         self.c.fault("push")
         return self._confirm_push(t0)
 
     def _confirm_push(self, t0: float | None = None) -> str:
+        if self._never_broadcast(self.g["push_tx"]):
+            self._set(stage="filled", push_tx=None)  # the tokens are still on the worker: push them now
+            raise _Restart()
         info = json.loads(self.g["order_json"])
         self._wait(self.g["push_tx"], "push_tx")
         side = self.g["side"]
@@ -287,7 +313,14 @@ class GroupRunner:
         self._step("Push", "ok", tx=self.g["push_tx"], detail=f"{what} to {len(self.legs)} proxies", t0=t0)
         if side == "BUY" and self.g["flow"] == "standard" and any(info.get("refunds", [])):
             # Unspent cents of the pull go straight back (same batch rule).
-            h = self._send_executor("pushCollateral", self.c.collateral, self._proxies(), info["refunds"])
+            h = info.get("change_tx")
+            if h is None or self._never_broadcast(h):
+                def journal(txh: str) -> None:
+                    info["change_tx"] = txh
+                    self._set(order_json=json.dumps(info))
+
+                h = self._send_executor("pushCollateral", self.c.collateral, self._proxies(), info["refunds"],
+                                        journal=journal)
             self._wait(h)
             self._step("Refund Change", "ok", tx=h, detail=f"{sum(info['refunds']) / MICRO:.6f} USD unspent")
         if side == "BUY" and self.g["flow"] == "buffer":
@@ -318,11 +351,15 @@ class GroupRunner:
             return "failed"
         t0 = time.time()
         tx = self._send_executor("pushCollateral", self.c.collateral, self._proxies(),
-                                 [l["usd_micro"] for l in self.legs])
+                                 [l["usd_micro"] for l in self.legs], intent={"stage": "refund_sent"},
+                                 tx_field="refund_tx")
         self._set(stage="refund_sent", refund_tx=tx)
         return self._confirm_refund(t0)
 
     def _confirm_refund(self, t0: float | None = None) -> str:
+        if self._never_broadcast(self.g["refund_tx"]):
+            self._set(stage="order_failed", refund_tx=None)
+            raise _Restart()
         self._wait(self.g["refund_tx"], "refund_tx")
         what = "collateral" if self.g["side"] == "BUY" else "outcome tokens"
         self._step("Refund", "ok", tx=self.g["refund_tx"], detail=f"{what} back to {len(self.legs)} proxies", t0=t0)
@@ -344,7 +381,8 @@ class GroupRunner:
         if stage == "queued":
             t0 = time.time()
             tx = self._send_executor("pullOutcome", self.c.ctf, int(self.g["token_id"]), self._proxies(),
-                                     [l["shares_micro"] for l in self.legs])
+                                     [l["shares_micro"] for l in self.legs], intent={"stage": "pull_sent"},
+                                     tx_field="pull_tx")
             self._set(stage="pull_sent", pull_tx=tx)
             self._confirm_pull(t0, f"{total / MICRO:.2f} shares from {len(self.legs)} proxies")
         elif stage == "pull_sent":
@@ -358,16 +396,18 @@ class GroupRunner:
         if stage == "filled":
             t0 = time.time()
             proceeds = pro_rata(self.g["proceeds_micro"], [l["shares_micro"] for l in self.legs])
-            tx = self._send_executor("pushCollateral", self.c.collateral, self._proxies(), proceeds)
-            self._set(stage="push_sent", push_tx=tx,
-                      order_json=json.dumps({**json.loads(self.g["order_json"]), "shares": proceeds}))
+            order_json = json.dumps({**json.loads(self.g["order_json"]), "shares": proceeds})
+            tx = self._send_executor("pushCollateral", self.c.collateral, self._proxies(), proceeds,
+                                     intent={"stage": "push_sent", "order_json": order_json}, tx_field="push_tx")
+            self._set(stage="push_sent", push_tx=tx, order_json=order_json)
             return self._confirm_push(t0)
         if stage == "push_sent":
             return self._confirm_push()
         if stage == "order_failed":
             t0 = time.time()
             tx = self._send_executor("pushOutcome", self.c.ctf, int(self.g["token_id"]), self._proxies(),
-                                     [l["shares_micro"] for l in self.legs])
+                                     [l["shares_micro"] for l in self.legs], intent={"stage": "refund_sent"},
+                                     tx_field="refund_tx")
             self._set(stage="refund_sent", refund_tx=tx)
             return self._confirm_refund(t0)
         if stage == "refund_sent":
@@ -385,6 +425,10 @@ class GroupRunner:
 def _human(micro: int) -> str:
     """Micro-units as a decimal string (the journal's unit for USD and shares)."""
     return str(Decimal(micro) / MICRO)
+
+
+class _Restart(CopytradeError):
+    """Re-enter the flow from the stage the journal now holds."""
 
 
 class _Finished(CopytradeError):

@@ -45,7 +45,8 @@ class RedisLink:
         self.url, self.prefix = url, prefix
         self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, decode_responses=True)
         self.up = threading.Event()
-        self.on_up: list[Callable[[], None]] = []
+        self.on_up: list[Callable[[], None]] = []  # before the gate opens (raw client only)
+        self.after_up: list[Callable[[], None]] = []  # after it opened (may use call())
         self.downs = 0
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -89,6 +90,16 @@ class RedisLink:
         for hook in self.on_up:
             hook()
         self.up.set()
+        self._after_up()
+
+    def _after_up(self) -> None:
+        for hook in self.after_up:
+            try:
+                hook()
+            except RedisDown:
+                return  # down again: the reconnect loop runs the hooks next time
+            except Exception:  # noqa: BLE001
+                log.exception("post-reconnect step failed")
 
     def mark_down(self, exc: BaseException) -> None:
         """Note the outage once; the reconnect thread takes over."""
@@ -112,6 +123,7 @@ class RedisLink:
                 self.up.set()
                 backoff = 0.1
                 log.warning("Redis reconnected: intake resumed")
+                self._after_up()
             except Exception as exc:  # noqa: BLE001 — keep trying
                 log.info("Redis still down (%s); retry in %.1fs", str(exc)[:80], backoff)
                 stop.wait(backoff)
@@ -674,12 +686,12 @@ class ScaleOut:
         self.registry = WorkerRegistry(self.link, instance, slot, lease)
         self.rebuilds = 0
         self.link.on_up.append(self._on_up)
+        self.link.after_up.append(self.caps.replay_pending)
 
     # --- (re)initialisation -----------------------------------------------------------------------------
     def _on_up(self) -> None:
         """Runs on start-up and after every reconnect, before the gate opens."""
         self._ensure_initialized(self.link.r)
-        self.caps.replay_pending()
 
     def ensure_initialized(self) -> None:
         """Public: make sure the consumer group, the counters and the queue exist (after a Redis restart)."""
