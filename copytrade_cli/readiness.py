@@ -148,6 +148,7 @@ def run_checks(settings: Settings, state: State, network: str | None = None) -> 
         rows += clob.result()
         rows.append(_real_trading_check(settings, is_local))
         rows.append(redis.result())
+        rows.append(_supervisor_health_check(settings))
     ready = all(c.ok for c in rows if c.severity == REQUIRED)
     return Report(ready, rows, network=name, seconds=time.perf_counter() - t0)
 
@@ -541,6 +542,25 @@ def _real_trading_check(settings: Settings, is_local: bool) -> Check:
     shown = ", ".join(f"{n} {v} USD" for n, v in caps)
     return _ok(name, f"ENABLE_REAL_TRADING is on: copies spend real USDC from follower proxies ({shown}){only}",
                WARNING)
+
+
+def _supervisor_health_check(settings: Settings) -> Check:
+    """A warning row: what running supervisors say of themselves (health key in Redis, or file in the home)."""
+    from .supervisor.observe import check_health
+
+    try:
+        ok, docs, summary = check_health(settings)
+    except Exception as exc:  # noqa: BLE001 — health is informative; its store may be down (see the redis row)
+        # The store's own row (redis) already fails; this one only says it cannot know.
+        return _ok("supervisor health", f"unknown: health not readable ({type(exc).__name__}); see the redis row",
+                   WARNING)
+    if not docs:
+        return _ok("supervisor health", "no supervisor instance running (start one with `copytrade supervise`)",
+                   WARNING)
+    if ok:
+        return _ok("supervisor health", summary, WARNING)
+    return _fail("supervisor health", summary, "check the instances' logs; `copytrade supervise --health` lists them",
+                 WARNING)
 
 
 def _redis_check(settings: Settings) -> Check:
