@@ -56,8 +56,12 @@ class Checker:
             topics = log["topics"]
             if topics[0] == self.t_transfer and log["address"] == s.usdc.address:
                 frm, to = (s.w3.to_checksum_address(x[-20:]) for x in topics[1:3])
+                if int.from_bytes(bytes(log["data"])[:32], "big") == 0:
+                    continue  # a zero-value transferFrom needs no allowance and moves nothing
             elif topics[0] in (self.t_single, self.t_batch) and log["address"] == s.ctf.address:
                 frm, to = (s.w3.to_checksum_address(x[-20:]) for x in topics[2:4])
+                if topics[0] == self.t_single and int.from_bytes(bytes(log["data"])[32:64], "big") == 0:
+                    continue  # (id, value): a zero-value transfer moves nothing
             else:
                 continue
             if frm in self.proxies:
