@@ -97,10 +97,52 @@ def _m004_migration_ops(db: sqlite_utils.Database) -> None:
     }, pk=("network", "to_generation", "step"), if_not_exists=True)
 
 
+_MICRO = "cast(round(cast({x} as real) * 1000000) as integer)"
+
+
+def _m005_guardrail_totals(db: sqlite_utils.Database) -> None:
+    # Running totals of the guardrail ledger per (day, wallet) and per day (wallet '*'), kept by triggers so
+    # every writer (reserve, settle, the Redis journal) keeps them right; a reservation then reads two rows
+    # instead of summing the whole day's ledger (which made each reservation O(rows of the day)).
+    conn = db.conn
+    conn.execute("create table if not exists guardrail_totals (day text not null, wallet text not null, "
+                 "micro integer not null default 0, primary key (day, wallet))")
+    for name in ("guardrail_totals_ins", "guardrail_totals_del", "guardrail_totals_upd"):
+        conn.execute(f"drop trigger if exists {name}")
+    conn.execute("delete from guardrail_totals")
+    m = _MICRO.format(x="usd")
+    conn.execute(f"insert into guardrail_totals (day, wallet, micro) select day, wallet, sum({m}) from "
+                 "guardrail_ledger where status != 'released' group by day, wallet")
+    conn.execute(f"insert into guardrail_totals (day, wallet, micro) select day, '*', sum({m}) from "
+                 "guardrail_ledger where status != 'released' group by day")
+
+    def bump(row: str, sign: str, only_if: str = "") -> str:
+        amount = _MICRO.format(x=f"{row}.usd")
+        where = f" where {only_if}" if only_if else ""
+        # NOTE: "select ... where" (not "values") so a condition can gate it; "on conflict" after a select
+        # needs a where clause to parse, hence "where 1" when there is no condition.
+        return "".join(
+            f"insert into guardrail_totals (day, wallet, micro) select {row}.day, {who}, {sign}{amount}"
+            f"{where or ' where 1'} on conflict(day, wallet) do update set micro = micro + excluded.micro; "
+            for who in (f"{row}.wallet", "'*'"))
+
+    conn.execute("create trigger guardrail_totals_ins after insert on guardrail_ledger "
+                 f"when new.status != 'released' begin {bump('new', '')} end")
+    conn.execute("create trigger guardrail_totals_del after delete on guardrail_ledger "
+                 f"when old.status != 'released' begin {bump('old', '-')} end")
+    minus_old = bump("old", "-", "old.status != 'released'")
+    plus_new = bump("new", "", "new.status != 'released'")
+    conn.execute("create trigger guardrail_totals_upd after update of status, usd, day, wallet on guardrail_ledger "
+                 f"begin {minus_old}{plus_new} end")
+    if conn.in_transaction:
+        conn.execute("commit")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_groups", _m002_groups),
     ("003_group_leases", _m003_group_leases),
     ("004_migration_ops", _m004_migration_ops),
+    ("005_guardrail_totals", _m005_guardrail_totals),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

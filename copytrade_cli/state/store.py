@@ -104,6 +104,7 @@ class State:
     def __init__(self, path: Path | str):
         self.path = Path(path).expanduser()
         self._lock = threading.RLock()
+        self._tx_depth = 0  # nesting of write transactions on this connection (guarded by _lock)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
@@ -155,8 +156,33 @@ class State:
             return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def transaction(self):
-        """A write transaction (BEGIN IMMEDIATE), holding the in-process lock."""
+        """A write transaction (BEGIN IMMEDIATE), holding the in-process lock. Transactions nest: inside one,
+        the methods below that need their own (create_group, reserve_usd, claim_group...) use a savepoint, so
+        a caller can group the writes of one fill (or one batch of fills) into a single commit."""
         return _Tx(self)
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, or a savepoint inside an open transaction (call with _lock held)."""
+        if self._tx_depth == 0:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.db.conn.execute(f"SAVEPOINT ct_{self._tx_depth}")
+        self._tx_depth += 1
+
+    def _commit(self) -> None:
+        self._tx_depth -= 1
+        if self._tx_depth == 0:
+            self.db.conn.execute("COMMIT")
+        else:
+            self.db.conn.execute(f"RELEASE ct_{self._tx_depth}")
+
+    def _rollback(self) -> None:
+        self._tx_depth -= 1
+        if self._tx_depth == 0:
+            self.db.conn.execute("ROLLBACK")
+        else:
+            self.db.conn.execute(f"ROLLBACK TO ct_{self._tx_depth}")
+            self.db.conn.execute(f"RELEASE ct_{self._tx_depth}")
 
     # --- nodes -----------------------------------------------------------------------------------------
     def save_node(self, node: NodeRecord) -> None:
@@ -292,6 +318,15 @@ class State:
     def record_signal(self, row: dict[str, Any]) -> bool:
         """Record a leader fill; returns False if this fill key was already recorded (then only its channel list grows)."""
         with self._lock:
+            if "leader" in row:  # a full row: insert unless present (one statement on the hot path)
+                r = dict(row)
+                r.setdefault("channels", r.get("channel"))
+                r.setdefault("seen_at", now_iso())
+                cur = self.db.conn.execute(
+                    f"insert into signals ({','.join(r)}) values ({','.join('?' * len(r))}) on conflict do nothing",
+                    list(r.values()))
+                if cur.rowcount == 1:
+                    return True
             existing = self._q("select channels from signals where fill_key=?", [row["fill_key"]])
             if existing:
                 chans = set((existing[0]["channels"] or "").split(",")) - {""}
@@ -326,11 +361,39 @@ class State:
             except sqlite3.IntegrityError:
                 return None
 
+    def claim_jobs(self, rows: list[dict[str, Any]]) -> list[int | None]:
+        """`claim_job` for many rows in one statement (same at-most-once rule per fill x follower): the new
+        job ids in input order, None where the job already existed. All rows must have the same columns."""
+        if not rows:
+            return []
+        stamp = now_iso()
+        cols = list(dict.fromkeys([*rows[0], "created_at", "updated_at", "attempts"]))
+        defaults = {"created_at": stamp, "updated_at": stamp, "attempts": 0}
+        out: list[int | None] = [None] * len(rows)
+        chunk = max(1, 30_000 // len(cols))
+        with self._lock:
+            for start in range(0, len(rows), chunk):
+                part = rows[start:start + chunk]
+                params: list[Any] = []
+                for r in part:
+                    params.extend(r.get(c, defaults.get(c)) if c in r else defaults.get(c) for c in cols)
+                one = "(" + ",".join("?" * len(cols)) + ")"
+                cur = self.db.conn.execute(
+                    f"insert into jobs ({','.join(cols)}) values {','.join([one] * len(part))} "
+                    "on conflict do nothing returning id, fill_key, follower", params)
+                got = {(fk, fo): i for i, fk, fo in cur.fetchall()}
+                for k, r in enumerate(part):
+                    out[start + k] = got.get((r["fill_key"], r["follower"]))
+        return out
+
     def update_job(self, job_id: int, **values: Any) -> None:
         """Change a job's status/fields."""
         values["updated_at"] = now_iso()
+        # NOTE: plain SQL, not sqlite-utils' Table.update (which commits by itself and so would end an
+        # enclosing `transaction()` early).
+        sets = ",".join(f"{k}=?" for k in values)
         with self._lock:
-            self.db["jobs"].update(job_id, values)
+            self.db.conn.execute(f"update jobs set {sets} where id=?", [*values.values(), job_id])
 
     def update_jobs(self, job_ids: list[int], **values: Any) -> None:
         """Change many jobs at once (aggregated groups)."""
@@ -372,10 +435,12 @@ class State:
     def add_step(self, *, group_id: str, step: str, status: str, job_id: int | None = None, tx_hash: str | None = None,
                  detail: str | None = None, amount: str | None = None, ms: float | None = None) -> None:
         """Journal one execution step of a job group."""
+        stamp = now_iso()
         with self._lock:
-            self.db["job_steps"].insert({"group_id": group_id, "job_id": job_id, "step": step, "status": status,
-                                         "tx_hash": tx_hash, "detail": detail, "amount": amount, "ms": ms,
-                                         "started_at": now_iso(), "ended_at": now_iso()})
+            self.db.conn.execute(
+                "insert into job_steps (group_id, job_id, step, status, tx_hash, detail, amount, ms, started_at, "
+                "ended_at) values (?,?,?,?,?,?,?,?,?,?)",
+                [group_id, job_id, step, status, tx_hash, detail, amount, ms, stamp, stamp])
 
     def steps(self, group_id: str) -> list[dict[str, Any]]:
         """The journal of one job group, in order."""
@@ -388,7 +453,7 @@ class State:
         row = {**row, "created_at": now_iso(), "updated_at": now_iso(), "attempts": row.get("attempts", 0)}
         with self._lock:
             conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 conn.execute("insert into groups (" + ",".join(row) + ") values (" + ",".join("?" * len(row)) + ")",
                              list(row.values()))
@@ -398,12 +463,12 @@ class State:
                                                                               else ""),
                                        [row["group_id"], now_iso(), *job_ids])
                     if exclusive and cur.rowcount != len(set(job_ids)):
-                        conn.execute("ROLLBACK")
+                        self._rollback()
                         return False
-                conn.execute("COMMIT")
+                self._commit()
                 return True
             except Exception:
-                conn.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def jobs_by_ids(self, job_ids: list[int]) -> list[dict[str, Any]]:
@@ -440,27 +505,27 @@ class State:
 
         with self._lock:
             conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 rows = self._q("select * from groups where group_id=?", [group_id])
                 if not rows:
-                    conn.execute("COMMIT")
+                    self._commit()
                     return "missing", None
                 g = rows[0]
                 now = _time.time()
                 if g["status"] in ("complete", "refunded", "failed", "dropped"):
-                    conn.execute("COMMIT")
+                    self._commit()
                     return "done", g
                 if g.get("owner") not in (None, owner) and (g.get("lease_until") or 0) > now:
-                    conn.execute("COMMIT")
+                    self._commit()
                     return "busy", g
                 conn.execute("update groups set owner=?, lease_until=?, updated_at=? where group_id=?",
                              [owner, now + lease_s, now_iso(), group_id])
-                conn.execute("COMMIT")
+                self._commit()
                 g.update(owner=owner, lease_until=now + lease_s)
                 return "claimed", g
             except Exception:
-                conn.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def renew_group_leases(self, group_ids: list[str], owner: str, lease_s: float) -> None:
@@ -493,31 +558,35 @@ class State:
 
         with self._lock:
             conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 if self._q("select 1 from guardrail_ledger where job_key=?", [job_key]):
-                    conn.execute("COMMIT")
+                    self._commit()
                     return True, "already reserved"
                 if global_cap is not None:
-                    spent = sum((Decimal(r["usd"]) for r in self._q(
-                        "select usd from guardrail_ledger where day=? and status!='released'", [day])), Decimal(0))
+                    spent = self._spent_micro(day) / Decimal(10**6)
                     if spent + Decimal(usd) > Decimal(global_cap):
-                        conn.execute("COMMIT")
+                        self._commit()
                         return False, f"daily cap {global_cap} USD reached ({spent} used)"
                 if wallet_cap is not None:
-                    spent = sum((Decimal(r["usd"]) for r in self._q(
-                        "select usd from guardrail_ledger where day=? and wallet=? and status!='released'",
-                        [day, wallet])), Decimal(0))
+                    spent = self._spent_micro(day, wallet) / Decimal(10**6)
                     if spent + Decimal(usd) > Decimal(wallet_cap):
-                        conn.execute("COMMIT")
+                        self._commit()
                         return False, f"wallet daily cap {wallet_cap} USD reached ({spent} used)"
                 conn.execute("insert into guardrail_ledger (day, wallet, usd, job_key, status, created_at) "
                              "values (?, ?, ?, ?, 'reserved', ?)", [day, wallet, usd, job_key, now_iso()])
-                conn.execute("COMMIT")
+                self._commit()
                 return True, "reserved"
             except Exception:
-                conn.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _spent_micro(self, day: str, wallet: str | None = None) -> int:
+        """Micro-USD reserved or committed on a day (one wallet, or all), from the running totals the ledger's
+        triggers keep (migration 005): O(1) per reservation instead of summing the day's ledger."""
+        row = self.db.conn.execute("select micro from guardrail_totals where day=? and wallet=?",
+                                   [day, "*" if wallet is None else wallet]).fetchone()
+        return int(row[0]) if row else 0
 
     def record_reservation(self, *, day: str, wallet: str, usd: str, job_key: str) -> None:
         """Journal a reservation another store (Redis) already checked against the caps; idempotent."""
@@ -567,8 +636,14 @@ class State:
     # --- debts ----------------------------------------------------------------------------------------------
     def add_debts(self, rows: list[dict[str, Any]]) -> None:
         """Record Smart Buffer debts (proxy owes worker) until reimbursed."""
+        if not rows:
+            return
+        stamp = now_iso()
+        cols = list(dict.fromkeys([*rows[0], "status", "created_at"]))
         with self._lock:
-            self.db["debts"].insert_all([{**r, "status": "open", "created_at": now_iso()} for r in rows])
+            self.db.conn.executemany(
+                f"insert into debts ({','.join(cols)}) values ({','.join('?' * len(cols))})",
+                [[{**r, "status": "open", "created_at": stamp}.get(c) for c in cols] for r in rows])
 
     def open_debts(self, worker: str | None = None) -> list[dict[str, Any]]:
         """Debts not yet reimbursed."""
@@ -593,7 +668,9 @@ class State:
     def set_cursor(self, name: str, value: str) -> None:
         """Persist a detection cursor."""
         with self._lock:
-            self.db["cursors"].upsert({"name": name, "value": value, "updated_at": now_iso()}, pk="name")
+            self.db.conn.execute("insert into cursors (name, value, updated_at) values (?, ?, ?) on conflict(name) "
+                                 "do update set value=excluded.value, updated_at=excluded.updated_at",
+                                 [name, value, now_iso()])
 
     # --- contract migrations (generations) ------------------------------------------------------------
     def activate_generation(self, network: str, generation: int) -> None:
@@ -669,12 +746,19 @@ class _Tx:
 
     def __enter__(self):
         self.state._lock.acquire()
-        self.state.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.state._begin()
+        except BaseException:
+            self.state._lock.release()
+            raise
         return self.state
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            self.state.db.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type:
+                self.state._rollback()
+            else:
+                self.state._commit()
         finally:
             self.state._lock.release()
         return False

@@ -32,6 +32,20 @@ class Channel(threading.Thread):
         self.seen = 0
         self.errors = 0
         self.connected = False
+        self.on_fills: Callable[[list[F.LeaderFill]], None] | None = None  # batch consumer (group commit)
+
+    def emit_many(self, fills: list[F.LeaderFill]) -> None:
+        """Everything one poll found, handed over at once when the consumer takes batches (one state commit
+        for the lot), else one by one."""
+        if self.on_fills is None or len(fills) < 2:
+            for f in fills:
+                self.emit(f)
+            return
+        self.seen += len(fills)
+        try:
+            self.on_fills(fills)
+        except Exception:  # noqa: BLE001 — a bad batch must never kill a channel
+            log.exception("processing %d fills failed", len(fills))
 
     def emit(self, fill: F.LeaderFill) -> None:
         self.seen += 1
@@ -104,6 +118,7 @@ class MempoolChannel(Channel):
             if hashes:
                 txs = self.rpc.batch([("eth_getTransactionByHash", [h]) for h in hashes])
                 leaders = self.leaders()
+                batch: list[F.LeaderFill] = []
                 for tx in txs:
                     if not tx or not leaders:
                         continue
@@ -119,7 +134,8 @@ class MempoolChannel(Channel):
                     for f in found:
                         if f.usd_micro is None:
                             continue  # plain CTF transfers carry no price: the fill's log will follow
-                        self.emit(f)
+                        batch.append(f)
+                self.emit_many(batch)
             else:
                 self.stop_event.wait(self.poll_s)
 
@@ -189,14 +205,15 @@ class LogChannel(Channel):
             logs = self.rpc.call("eth_getLogs", [{"fromBlock": hex(self._frm), "toBlock": hex(to),
                                                   "address": self.exchanges}]) or []
             leaders = self.leaders()
+            batch: list[F.LeaderFill] = []
             for lg in logs:
                 try:
                     found = F.decode_log(lg, leaders)
                 except F.DecodeError as exc:
                     log.info("undecodable log in %s: %s", lg.get("transactionHash"), exc)
                     continue
-                for f in found:
-                    self.emit(_with_condition(f, self.world))
+                batch.extend(_with_condition(f, self.world) for f in found)
+            self.emit_many(batch)
             self.state.set_cursor(self.cursor_name, str(to))
             self._frm = to + 1
         return True

@@ -121,7 +121,9 @@ class Supervisor:
         self._held: dict[str, Delivery] = {}  # group id -> delivery, while this instance runs it (Redis mode)
         self._held_lock = threading.Lock()
         self.status = "starting"
-        self._fill_lock = threading.Lock()
+        self._fill_lock = threading.RLock()
+        self._deferred: list[tuple[str, int]] | None = None  # groups to queue once the open batch commits
+        self._prefetched: dict[str, tuple] = {}  # fill key -> chain inputs read before the batch's transaction
         self._threads: list[threading.Thread] = []
         self.channels: list = []
         self.fleet = None
@@ -256,6 +258,7 @@ class Supervisor:
                                     poll_s=self.opts.data_api_poll_s)
             else:
                 raise ValueError(f"unknown channel {name!r}; use {', '.join(CHANNELS)}")
+            ch.on_fills = self.on_fills  # one state commit per poll's fills (group commit)
             self.channels.append(ch)
             ch.start()
 
@@ -317,31 +320,127 @@ class Supervisor:
         """True while Redis is unreachable (shared-queue mode)."""
         return self.scale is not None and not self.scale.link.up.is_set()
 
-    def _record_and_decide(self, fill: LeaderFill, key: str, follows) -> None:
+    def on_fills(self, fills: list[LeaderFill]) -> None:
+        """Several fills from one channel poll (a block's logs, a mempool poll): exactly `on_fill` for each,
+        but their state writes commit together (group commit: one transaction, one savepoint per fill so a
+        bad fill is rolled back alone) and their groups are queued after that commit. Shared (Redis) mode
+        takes them one by one: its dedup marks a fill done only once that fill is durably recorded."""
+        if self.scale is not None or len(fills) < 2:
+            for f in fills:
+                self._emit_one(f)
+            return
+        # Chain reads first, with no lock held: the state lock must never wait on the node (executors
+        # journal through it). Fills another channel already brought are skipped here (dedup decides later).
+        seen = getattr(self.dedup, "_d", {})
+        for f in fills:
+            key = signal_key(f)
+            if key in seen or key in self._prefetched:
+                continue
+            when = _iso(f.timestamp if f.timestamp else f.seen_at)
+            follows = [x for x in self.book.followers_of(f.leader) if x.created_at <= when]
+            if follows:
+                try:
+                    self._prefetched[key] = self._chain_inputs(f, follows)
+                except Exception:  # noqa: BLE001 — read again (and fail loudly) in the fill's own path
+                    log.debug("prefetch for %s failed", key, exc_info=True)
         with self._fill_lock:
-            new = self.state.record_signal({
-                "fill_key": key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
-                "token_id": fill.token_id, "condition_id": fill.condition_id, "side": fill.side,
-                "shares": str(fill.shares), "price": None if fill.price is None else str(fill.price),
-                "usd": None if fill.usd is None else str(fill.usd), "channel": fill.source,
-                "detected_ms": fill.seen_at * 1000})
-            if new:
-                px = f" @ {fill.price}" if fill.price is not None else ""
-                self.say(f"🚨 SIGNAL DETECTED via {fill.source}: {fill.leader} {fill.side} {fill.shares:.2f} shares"
-                         f"{px} (tx {fill.tx_hash[:18]}…)")
-            self._decide_and_queue(fill, follows)
+            outer = self._deferred is None
+            if outer:
+                self._deferred = []
+            try:
+                with self.state.transaction():
+                    for f in fills:
+                        self._emit_one(f)
+            finally:
+                pending = self._deferred if outer else []
+                if outer:
+                    self._deferred = None
+                for f in fills:  # reads of fills that turned out to be duplicates
+                    self._prefetched.pop(signal_key(f), None)
+        for gid, n in pending:
+            self._enqueue(gid, n)
 
-    def _decide_and_queue(self, fill: LeaderFill, follows) -> None:
-        from ..chain.proxies import erc20, erc1155
+    def _emit_one(self, fill: LeaderFill) -> None:
+        """`on_fill` inside a batch: a failure is logged and rolled back for this fill only (as a channel would)."""
+        try:
+            if self.scale is None and self._deferred is not None:
+                with self.state.transaction():
+                    self.on_fill(fill)
+            else:
+                self.on_fill(fill)
+        except Exception:  # noqa: BLE001 — a bad fill must never take the batch (or the channel) down
+            log.exception("processing fill %s failed", fill.key)
+
+    def _record_and_decide(self, fill: LeaderFill, key: str, follows) -> None:
+        # NOTE: in process, the signal, its jobs and its groups are written in ONE transaction (one commit per
+        # fill instead of one per row) and the groups are queued only after it commits. In shared mode the
+        # Redis calls (reservations) stay outside SQLite transactions, so a Redis outage never holds the
+        # state file's lock.
+        import contextlib
+
+        if key not in self._prefetched:
+            self._prefetched[key] = self._chain_inputs(fill, follows)  # node reads outside any transaction
+        with self._fill_lock:
+            outer = self._deferred is None
+            if outer:
+                self._deferred = []
+            try:
+                with self.state.transaction() if self.scale is None else contextlib.nullcontext():
+                    new = self.state.record_signal({
+                        "fill_key": key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
+                        "token_id": fill.token_id, "condition_id": fill.condition_id, "side": fill.side,
+                        "shares": str(fill.shares), "price": None if fill.price is None else str(fill.price),
+                        "usd": None if fill.usd is None else str(fill.usd), "channel": fill.source,
+                        "detected_ms": fill.seen_at * 1000})
+                    if new:
+                        px = f" @ {fill.price}" if fill.price is not None else ""
+                        self.say(f"🚨 SIGNAL DETECTED via {fill.source}: {fill.leader} {fill.side} "
+                                 f"{fill.shares:.2f} shares{px} (tx {fill.tx_hash[:18]}…)")
+                    self._decide_and_queue(fill, follows)
+            finally:
+                pending = self._deferred if outer else []
+                if outer:
+                    self._deferred = None
+        for gid, n in pending:
+            self._enqueue(gid, n)
+
+    def _eth_calls(self, calls: list[tuple[str, str]]) -> list[int]:
+        """uint256 results of several eth_calls (to, calldata) in ONE plain JSON-RPC batch: far cheaper in
+        CPU than web3's contract-call machinery, which the profile showed."""
+        from ..chain.tx import raw_rpc
+
+        rr = raw_rpc(self.chain.w3)
+        if rr is None:
+            raise RuntimeError("no HTTP endpoint for batched reads")
+        got = rr.batch([("eth_call", [{"to": to, "data": data}, "latest"]) for to, data in calls])
+        bad = [g for g in got if isinstance(g, Exception) or g in (None, "0x")]
+        if bad:
+            raise RuntimeError(f"eth_call failed: {bad[0]}")
+        return [int(g, 16) for g in got]
+
+    def _follower_balances(self, token: str, follows) -> dict[str, int]:
+        """Collateral of every follower, in ONE JSON-RPC batch (was one round trip per follower)."""
+        addrs = list(dict.fromkeys(f.follower for f in follows))
+        try:
+            vals = self._eth_calls([(token, "0x70a08231" + a[2:].lower().rjust(64, "0")) for a in addrs])
+        except Exception:  # noqa: BLE001 — a node without batch support: one call each
+            from .flows import _cached_contract
+
+            tok = _cached_contract("erc20", self.chain.w3, token)
+            vals = [tok.functions.balanceOf(a).call() for a in addrs]
+        return {a.lower(): int(v) for a, v in zip(addrs, vals)}
+
+    def _chain_inputs(self, fill: LeaderFill, follows) -> tuple[dict, dict, int | None]:
+        """What sizing needs from the chain: follower balances (BUY, standard flow or percent sizing), or
+        positions and the leader's position before the fill (SELL)."""
+        from ..chain.proxies import erc1155
 
         w3 = self.chain.w3
         ctx = self.flow_ctx
         balances, positions, before = {}, {}, None
         if fill.side == "BUY":
             if any(f.sizing == "percent" or f.flow == "standard" for f in follows):
-                tok = erc20(w3, ctx.collateral)
-                for f in follows:
-                    balances[f.follower.lower()] = tok.functions.balanceOf(f.follower).call()
+                balances = self._follower_balances(ctx.collateral, follows)
         else:
             ctf = erc1155(w3, ctx.ctf)
             ids = [int(fill.token_id)] * len(follows)
@@ -351,52 +450,89 @@ class Supervisor:
             # A mined fill already left the leader's balance; a pending one has not.
             before = held_now + fill.shares_micro if fill.block_number is not None or fill.source != "mempool" \
                 else held_now
+        return balances, positions, before
+
+    def _decide_and_queue(self, fill: LeaderFill, follows) -> None:
+        import contextlib
+
+        pre = self._prefetched.pop(signal_key(fill), None)
+        if pre is not None:
+            wanted = {f.follower.lower() for f in follows}
+            if pre[0] and not wanted <= set(pre[0]) or pre[1] and not wanted <= set(pre[1]):
+                pre = None  # the follow book changed in between: read again
+        balances, positions, before = pre if pre is not None else self._chain_inputs(fill, follows)
         decision: Decision = decide(fill, follows, settings=self.settings, is_local=self.chain.is_local,
                                     balances=balances, positions=positions, leader_position_before=before,
                                     unroutable=self._unroutable())
-        base = {"fill_key": signal_key(fill), "leader": fill.leader, "side": fill.side, "token_id": fill.token_id,
+        fkey = signal_key(fill)
+        base = {"fill_key": fkey, "leader": fill.leader, "side": fill.side, "token_id": fill.token_id,
                 "condition_id": fill.condition_id}
-        for skip in decision.skips:
-            jid = self.state.claim_job({**base, "follower": skip.follow.follower, "follow_id": skip.follow.id,
-                                        "flow": skip.follow.flow, "status": "skipped", "reason": skip.reason})
-            if jid is not None:
-                self._count("skipped")
-                self.say(f"Skipped copy for {skip.follow.follower}: {skip.reason}")
+
+        def job(follow, flow: str, status: str, reason: str | None = None, usd: str | None = None,
+                shares: str | None = None, price: str | None = None, group_id: str | None = None) -> dict[str, Any]:
+            return {**base, "follower": follow.follower, "follow_id": follow.id, "flow": flow, "status": status,
+                    "reason": reason, "usd": usd, "shares": shares, "price": price, "group_id": group_id}
+
+        rows: list[dict[str, Any]] = [job(sk.follow, sk.follow.flow, "skipped", sk.reason) for sk in decision.skips]
+        what: list[tuple] = [("skip", sk.follow.follower, sk.reason) for sk in decision.skips]
         legs_by_group: dict[tuple, list[dict[str, Any]]] = {}
-        for cp in decision.copies:
-            key = f"{signal_key(fill)}:{cp.follow.follower.lower()}"
-            if cp.side == "BUY":
-                ok, why = self._shared(lambda: self.guardrails.reserve(cp.follow.follower, cp.usd_micro, key))
-                if not ok:
-                    jid = self.state.claim_job({**base, "follower": cp.follow.follower, "follow_id": cp.follow.id,
-                                                "flow": cp.follow.flow, "status": "skipped", "reason": why,
-                                                "usd": str(Decimal(cp.usd_micro) / 10**6)})
-                    if jid is not None:
+        gids: dict[tuple, str] = {}
+        enqueue: list[tuple[str, int]] = []
+        # In process: reservations, job claims and groups in one transaction (nested in the fill's, if open).
+        with self.state.transaction() if self.scale is None else contextlib.nullcontext():
+            for cp in decision.copies:
+                key = f"{fkey}:{cp.follow.follower.lower()}"
+                if cp.side == "BUY":
+                    ok, why = self._shared(lambda: self.guardrails.reserve(cp.follow.follower, cp.usd_micro, key))
+                    if not ok:
+                        rows.append(job(cp.follow, cp.follow.flow, "skipped", why, usd=str(Decimal(cp.usd_micro) / 10**6)))
+                        what.append(("skip", cp.follow.follower, why))
+                        continue
+                flow = cp.follow.flow if cp.side == "BUY" else "standard"
+                # The group is known before the claim: jobs are inserted already attached to it (status
+                # queued), and the group row follows in the same transaction, so nobody can see one without
+                # the other and no second write per job is needed.
+                gkey = (flow, cp.side, str(cp.price_limit)) if self.opts.aggregate else (flow, cp.side, len(rows))
+                gid = gids.get(gkey) or gids.setdefault(gkey, uuid.uuid4().hex[:16])
+                rows.append(job(cp.follow, flow, "queued", usd=str(Decimal(cp.usd_micro) / 10**6),
+                                shares=str(Decimal(cp.shares_micro) / 10**6), price=str(cp.price_limit),
+                                group_id=gid))
+                what.append(("copy", cp, key, gkey))
+            with self.state.transaction():
+                ids = self.state.claim_jobs(rows)
+                for jid, w in zip(ids, what):
+                    if jid is None:
+                        continue  # this fill x follower already has its job: never twice
+                    if w[0] == "skip":
                         self._count("skipped")
-                        self.say(f"Skipped copy for {cp.follow.follower}: {why}")
-                    continue
-            jid = self.state.claim_job({**base, "follower": cp.follow.follower, "follow_id": cp.follow.id,
-                                        "flow": cp.follow.flow if cp.side == "BUY" else "standard",
-                                        "status": "pending", "usd": str(Decimal(cp.usd_micro) / 10**6),
-                                        "shares": str(Decimal(cp.shares_micro) / 10**6), "price": str(cp.price_limit)})
-            if jid is None:
-                continue  # this fill x follower already has its job: never twice
-            flow = cp.follow.flow if cp.side == "BUY" else "standard"
-            gkey = (flow, cp.side, str(cp.price_limit)) if self.opts.aggregate else (flow, cp.side, jid)
-            legs_by_group.setdefault(gkey, []).append({"job_id": jid, "proxy": cp.follow.follower,
-                                                       "usd_micro": cp.usd_micro, "shares_micro": cp.shares_micro,
-                                                       "reserve_key": key if cp.side == "BUY" else None})
-        n_jobs = sum(len(v) for v in legs_by_group.values())
-        if n_jobs:
-            self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
-        for (flow, side, extra), legs in legs_by_group.items():
-            limit = extra if isinstance(extra, str) else str(next(c.price_limit for c in decision.copies
-                                                                 if c.follow.follower == legs[0]["proxy"]))
-            gid, legs = self._create_group({"fill_key": signal_key(fill), "flow": flow, "side": side,
-                                            "token_id": fill.token_id, "condition_id": fill.condition_id,
-                                            "price_limit": limit, "t_detected": fill.seen_at}, legs)
-            if gid:
-                self._enqueue(gid, len(legs))
+                        self.say(f"Skipped copy for {w[1]}: {w[2]}")
+                        continue
+                    _, cp, key, gkey = w
+                    legs_by_group.setdefault(gkey, []).append({"job_id": jid, "proxy": cp.follow.follower,
+                                                               "usd_micro": cp.usd_micro,
+                                                               "shares_micro": cp.shares_micro,
+                                                               "reserve_key": key if cp.side == "BUY" else None,
+                                                               "_limit": str(cp.price_limit)})
+                n_jobs = sum(len(v) for v in legs_by_group.values())
+                if n_jobs:
+                    self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
+                now = time.time()
+                for (flow, side, _extra), legs in legs_by_group.items():
+                    gid = gids[(flow, side, _extra)]
+                    limit = legs[0].pop("_limit")
+                    for leg in legs[1:]:
+                        leg.pop("_limit", None)
+                    self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": flow, "side": side,
+                                             "token_id": fill.token_id, "condition_id": fill.condition_id,
+                                             "price_limit": limit, "t_detected": fill.seen_at, "stage": "queued",
+                                             "status": "queued", "legs_json": json.dumps(legs), "t_queued": now},
+                                            [])
+                    enqueue.append((gid, len(legs)))
+        if self._deferred is not None:
+            self._deferred.extend(enqueue)  # queued by the caller once its transaction commits
+        else:
+            for gid, n in enqueue:
+                self._enqueue(gid, n)
 
     def _create_group(self, row: dict[str, Any], legs: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
         """Record a group over jobs no other group holds yet (a recovering instance may have grouped some of
