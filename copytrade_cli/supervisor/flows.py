@@ -548,34 +548,96 @@ class Reimburser:
         self.c, self.fleet, self.batch = ctx, fleet, batch
 
     def run_once(self) -> int:
-        """Repay open debts of this fleet's workers; returns how many debts were paid."""
+        """Repay open debts of this fleet's workers; returns how many debts were paid.
+
+        Per worker, debts are summed per proxy (one leg per proxy, however many copies it owes for), the
+        proxies' balances are read in one batched request, and each chunk is one `pullCollateral`. The debts
+        are journalled as "paying" with the tx hash BEFORE it is broadcast, so after a crash they are settled
+        from that transaction's fate (mined: paid; reverted or never sent: open again), never pulled twice."""
+        self._settle_in_flight()
         paid = 0
-        debts = self.c.state.open_debts()
+        debts = [d for d in self.c.state.open_debts() if d["status"] == "open"]
         by_worker: dict[str, list[dict[str, Any]]] = {}
         for d in debts:
             if d["worker"].lower() in self.fleet.by_address:
                 by_worker.setdefault(d["worker"].lower(), []).append(d)
-        token = _cached_contract("erc20", self.c.w3, self.c.collateral)
         for addr, rows in by_worker.items():
+            per_proxy: dict[str, list[dict[str, Any]]] = {}
+            for d in rows:
+                per_proxy.setdefault(d["proxy"], []).append(d)
+            proxies = list(per_proxy)
+            balances = self._balances(proxies)
+            legs: list[tuple[str, int, list[dict[str, Any]]]] = []
+            for p in proxies:
+                owed, take = 0, []
+                for d in per_proxy[p]:  # oldest first, as far as the proxy's balance goes
+                    if owed + d["amount"] > balances.get(p, 0):
+                        break
+                    owed += d["amount"]
+                    take.append(d)
+                if take:
+                    legs.append((p, owed, take))
+            if not legs:
+                continue
             with self.fleet.checkout(addr) as w:
-                for i in range(0, len(rows), self.batch):
-                    chunk = rows[i:i + self.batch]
-                    payable = [d for d in chunk if token.functions.balanceOf(d["proxy"]).call() >= d["amount"]]
-                    if not payable:
-                        continue
+                for i in range(0, len(legs), self.batch):
+                    chunk = legs[i:i + self.batch]
+                    payable = [d for _p, _a, ds in chunk for d in ds]
                     self.c.fault("reimburse")
                     t0 = time.time()
                     ex = _cached_contract("Executor", self.c.w3, self.c.executor)
-                    data = ex.encode_abi("pullCollateral", args=[self.c.collateral, [d["proxy"] for d in payable],
-                                                                 [d["amount"] for d in payable]])
-                    tx = w.lane.send({"to": self.c.executor, "data": data}, gas=120_000 + 60_000 * len(payable))
-                    wait_receipt(self.c.w3, tx, timeout=120)
-                    self.c.state.mark_debts_paid([d["id"] for d in payable], tx)
+                    data = ex.encode_abi("pullCollateral", args=[self.c.collateral, [p for p, _a, _d in chunk],
+                                                                 [a for _p, a, _d in chunk]])
+                    ids = [d["id"] for d in payable]
+                    tx = w.lane.send({"to": self.c.executor, "data": data}, gas=120_000 + 60_000 * len(chunk),
+                                     before_send=lambda h, ids=ids: self.c.state.mark_debts_paying(ids, h))
+                    try:
+                        wait_receipt(self.c.w3, tx, timeout=120)
+                    except ChainError:
+                        self.c.state.reopen_debts(ids)  # reverted or lost: nothing was pulled
+                        raise
+                    with self.c.state.transaction():
+                        self.c.state.mark_debts_paid(ids, tx)
+                        for gid in sorted({d["group_id"] for d in payable}):
+                            self.c.state.add_step(group_id=gid, step="Reimburse", status="ok", tx_hash=tx,
+                                                  ms=(time.time() - t0) * 1000)
                     if self.c.on_step is not None:
                         self.c.on_step("Reimburse", "ok", time.time() - t0)
                     for gid in sorted({d["group_id"] for d in payable}):
-                        self.c.state.add_step(group_id=gid, step="Reimburse", status="ok", tx_hash=tx,
-                                              ms=(time.time() - t0) * 1000)
                         self.c.report(gid, "Reimburse", f"{len(payable)} debts, tx {tx}")
                     paid += len(payable)
         return paid
+
+    def _balances(self, proxies: list[str]) -> dict[str, int]:
+        rr = raw_rpc(self.c.w3)
+        if rr is not None and proxies:
+            got = rr.batch([("eth_call", [{"to": self.c.collateral,
+                                           "data": "0x70a08231" + p[2:].lower().rjust(64, "0")}, "latest"])
+                            for p in proxies])
+            if not any(isinstance(g, Exception) or g in (None, "0x") for g in got):
+                return {p: int(g, 16) for p, g in zip(proxies, got)}
+        token = _cached_contract("erc20", self.c.w3, self.c.collateral)
+        return {p: token.functions.balanceOf(p).call() for p in proxies}
+
+    def _settle_in_flight(self) -> None:
+        """Debts journalled as being paid by a tx when the process stopped: paid if it was mined, open again if
+        it reverted or never reached the node; left alone while it is still pending."""
+        rows = [d for d in self.c.state.paying_debts() if d["worker"].lower() in self.fleet.by_address]
+        by_tx: dict[str, list[int]] = {}
+        for d in rows:
+            by_tx.setdefault(d["paid_tx"], []).append(d["id"])
+        for tx, ids in by_tx.items():
+            try:
+                r = self.c.w3.eth.get_transaction_receipt(tx)
+            except Exception:  # noqa: BLE001 — not mined (yet?)
+                r = None
+            if r is not None:
+                if r["status"] == 1:
+                    self.c.state.mark_debts_paid(ids, tx)
+                else:
+                    self.c.state.reopen_debts(ids)
+                continue
+            try:
+                self.c.w3.eth.get_transaction(tx)  # still pending: wait for it
+            except Exception:  # noqa: BLE001 — unknown to the node: it was never broadcast
+                self.c.state.reopen_debts(ids)
