@@ -139,7 +139,9 @@ class BenchFork:
         self.fork_up_s = time.perf_counter() - t0
         self.chain = connect_network(self.settings, self.state, LOCAL_NETWORK)
         self.network = LOCAL_NETWORK
-        self.watch = NodeWatch(self.chain.rpc_url, self.state.get_node().pid) if watch else None
+        # With interval mining the node mines on its own clock: the watchdog then only guards memory.
+        self.watch = NodeWatch(self.chain.rpc_url, self.state.get_node().pid, kick=block_time is None) \
+            if watch else None
 
     @property
     def w3(self):
@@ -310,13 +312,14 @@ class NodeWatch:
     every bench). It also stops the bench if the node's memory passes `max_rss_mb` (shared machines)."""
 
     def __init__(self, rpc_url: str, node_pid: int | None, *, stall_s: float = 0.3, period_s: float = 0.1,
-                 max_rss_mb: int = 4000):
+                 max_rss_mb: int = 4000, kick: bool = True):
         import threading
 
         import requests
 
         self.url, self.pid, self.stall_s, self.period_s, self.max_rss_mb = rpc_url, node_pid, stall_s, period_s, max_rss_mb
         self.kicks = 0
+        self.kick = kick
         self.peak_rss_mb = 0
         self.too_big = False
         self._s = requests.Session()
@@ -334,6 +337,8 @@ class NodeWatch:
         n = 0
         while not self._stop.wait(self.period_s):
             try:
+                if not self.kick:
+                    raise StopIteration  # memory guard only
                 block = int(self._rpc("eth_blockNumber"), 16)
                 st = self._rpc("txpool_status") or {}
                 pending = int(st.get("pending", "0x0"), 16)
@@ -343,7 +348,7 @@ class NodeWatch:
                     self._rpc("evm_mine")
                     self.kicks += 1
                     since = time.time()
-            except Exception:  # noqa: BLE001 — the node may be busy or stopping
+            except (Exception, StopIteration):  # noqa: BLE001 — the node may be busy or stopping
                 pass
             n += 1
             if self.pid and n % 10 == 0:
@@ -364,3 +369,79 @@ class NodeWatch:
     def stop(self) -> None:
         self._stop.set()
         self._t.join(5)
+
+
+class LeaderDriver:
+    """Leader fills at a steady rate without waiting for them to be mined: each tick signs `batch` leader orders
+    against the market maker into one `matchOrders` and broadcasts it on the trade operator's pipelined lane
+    (what Polymarket's operator does), recording when each transaction entered the node's pool."""
+
+    def __init__(self, fork: BenchFork, fills_per_s: float, *, batch: int = 1, usd: float = 1.0,
+                 market_index: int = 0, leader: str | None = None):
+        import threading
+
+        self.fork, self.rate, self.batch, self.usd = fork, fills_per_s, max(1, batch), usd
+        self.market_index = market_index
+        self.leader = leader or fork.world.leader
+        self.sent: dict[str, float] = {}  # tx hash (lowercase) -> time.time() when the node accepted it
+        self.fills = 0
+        self.errors = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._t: threading.Thread | None = None
+
+    def _one_tx(self, n: int, client) -> dict:
+        from copytrade_cli.localworld.trades import _key_of, _price, _shares_for, _signed
+        from copytrade_cli.localworld.world import DEV_KEYS, MARKET_MAKER
+        from decimal import Decimal
+
+        world = self.fork.world
+        market = world.market(self.market_index)
+        token = market.token_id("Yes")
+        p = _price("0.5", market.tick_size)
+        key = _key_of(self.leader)
+        legs = []
+        for i in range(self.batch):
+            shares = _shares_for(self.usd, p) + ((n + i) % 97) * 10_000
+            legs.append((shares, int(Decimal(shares) * p)))
+        makers = [_signed(key, world, token, "BUY", s, u) for s, u in legs]
+        total_s, total_u = sum(s for s, _ in legs), sum(u for _, u in legs)
+        taker = _signed(DEV_KEYS[MARKET_MAKER], world, token, "SELL", total_s, total_u)
+        return client.build_tx(market.condition_id, taker, makers, total_s, [u for _, u in legs])
+
+    def _run(self) -> None:
+        from copytrade_cli.localworld.trades import _client
+        from copytrade_cli.localworld.world import DEV_KEYS, TRADE_OPERATOR
+
+        client = _client(self.fork.w3, self.fork.world, DEV_KEYS[TRADE_OPERATOR])
+        interval = self.batch / self.rate
+        nxt = time.time()
+        n = 0
+        while not self._stop.is_set():
+            try:
+                tx = self._one_tx(n, client)
+                h = client.send(tx)
+                self.sent[h.lower()] = time.time()
+                self.fills += self.batch
+            except Exception as exc:  # noqa: BLE001 — counted and shown
+                self.errors += 1
+                self.last_error = str(exc)[:200]
+            n += self.batch
+            nxt += interval
+            d = nxt - time.time()
+            if d > 0:
+                self._stop.wait(d)
+            elif d < -1:
+                nxt = time.time()  # the driver fell behind: do not burst
+
+    def start(self) -> "LeaderDriver":
+        import threading
+
+        self._t = threading.Thread(target=self._run, name="leader-driver", daemon=True)
+        self._t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._t is not None:
+            self._t.join(30)

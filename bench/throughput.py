@@ -50,6 +50,7 @@ def _window_stats(state, t0: float, t1: float) -> dict[str, Any]:
     rows = state._q("select group_id, status, flow, legs_json, t_detected, t_queued, t_order_accepted, t_done "
                     "from groups")
     done = [r for r in rows if r["status"] == "complete" and r["t_done"] and t0 <= r["t_done"] <= t1]
+    merged = sum(1 for r in rows if r["status"] == "merged")
     copies = sum(len(json.loads(r["legs_json"])) for r in done)
     lat = [(r["t_order_accepted"] - r["t_detected"]) * 1000 for r in done if r["t_order_accepted"] and r["t_detected"]]
     e2e = [(r["t_done"] - r["t_detected"]) * 1000 for r in done if r["t_detected"]]
@@ -57,7 +58,7 @@ def _window_stats(state, t0: float, t1: float) -> dict[str, Any]:
     for r in rows:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     jobs = state.job_counts()
-    return {"groups": len(done), "copies": copies, "per_s": copies / (t1 - t0), "groups_per_s": len(done) / (t1 - t0),
+    return {"groups": len(done), "copies": copies, "merged": merged, "per_s": copies / (t1 - t0), "groups_per_s": len(done) / (t1 - t0),
             "lat_med": med(lat), "lat_p99": pct(lat, 99), "e2e_med": med(e2e), "e2e_p99": pct(e2e, 99),
             "group_status": statuses, "job_status": jobs}
 
@@ -119,7 +120,8 @@ def print_phase(r: dict[str, Any], ceiling: dict | None) -> None:
     print(f"\n  --- {r['flow']} flow, {r['per_fill']} followers per fill, offered {r['offered']:.0f} copies/s ---")
     row("completed copies/s (steady window)",
         f"{r['per_s']:,.1f}  ({r['copies']} copies in {r['groups']} groups over {r['window_s']:.1f} s; "
-        f"{r['groups_per_s']:.1f} groups/s)  target {TARGET:.0f}: {'MET' if r['per_s'] >= TARGET else 'NOT MET'}")
+        f"{r['groups_per_s']:.1f} orders/s, {r['copies'] / max(1, r['groups']):.1f} copies per order)  "
+        f"target {TARGET:.0f}: {'MET' if r['per_s'] >= TARGET else 'NOT MET'}")
     row("node transactions/s in the window", f"{r['node_tx_per_s']:,.1f} (all senders)")
     if ceiling:
         row("fraction of the chain's ceiling",

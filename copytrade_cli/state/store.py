@@ -471,6 +471,38 @@ class State:
                 self._rollback()
                 raise
 
+    def absorb_queued_groups(self, group_id: str, *, flow: str, side: str, token_id: str, price_limit: str,
+                             max_legs: int) -> list[dict[str, Any]]:
+        """Coalescing (in-process mode): queued groups of the same flow, side, token and price limit that no
+        worker has started, up to `max_legs` legs in all, are marked "merged" into `group_id` and their jobs
+        moved to it, atomically; returns their rows (with their legs) so the caller adds them to its own."""
+        with self._lock:
+            self._begin()
+            try:
+                rows = self._q("select * from groups where status='queued' and stage='queued' and worker is null "
+                               "and group_id!=? and flow=? and side=? and token_id=? and price_limit=? "
+                               "order by created_at limit 500", [group_id, flow, side, token_id, price_limit])
+                taken, n = [], 0
+                for r in rows:
+                    k = len(json.loads(r["legs_json"]))
+                    if n + k > max_legs:
+                        break
+                    taken.append(r)
+                    n += k
+                if taken:
+                    ids = [r["group_id"] for r in taken]
+                    marks = ",".join("?" * len(ids))
+                    stamp = now_iso()
+                    self.db.conn.execute(f"update groups set status='merged', stage='merged', error=?, updated_at=? "
+                                         f"where group_id in ({marks})", [f"merged into {group_id}", stamp, *ids])
+                    self.db.conn.execute(f"update jobs set group_id=?, updated_at=? where group_id in ({marks})",
+                                         [group_id, stamp, *ids])
+                self._commit()
+                return taken
+            except Exception:
+                self._rollback()
+                raise
+
     def jobs_by_ids(self, job_ids: list[int]) -> list[dict[str, Any]]:
         """Job rows by id."""
         if not job_ids:
@@ -491,7 +523,7 @@ class State:
 
     def unfinished_groups(self) -> list[dict[str, Any]]:
         """Groups a previous run left open (to resume at start-up)."""
-        return self._q("select * from groups where status not in ('complete','refunded','failed','dropped') "
+        return self._q("select * from groups where status not in ('complete','refunded','failed','dropped','merged') "
                        "order by created_at")
 
     def list_groups(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -547,7 +579,7 @@ class State:
         """Unfinished groups nobody holds a live lease on and not dead-lettered (to re-queue)."""
         import time as _time
 
-        return self._q("select * from groups where status not in ('complete','refunded','failed','dropped','dlq') "
+        return self._q("select * from groups where status not in ('complete','refunded','failed','dropped','dlq','merged') "
                        "and coalesce(lease_until, 0) < ? order by created_at", [_time.time()])
 
     # --- guardrails -----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -41,11 +42,15 @@ class Fleet:
         chain_id = w3.eth.chain_id
         self.workers = [Worker(i, a, TxLane(w3, a, chain_id=chain_id, fees=self.fees)) for i, a in enumerate(accounts)]
         self.by_address = {w.address.lower(): w for w in self.workers}
-        self._free: queue.Queue[Worker] = queue.Queue()
+        # NOTE: free workers in FIFO order under one condition: taking a specific worker (a resumed group, the
+        # reimburser) waits for THAT worker without taking the others out of circulation meanwhile (a queue
+        # scan held every free worker hostage until the wanted one came back, starving the dispatcher).
+        self._cv = threading.Condition()
+        self._free: dict[str, Worker] = {}
         for w in self.workers:
             if clob_factory is not None:
                 w.clob = clob_factory(w.account)
-            self._free.put(w)
+            self._free[w.address.lower()] = w
 
     def __len__(self) -> int:
         return len(self.workers)
@@ -57,27 +62,25 @@ class Fleet:
         try:
             yield w
         finally:
-            self._free.put(w)
+            with self._cv:
+                self._free[w.address.lower()] = w
+                self._cv.notify_all()
 
     def _take(self, address: str | None, timeout: float | None) -> Worker:
-        if address is None:
-            try:
-                return self._free.get(timeout=timeout)
-            except queue.Empty:
-                raise CopytradeError("no free worker") from None
-        want = address.lower()
-        if want not in self.by_address:
+        want = address.lower() if address is not None else None
+        if want is not None and want not in self.by_address:
             raise CopytradeError(f"worker {address} is not in this instance's fleet (check COPY_TRADING_WORKER_INDEX)")
-        held: list[Worker] = []
-        try:
+        deadline = None if timeout is None else time.time() + timeout
+        with self._cv:
             while True:
-                w = self._free.get(timeout=timeout)
-                if w.address.lower() == want:
-                    return w
-                held.append(w)
-        finally:
-            for h in held:
-                self._free.put(h)
+                if want is None and self._free:
+                    return self._free.pop(next(iter(self._free)))
+                if want is not None and want in self._free:
+                    return self._free.pop(want)
+                left = None if deadline is None else deadline - time.time()
+                if left is not None and left <= 0:
+                    raise CopytradeError("no free worker")
+                self._cv.wait(left)
 
     def status(self, registered: set[str] | None = None, min_gas_wei: int = 10**16) -> dict[str, Any]:
         """Readiness of every worker: gas held and (if given) registration on the Executor."""

@@ -29,7 +29,7 @@ from ..state import State
 
 log = logging.getLogger("copytrade.flows")
 MICRO = 10**6
-DONE = ("complete", "refunded", "failed", "dropped")
+DONE = ("complete", "refunded", "failed", "dropped", "merged")
 
 
 def pro_rata(total: int, weights: list[int]) -> list[int]:
@@ -60,6 +60,8 @@ class FlowContext:
     fault_kill_at: str | None = None
     on_step: Callable[[str, str, float | None], None] | None = None  # (step, status, seconds): metrics
     stuck_after_s: float = 30.0
+    coalesce: bool = False  # in process: a group starting now takes in queued groups of the same order
+    coalesce_max_legs: int = 150
 
     def fault(self, point: str) -> None:
         """Fault injection for the crash tests: die exactly here, as `kill -9` would."""
@@ -184,6 +186,15 @@ class GroupRunner:
             return self.g["status"]
         with self._batch():
             if self.g["worker"] is None:
+                # Start a fresh group atomically against coalescing by another worker (same transaction).
+                now = self.c.state.get_group(self.gid) or self.g
+                if now["status"] != "queued" or now["worker"] is not None:
+                    if now["status"] in DONE:
+                        return now["status"]  # merged into a group another worker started
+                    self.g = now
+                elif self.c.coalesce and self.g["stage"] == "queued":
+                    self._coalesce()
+            if self.g["worker"] is None:
                 self._set(worker=self.w.address, status="running", attempts=(self.g.get("attempts") or 0) + 1)
             else:
                 self._set(status="running", attempts=(self.g.get("attempts") or 0) + 1)
@@ -199,6 +210,23 @@ class GroupRunner:
             return f.status
         except CopytradeError as exc:
             return self._fail_safely(str(exc))
+
+    def _coalesce(self) -> None:
+        """Under backlog, copies of other fills waiting for the same order (flow, side, token, price limit)
+        join this one: one order and one pull/push batch for all of them, each job keeping its own leg (same
+        price for every follower, pro-rata split as usual). Runs inside the start transaction."""
+        room = self.c.coalesce_max_legs - len(self.legs)
+        if room <= 0:
+            return
+        taken = self.c.state.absorb_queued_groups(self.gid, flow=self.g["flow"], side=self.g["side"],
+                                                  token_id=self.g["token_id"], price_limit=self.g["price_limit"],
+                                                  max_legs=room)
+        if not taken:
+            return
+        for r in taken:
+            self.legs.extend(json.loads(r["legs_json"]))
+        t_det = [x for x in [self.g.get("t_detected"), *(r.get("t_detected") for r in taken)] if x]
+        self._set(legs_json=json.dumps(self.legs), t_detected=min(t_det) if t_det else None)
 
     # --- BUY -------------------------------------------------------------------------------------------
     def _buy(self) -> str:

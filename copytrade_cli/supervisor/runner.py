@@ -190,7 +190,7 @@ class Supervisor:
         self.flow_ctx = FlowContext(w3=w3, state=self.state, executor=executor, collateral=collateral, ctf=ctf,
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,
                                     guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at,
-                                    on_step=self._on_step)
+                                    on_step=self._on_step, coalesce=self.scale is None and self.opts.aggregate)
         self.pool = ThreadPoolExecutor(max_workers=len(self.fleet), thread_name_prefix="exec")
         try:
             self.funder = operator_account(self.settings)
