@@ -42,7 +42,7 @@ class Fleet:
         chain_id = w3.eth.chain_id
         self.workers = [Worker(i, a, TxLane(w3, a, chain_id=chain_id, fees=self.fees)) for i, a in enumerate(accounts)]
         self.by_address = {w.address.lower(): w for w in self.workers}
-        # NOTE: free workers in FIFO order under one condition: taking a specific worker (a resumed group, the
+        # NOTE: free workers (LIFO, see _take) under one condition: taking a specific worker (a resumed group, the
         # reimburser) waits for THAT worker without taking the others out of circulation meanwhile (a queue
         # scan held every free worker hostage until the wanted one came back, starving the dispatcher).
         self._cv = threading.Condition()
@@ -74,7 +74,10 @@ class Fleet:
         with self._cv:
             while True:
                 if want is None and self._free:
-                    return self._free.pop(next(iter(self._free)))
+                    # LIFO: the worker freed last goes first, so under light load a few workers do the work
+                    # and the Smart Buffer debts they front accumulate on them (reimbursed in fewer, bigger
+                    # batches: one leg per proxy per worker and round).
+                    return self._free.popitem()[1]
                 if want is not None and want in self._free:
                     return self._free.pop(want)
                 left = None if deadline is None else deadline - time.time()
