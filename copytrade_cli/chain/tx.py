@@ -400,6 +400,29 @@ class TxLane:
             self.nonce_of[hx] = nonce
             return hx
 
+    def plug_gaps(self, below: int) -> list[int]:
+        """Nonce gap recovery: if the node holds no transaction of ours for some nonce below `below` (one was
+        dropped or never reached it), our later ones can never be mined; fill each missing nonce with a
+        zero-value self-transfer. Returns the nonces plugged."""
+        try:
+            ready = self.w3.eth.get_transaction_count(self.address, "pending")
+        except Exception:  # noqa: BLE001 — node unreachable: try again at the next check
+            return []
+        missing = list(range(ready, below))
+        if not missing:
+            return []
+        with self._lock:
+            fees = self.fees.fees(1.2)
+            for n in missing:
+                tx = {"chainId": self.chain_id, "nonce": n, "to": self.address, "value": 0, "gas": 21_000, **fees}
+                signed = self.account.sign_transaction(tx)
+                try:
+                    self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Exception as exc:  # noqa: BLE001 — e.g. it arrived meanwhile: fine either way
+                    log.info("plugging nonce %d of %s: %s", n, self.address, str(exc)[:120])
+        log.warning("nonce gap of %s at %s filled with zero-value self-transfers", self.address, missing)
+        return missing
+
     def wait(self, tx_hash: str, *, stuck_after: float = 30.0, timeout: float = 180.0,
              on_replace=None) -> dict[str, Any]:
         """Wait for a receipt; a transaction still pending after `stuck_after` seconds is replaced by the
@@ -431,6 +454,9 @@ class TxLane:
             if now > deadline:
                 raise ChainError(f"transaction {tx_hash} not mined within {timeout:.0f}s (also after speed-ups)")
             nonce = self.nonce_of.get(hashes[-1])
+            if now >= bump_at and nonce is not None and self.plug_gaps(nonce):
+                bump_at = now + stuck_after  # a lower nonce was missing: it is filled now, ours can be mined
+                continue
             if now >= bump_at and nonce is not None and nonce in self.sent:
                 try:
                     new = self.speed_up(nonce)

@@ -471,6 +471,13 @@ class State:
                 self._rollback()
                 raise
 
+    def drop_group(self, group_id: str, error: str) -> bool:
+        """Mark a queued group dropped (queue full), unless a worker already started or absorbed it."""
+        with self._lock:
+            cur = self.db.conn.execute("update groups set status='dropped', stage='dropped', error=?, updated_at=? "
+                                       "where group_id=? and status='queued'", [error, now_iso(), group_id])
+            return cur.rowcount == 1
+
     def absorb_queued_groups(self, group_id: str, *, flow: str, side: str, token_id: str, price_limit: str,
                              max_legs: int) -> list[dict[str, Any]]:
         """Coalescing (in-process mode): queued groups of the same flow, side, token and price limit that no

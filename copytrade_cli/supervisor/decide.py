@@ -182,55 +182,66 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
     leader_usd = fill.usd
     allow = {a.lower() for a in settings.copy_trading_execution_allowlist}
     for f in follows:
-        if unroutable and f.follower.lower() in unroutable:
-            out.skips.append(Skip(f, unroutable[f.follower.lower()]))
-            continue
-        if f.side_filter != "BOTH" and f.side_filter != fill.side:
-            out.skips.append(Skip(f, f"side filter {f.side_filter} excludes a {fill.side}"))
-            continue
-        if f.min_leader_usd and leader_usd is not None and leader_usd < Decimal(f.min_leader_usd):
-            out.skips.append(Skip(f, f"leader notional {leader_usd} USD below the minimum {f.min_leader_usd}"))
-            continue
-        if f.max_price and price is not None and fill.side == "BUY" and price > Decimal(f.max_price):
-            out.skips.append(Skip(f, f"leader price {price} above max price {f.max_price}"))
-            continue
-        if allow and f.follower.lower() not in allow and (f.owner or "").lower() not in allow:
-            out.skips.append(Skip(f, "follower not in COPY_TRADING_EXECUTION_ALLOWLIST"))
-            continue
-        if not is_local and not settings.enable_real_trading:
-            out.skips.append(Skip(f, "ENABLE_REAL_TRADING is off (decision recorded, nothing executed)"))
-            continue
-        slip = Decimal(f.max_slippage)
-        if fill.side == "BUY":
-            spec = _size_buy(f, fill, balances or {})
-            if isinstance(spec, Skip):
-                out.skips.append(spec)
+        try:
+            bad = [f"{name} {value!r}" for name, value, allowed in (
+                ("sizing", f.sizing, SIZINGS), ("flow", f.flow, FLOWS), ("side filter", f.side_filter, SIDES),
+                ("sell handling", f.sell_mode, SELL_MODES)) if value not in allowed]
+            if bad:
+                out.skips.append(Skip(f, f"invalid follow config: {', '.join(bad)}"))
                 continue
-            usd = Decimal(spec) / MICRO
-            if settings.copy_trading_max_trade_usd is not None and usd > settings.copy_trading_max_trade_usd:
-                out.skips.append(Skip(f, f"{usd} USD exceeds COPY_TRADING_MAX_TRADE_USD "
-                                         f"{settings.copy_trading_max_trade_usd}"))
+            if unroutable and f.follower.lower() in unroutable:
+                out.skips.append(Skip(f, unroutable[f.follower.lower()]))
                 continue
-            out.copies.append(CopySpec(f, "BUY", usd_micro=spec, price_limit=price_limit(price, "BUY", slip)))
-        else:
-            if f.sell_mode == "ignore":
-                out.skips.append(Skip(f, "sells ignored by this follow config"))
+            if f.side_filter != "BOTH" and f.side_filter != fill.side:
+                out.skips.append(Skip(f, f"side filter {f.side_filter} excludes a {fill.side}"))
                 continue
-            held = (positions or {}).get(f.follower.lower(), 0)
-            if held <= 0:
-                out.skips.append(Skip(f, "no position to sell"))
+            if f.min_leader_usd and leader_usd is not None and leader_usd < Decimal(f.min_leader_usd):
+                out.skips.append(Skip(f, f"leader notional {leader_usd} USD below the minimum {f.min_leader_usd}"))
                 continue
-            before = leader_position_before or 0
-            if before <= 0:
-                frac = Decimal(1)
+            if f.max_price and price is not None and fill.side == "BUY" and price > Decimal(f.max_price):
+                out.skips.append(Skip(f, f"leader price {price} above max price {f.max_price}"))
+                continue
+            if allow and f.follower.lower() not in allow and (f.owner or "").lower() not in allow:
+                out.skips.append(Skip(f, "follower not in COPY_TRADING_EXECUTION_ALLOWLIST"))
+                continue
+            if not is_local and not settings.enable_real_trading:
+                out.skips.append(Skip(f, "ENABLE_REAL_TRADING is off (decision recorded, nothing executed)"))
+                continue
+            slip = Decimal(f.max_slippage)
+            if fill.side == "BUY":
+                spec = _size_buy(f, fill, balances or {})
+                if isinstance(spec, Skip):
+                    out.skips.append(spec)
+                    continue
+                usd = Decimal(spec) / MICRO
+                if settings.copy_trading_max_trade_usd is not None and usd > settings.copy_trading_max_trade_usd:
+                    out.skips.append(Skip(f, f"{usd} USD exceeds COPY_TRADING_MAX_TRADE_USD "
+                                             f"{settings.copy_trading_max_trade_usd}"))
+                    continue
+                out.copies.append(CopySpec(f, "BUY", usd_micro=spec, price_limit=price_limit(price, "BUY", slip)))
             else:
-                frac = min(Decimal(1), Decimal(fill.shares_micro) / Decimal(before))
-            shares = int((Decimal(held) * frac).to_integral_value(ROUND_DOWN))
-            shares -= shares % 10_000  # the CLOB takes sizes in 0.01 shares
-            if shares <= 0:
-                out.skips.append(Skip(f, "proportional sell rounds to zero shares"))
-                continue
-            out.copies.append(CopySpec(f, "SELL", shares_micro=shares, price_limit=price_limit(price, "SELL", slip)))
+                if f.sell_mode == "ignore":
+                    out.skips.append(Skip(f, "sells ignored by this follow config"))
+                    continue
+                held = (positions or {}).get(f.follower.lower(), 0)
+                if held <= 0:
+                    out.skips.append(Skip(f, "no position to sell"))
+                    continue
+                before = leader_position_before or 0
+                if before <= 0:
+                    frac = Decimal(1)
+                else:
+                    frac = min(Decimal(1), Decimal(fill.shares_micro) / Decimal(before))
+                shares = int((Decimal(held) * frac).to_integral_value(ROUND_DOWN))
+                shares -= shares % 10_000  # the CLOB takes sizes in 0.01 shares
+                if shares <= 0:
+                    out.skips.append(Skip(f, "proportional sell rounds to zero shares"))
+                    continue
+                out.copies.append(CopySpec(f, "SELL", shares_micro=shares, price_limit=price_limit(price, "SELL", slip)))
+        except (ArithmeticError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            # A malformed follow row (edited by hand, written by an older version...) costs only its own copy,
+            # with the reason recorded; never the fill for every other follower.
+            out.skips.append(Skip(f, f"invalid follow config: {type(exc).__name__}: {str(exc)[:120]}"))
     return out
 
 

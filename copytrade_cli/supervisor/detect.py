@@ -72,20 +72,34 @@ class Channel(threading.Thread):
 
 
 class _Rpc:
-    """Minimal JSON-RPC over one keep-alive HTTP session (cheaper than web3 on a 20 Hz poll)."""
+    """Minimal JSON-RPC over one keep-alive HTTP session (cheaper than web3 on a 20 Hz poll). Given several
+    endpoints (COPY_TRADING_RPC_URLS), a connection error moves to the next one and is raised, so the channel
+    restarts its loop (filters, cursors) on the new endpoint."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str | list[str]):
         import requests
 
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.url = self.urls[0]
         self.s = requests.Session()
+        self.s.trust_env = False
         self._id = 0
+
+    def _post(self, body: Any) -> Any:
+        import requests
+
+        try:
+            return self.s.post(self.url, json=body, timeout=10).json()
+        except (requests.ConnectionError, requests.Timeout):
+            if len(self.urls) > 1:
+                bad = self.url
+                self.url = self.urls[(self.urls.index(bad) + 1) % len(self.urls)]
+                log.warning("RPC endpoint %s failed; detection moves to %s", bad, self.url)
+            raise
 
     def call(self, method: str, params: list | None = None) -> Any:
         self._id += 1
-        r = self.s.post(self.url, json={"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or []},
-                        timeout=10)
-        data = r.json()
+        data = self._post({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or []})
         if data.get("error"):
             raise RuntimeError(f"{method}: {data['error'].get('message')}")
         return data.get("result")
@@ -94,8 +108,7 @@ class _Rpc:
         if not calls:
             return []
         body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-        r = self.s.post(self.url, json=body, timeout=10)
-        res = {d["id"]: d.get("result") for d in r.json()}
+        res = {d["id"]: d.get("result") for d in self._post(body)}
         return [res.get(i) for i in range(len(calls))]
 
 

@@ -233,6 +233,9 @@ class Supervisor:
 
         leaders = self.book.leaders
         rpc = self.chain.rpc_url
+        rpcs = list(getattr(self.chain.w3.provider, "urls", None) or [rpc])  # failover order (COPY_TRADING_RPC_URLS)
+        if rpc in rpcs:
+            rpcs = rpcs[rpcs.index(rpc):] + rpcs[:rpcs.index(rpc)]
         exchanges = [exchange]
         if not self.chain.is_local:
             from ..polymarket.addresses import polymarket_addresses
@@ -241,10 +244,10 @@ class Supervisor:
         rec = self.state.get_node() if self.chain.is_local else None
         for name in self.opts.channels:
             if name == "mempool":
-                ch = MempoolChannel(self.on_fill, leaders, self.stop_event, rpc_url=rpc, exchanges=exchanges, ctf=ctf,
+                ch = MempoolChannel(self.on_fill, leaders, self.stop_event, rpc_url=rpcs, exchanges=exchanges, ctf=ctf,
                                     chain_id=self.chain.chain_id)
             elif name == "logs":
-                ch = LogChannel(self.on_fill, leaders, self.stop_event, rpc_url=rpc, exchanges=exchanges,
+                ch = LogChannel(self.on_fill, leaders, self.stop_event, rpc_url=rpcs, exchanges=exchanges,
                                 state=self.state, cursor_name=self._log_cursor(), world=world,
                                 ws_url=_ws_url(rpc))
             elif name == "activity":
@@ -562,9 +565,10 @@ class Supervisor:
         if verdict != "full":
             self._count("queued", n)
         else:
+            if not self.state.drop_group(gid, "queue full"):
+                return  # a worker took its copies into its own order meanwhile (coalescing): not a drop
             self.metrics.drops += n
             self.prom.drops.inc(n)
-            self.state.update_group(gid, status="dropped", stage="dropped", error="queue full")
             jobs = [r["id"] for r in self.state.list_jobs(group_id=gid, limit=10_000)]
             self.state.update_jobs(jobs, status="dropped", reason="queue full (SUPERVISOR_QUEUE_MAX_SIZE)")
             for key in [json.loads(self.state.get_group(gid)["legs_json"])]:
@@ -651,6 +655,8 @@ class Supervisor:
                 g = self.state.get_group(gid) or {}
                 if "rpc" in (g.get("error") or "").lower() or "node" in (g.get("error") or "").lower():
                     self.prom.rpc_errors.labels("execute").inc()
+                if self.scale is None:
+                    self._retry_stalled(gid, g)
         except Exception:  # noqa: BLE001 — the group stays journalled; resume() picks it up
             log.exception("group %s failed unexpectedly", gid)
         finally:
@@ -659,6 +665,36 @@ class Supervisor:
             with self._running_lock:
                 self._running -= 1
             self._inflight.release()
+
+    def _retry_stalled(self, gid: str, g: dict[str, Any]) -> None:
+        """In process: a group stalled by a transient cause (node unreachable, worker out of gas...) is queued
+        again after a backoff, resuming from its journalled stage, up to COPY_TRADING_MAX_RETRY_ATTEMPTS more
+        times; after that it waits for the next start (resume). A worker out of gas is refuelled first."""
+        attempts = int(g.get("attempts") or 1)
+        if attempts > self.settings.copy_trading_max_retry_attempts + 1 or self.stop_event.is_set():
+            self.say(f"[TaskQueue] group {gid} left stalled after {attempts} attempts ({(g.get('error') or '')[:120]}); "
+                     "resumed at the next start")
+            return
+        if "lacks gas" in (g.get("error") or "") and getattr(self, "funder", None) is not None:
+            from ..chain.tx import TxLane
+            from .fleet import REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI
+
+            try:
+                topped = self.fleet.refuel(TxLane(self.chain.w3, self.funder), REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI)
+                if topped:
+                    self.say(f"[Fleet] refuelled {len(topped)} worker(s) out of gas")
+            except Exception as exc:  # noqa: BLE001 — the funder may be dry too: the retry will tell
+                log.warning("refuel for stalled group %s failed: %s", gid, str(exc)[:160])
+        delay = min(10.0, 0.5 * 2 ** (attempts - 1))
+
+        def again() -> None:
+            if not self.stop_event.is_set() and self.queue.put(gid) == "full":
+                log.warning("queue full: stalled group %s waits for the next start", gid)
+
+        t = threading.Timer(delay, again)
+        t.daemon = True
+        t.start()
+        self.say(f"[TaskQueue] group {gid} stalled ({(g.get('error') or '')[:120]}); retrying in {delay:.1f}s")
 
     def _settle_delivery(self, gid: str, delivery: Delivery, final: bool) -> None:
         """Acknowledge a finished group; an unfinished one is left pending with its lease given up, so any

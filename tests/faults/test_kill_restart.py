@@ -18,7 +18,7 @@ from copytrade_cli.supervisor.configs import add_follow
 from ..integration.conftest import clear_follows, fork, new_follower  # noqa: F401 — the module fixture
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
-SUMMARY = {"faults": 0, "jobs": 0, "duplicates": 0, "losses": 0}
+from .ledger import LEDGER as SUMMARY  # noqa: E402 — session-wide (printed by tests/faults/conftest.py)
 
 
 def _supervise(fork, *extra, fault: str | None = None) -> subprocess.Popen:
@@ -63,6 +63,7 @@ def test_kill_at_step_then_restart_executes_once(fork, flow, fault):
     out += proc.stdout.read().splitlines()
     assert proc.wait(60) == -9, "the fault should have SIGKILLed the supervisor:\n" + "\n".join(out[-15:])
     SUMMARY["faults"] += 1
+    SUMMARY["kinds"].append("SIGKILL")
     jobs = [j for j in fork.state.list_jobs(limit=1000) if j["follower"] == proxy]
     assert len(jobs) == 1
     if fault != "reimburse":

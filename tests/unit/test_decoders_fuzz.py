@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 from eth_abi import encode as abi_encode
 from hypothesis import HealthCheck, given, settings
@@ -138,3 +139,31 @@ def test_pending_known_selectors_random_args(selector, body, sender, tx_hash):
        | json_values)
 def test_pending_arbitrary_objects(tx):
     run(F.decode_pending_tx, tx, [LEADER])
+
+
+@FUZZ
+@given(size=st.decimals(min_value=0, max_value=10**9, places=6, allow_nan=False) | st.floats(0, 1e9),
+       price=st.none() | st.decimals(min_value=0, max_value=2, places=4, allow_nan=False),
+       side=st.sampled_from(["BUY", "SELL", "buy", "Sell"]), usdc=st.none() | st.floats(0, 1e9),
+       wallet=st.sampled_from([LEADER, LEADER.lower(), LEADER.upper().replace("0X", "0x"), DEV_ADDRESSES[2]]))
+def test_activity_fill_agrees_with_its_message(size, price, side, usdc, wallet):
+    """Never a wrong trade at the decoder: a fill it returns is the message's trade (leader, side, size, price,
+    tx), only for the wanted leader; anything it cannot represent exactly is a DecodeError, not a guess."""
+    payload = {**_VALID_PAYLOAD, "size": size, "side": side, "proxyWallet": wallet}
+    if price is None:
+        payload.pop("price")
+    else:
+        payload["price"] = str(price)
+    if usdc is not None:
+        payload["usdcSize"] = usdc
+    try:
+        f = F.decode_activity_message({"topic": "activity", "type": "trades", "payload": payload}, [LEADER])
+    except F.DecodeError:
+        return
+    if wallet.lower() != LEADER.lower():
+        assert f is None
+        return
+    assert f is not None
+    assert f.leader == LEADER and f.side == side.upper() and f.tx_hash == TX and f.token_id == str(TOKEN)
+    assert abs(f.shares_micro - float(size) * 10**6) <= 1
+    assert f.price == (None if price is None else Decimal(str(price)))

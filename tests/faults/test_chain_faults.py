@@ -1,0 +1,203 @@
+"""Chain-side faults with a running supervisor, each checked on chain balances and in the journal:
+the node unreachable for ~10 s (SIGSTOP/SIGCONT of our own anvil, by PID), one of two RPC endpoints dead
+(at start, and dying mid-run: failover), a worker out of gas (refuelled, group retried), a nonce gap (filled)."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from copytrade_cli.localworld.trades import leader_trade
+from copytrade_cli.settings import SEED_LEADER
+from copytrade_cli.supervisor.configs import add_follow
+
+from ..integration.conftest import RunningSupervisor, clear_follows, fork, make_settings, new_follower  # noqa: F401
+from .ledger import balances, check_once, injected, jobs_for, wait_settled
+
+pytestmark = [pytest.mark.timeout(240)]
+
+
+def _anvil_pids(fork) -> list[int]:
+    """The node process `fork up` recorded (the npm wrapper) and its children (the anvil binary)."""
+    pid = fork.state.get_node().pid
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _setup(fork, flow: str = "standard", amount: str = "3"):
+    clear_follows(fork)
+    proxy = new_follower(fork)
+    add_follow(fork.state, follower=proxy, leader=SEED_LEADER, amount=amount, flow=flow)
+    token = int(fork.world.market(0).token_id("Yes"))
+    # A follow copies fills from the moment it exists, and chain timestamps are whole seconds: a fill in the
+    # very second the follow was created is (conservatively) not copied. Trade from the next second on.
+    time.sleep(1.0 - time.time() % 1.0 + 0.05)
+    return proxy, token, balances(fork, proxy, token)
+
+
+@pytest.mark.slow
+def test_node_unreachable_for_10s_mid_flow(fork):
+    proxy, token, before = _setup(fork)
+    sup = RunningSupervisor(fork, channels=("mempool", "logs"))
+    stopped: list[int] = []
+    try:
+        leader_trade(fork.w3, fork.world, side="BUY", usd=6.0, price="0.5", pending_ms=0)
+        # freeze the node right away: detection, decision or execution is in flight
+        for p in _anvil_pids(fork):
+            os.kill(p, signal.SIGSTOP)
+            stopped.append(p)
+        injected("node unreachable 10 s")
+        time.sleep(10)
+    finally:
+        for p in stopped:
+            os.kill(p, signal.SIGCONT)
+    try:
+        assert sup.wait(lambda: [j["status"] for j in jobs_for(fork, proxy)] == ["complete"], 90), \
+            [(j["status"], j["reason"]) for j in jobs_for(fork, proxy)]
+        assert sup.thread.is_alive()
+    finally:
+        sup.stop()
+    check_once(fork, proxy, token, before, expect="complete")
+
+
+class _Forwarder:
+    """A tiny JSON-RPC forwarder (aiohttp) in front of the node: a second, killable RPC endpoint."""
+
+    def __init__(self, target: str):
+        import asyncio
+
+        from aiohttp import ClientSession, web
+
+        self.target, self.calls = target, 0
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def handle(request):
+            self.calls += 1
+            body = await request.read()
+            async with self._session.post(self.target, data=body,
+                                          headers={"Content-Type": "application/json"}) as r:
+                return web.Response(body=await r.read(), content_type="application/json")
+
+        async def main():
+            self._session = ClientSession()
+            app = web.Application()
+            app.router.add_post("/", handle)
+            self._runner = web.AppRunner(app)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+            started.set()
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(main())
+            self._loop.run_forever()
+
+        self._t = threading.Thread(target=run, daemon=True)
+        self._t.start()
+        assert started.wait(10)
+
+    def kill(self) -> None:
+        import asyncio
+
+        async def down():
+            await self._runner.cleanup()
+            await self._session.close()
+
+        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def test_rpc_endpoint_dead_at_start_is_skipped(fork):
+    from copytrade_cli.chain.fork import LOCAL_NETWORK
+    from copytrade_cli.chain.network import connect_network
+    from copytrade_cli.chain.node import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    s = make_settings(fork.settings.home, COPY_TRADING_RPC_URL=dead, COPY_TRADING_RPC_URLS=fork.chain.rpc_url)
+    chain = connect_network(s, fork.state, LOCAL_NETWORK)
+    injected("RPC endpoint dead at start")
+    assert chain.rpc_url == fork.chain.rpc_url
+    assert dead in chain.w3.provider.urls  # kept for failover, tried after the live one
+    assert chain.w3.eth.block_number > 0
+
+
+@pytest.mark.slow
+def test_rpc_endpoint_dies_mid_run_fails_over(fork):
+    from copytrade_cli.chain.fork import LOCAL_NETWORK
+    from copytrade_cli.chain.network import connect_network
+    from copytrade_cli.chain.tx import raw_rpc
+
+    proxy, token, before = _setup(fork, amount="2")
+    fwd = _Forwarder(fork.chain.rpc_url)
+    s = make_settings(fork.settings.home, COPY_TRADING_RPC_URL=fwd.url, COPY_TRADING_RPC_URLS=fork.chain.rpc_url)
+    chain = connect_network(s, fork.state, LOCAL_NETWORK)
+    assert chain.rpc_url == fwd.url
+    real_chain = fork.chain
+    fork.chain = chain  # RunningSupervisor uses fork.chain
+    try:
+        sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
+    finally:
+        fork.chain = real_chain
+    try:
+        leader_trade(fork.w3, fork.world, side="BUY", usd=4.0, price="0.5", pending_ms=0)
+        assert sup.wait(lambda: [j["status"] for j in jobs_for(fork, proxy)] == ["complete"], 60)
+        assert fwd.calls > 0, "the first endpoint was in use"
+        fwd.kill()
+        injected("RPC endpoint died mid-run")
+        leader_trade(fork.w3, fork.world, side="BUY", usd=4.2, price="0.5", pending_ms=0)
+        assert sup.wait(lambda: [j["status"] for j in jobs_for(fork, proxy)] == ["complete"] * 2, 90), \
+            [(j["status"], j["reason"]) for j in jobs_for(fork, proxy)]
+        assert chain.w3.provider.failovers >= 1 or str(raw_rpc(chain.w3).w3.provider.endpoint_uri) != fwd.url
+    finally:
+        sup.stop()
+    check_once(fork, proxy, token, before, expect="complete")
+
+
+@pytest.mark.slow
+def test_worker_out_of_gas_is_refuelled_and_retried(fork):
+    from copytrade_cli.chain.cheats import Cheats
+
+    proxy, token, before = _setup(fork, amount="2")
+    s = make_settings(fork.settings.home, SUPERVISOR_WORKER_POOL_SIZE="1")
+    sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
+    try:
+        worker = sup.sup.fleet.workers[0].address
+        Cheats(fork.w3).set_balance(worker, 0)
+        injected("worker out of gas")
+        leader_trade(fork.w3, fork.world, side="BUY", usd=4.0, price="0.5", pending_ms=0)
+        ok = sup.wait(lambda: [j["status"] for j in jobs_for(fork, proxy)] == ["complete"], 60)
+        assert ok, ([(j["status"], j["reason"]) for j in jobs_for(fork, proxy)], sup.lines[-6:])
+        assert any("refuelled" in line for line in sup.lines), sup.lines[-10:]
+        assert fork.w3.eth.get_balance(worker) > 0
+    finally:
+        sup.stop()
+    check_once(fork, proxy, token, before, expect="complete")
+
+
+@pytest.mark.slow
+def test_nonce_gap_is_filled(fork):
+    proxy, token, before = _setup(fork, amount="2")
+    s = make_settings(fork.settings.home, SUPERVISOR_WORKER_POOL_SIZE="1")
+    sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
+    try:
+        w = sup.sup.fleet.workers[0]
+        sup.sup.flow_ctx.stuck_after_s = 1.0
+        n0 = fork.w3.eth.get_transaction_count(w.address, "pending")
+        w.lane._nonce = n0 + 1  # nonce n0 never reaches the node: everything after it would wait forever
+        injected("nonce gap")
+        leader_trade(fork.w3, fork.world, side="BUY", usd=4.0, price="0.5", pending_ms=0)
+        ok = sup.wait(lambda: [j["status"] for j in jobs_for(fork, proxy)] == ["complete"], 90)
+        assert ok, ([(j["status"], j["reason"]) for j in jobs_for(fork, proxy)], sup.lines[-6:])
+        assert fork.w3.eth.get_transaction_count(w.address, "latest") >= n0 + 3  # plug + pull + push
+    finally:
+        sup.stop()
+    check_once(fork, proxy, token, before, expect="complete")
