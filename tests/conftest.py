@@ -111,3 +111,26 @@ def ct_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("COPYTRADE_HOME", str(home))
     return home
+
+
+# --- the fault suite's session-wide summary (tests/faults/ledger.py; tests/faults and the scale-out faults add
+# to it) -------------------------------------------------------------------------------------------------------
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from tests.faults.ledger import LEDGER
+
+    if not LEDGER["faults"] and not LEDGER["jobs"]:
+        return
+    kinds = sorted(set(LEDGER["kinds"]))
+    terminalreporter.write_sep("=", "fault suite summary")
+    terminalreporter.write_line(
+        f"FAULT SUMMARY: faults injected {LEDGER['faults']}, jobs checked {LEDGER['jobs']}, "
+        f"duplicates found {LEDGER['duplicates']}, losses found {LEDGER['losses']}"
+        + (f"  ({', '.join(kinds)})" if kinds else ""))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    from tests.faults.ledger import LEDGER
+
+    if LEDGER["duplicates"] or LEDGER["losses"]:
+        session.exitstatus = 1

@@ -19,6 +19,7 @@ from copytrade_cli.localworld.world import DEV_ADDRESSES, DEV_KEYS
 from copytrade_cli.supervisor.configs import add_follow
 
 from .conftest import clear_follows, make_settings, new_follower
+from ..faults.ledger import LEDGER, injected
 
 pytestmark = pytest.mark.timeout(300)
 URL = "redis://127.0.0.1:6379/0"
@@ -124,6 +125,9 @@ def check_exactly_once(fork, proxies, fill_keys, before, token):
     """Every fill x follower is one complete job; chain balances moved by exactly what the jobs say."""
     jobs = jobs_of(fork, proxies)
     pairs = [(j["fill_key"], j["follower"].lower()) for j in jobs]
+    LEDGER["jobs"] += len(jobs)
+    LEDGER["duplicates"] += len(pairs) - len(set(pairs))
+    LEDGER["losses"] += len({(k, p.lower()) for k in fill_keys for p in proxies} - set(pairs))
     assert len(pairs) == len(set(pairs)), "a fill was copied twice for one follower"
     assert set(pairs) == {(k, p.lower()) for k in fill_keys for p in proxies}, "a copy is missing"
     assert all(j["status"] == "complete" for j in jobs), {j["status"] for j in jobs}
@@ -186,6 +190,7 @@ def test_four_instances_one_killed_mid_job_reclaimed_and_completed_once(world4, 
     try:
         keys = _fire(fork, batches=2, per_batch=8)
         assert insts[3].proc.wait(60) == -signal.SIGKILL, "the fault should have SIGKILLed instance 3"
+        injected("instance SIGKILLed (Redis mode)")
         fleet3 = {w.lower() for w in _fleet_addresses(fork, 3)}
         # Its half-done groups are reclaimed by the live instances after the lease, on its adopted workers.
         wait(lambda: any("adopting worker" in l for i in insts[:3] for l in i.lines), 60, "a reclaim", insts)
@@ -303,6 +308,7 @@ def test_private_redis_restarted_mid_run_loses_nothing_acknowledged(world4):
         keys = _fire(fork, batches=2, per_batch=8)
         wait(lambda: len(jobs_of(fork, proxies)) >= 8, 60, "fills recorded", insts)
         rds.stop()  # mid-run: queued entries, dedup keys, counters, worker keys all gone
+        injected("Redis restarted (multi-instance)")
         keys += _fire(fork, batches=1, per_batch=8)  # fills while Redis is down: intake pauses on them
         time.sleep(1.5)
         rds.start()  # empty: the instances re-fill it from SQLite on reconnect
