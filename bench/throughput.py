@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                  mining=f"interval {a.block_time} s" if a.block_time else "automine")
     results = []
     with BenchFork(block_time=a.block_time or None) as fork:
-        proxies = make_followers(fork, max(sizes), usdc=2000)
+        # Enough collateral that no proxy runs dry during the phases (1 USD per copy; the smallest follower
+        # set carries the whole offered rate): a dry proxy would turn copies into skips and refunds.
+        need = a.offered * (a.warmup + a.seconds + 25) / min(sizes) * len(flows)
+        proxies = make_followers(fork, max(sizes), usdc=int(min(50_000, max(2_000, need * 1.2))))
         ceiling = ceiling_rounds(fork.w3)
         print_ceiling(ceiling)
         for flow in flows:
