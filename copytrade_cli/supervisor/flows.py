@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
+from ..chain.contracts import encode_call
 from ..chain.deploy import contract
 from ..chain.proxies import erc20, erc1155
 from ..chain.tx import raw_rpc, receipt_watcher, wait_receipt
@@ -132,7 +133,7 @@ class GroupRunner:
                        journal: Callable[[str], None] | None = None) -> str:
         """Send an Executor call; with `intent`, the stage and the tx hash (`tx_field`) are journalled after
         signing and BEFORE broadcasting, so a crash at any instant leaves a journal that names the tx."""
-        data = self.executor.encode_abi(fn, args=list(args))
+        data = encode_call("Executor", fn, *args)  # = self.executor.encode_abi(...), ~15x less CPU
         gas = 120_000 + 60_000 * len(self.legs)
         before = journal if intent is None else (lambda h: self._set(**intent, **{tx_field: h}))
         h = self.w.lane.send({"to": self.c.executor, "data": data}, gas=gas, before_send=before)
@@ -613,9 +614,8 @@ class Reimburser:
                     payable = [d for _p, _a, ds in chunk for d in ds]
                     self.c.fault("reimburse")
                     t0 = time.time()
-                    ex = _cached_contract("Executor", self.c.w3, self.c.executor)
-                    data = ex.encode_abi("pullCollateral", args=[self.c.collateral, [p for p, _a, _d in chunk],
-                                                                 [a for _p, a, _d in chunk]])
+                    data = encode_call("Executor", "pullCollateral", self.c.collateral, [p for p, _a, _d in chunk],
+                                       [a for _p, a, _d in chunk])
                     ids = [d["id"] for d in payable]
                     tx = w.lane.send({"to": self.c.executor, "data": data}, gas=120_000 + 60_000 * len(chunk),
                                      before_send=lambda h, ids=ids: self.c.state.mark_debts_paying(ids, h))

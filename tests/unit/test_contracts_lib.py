@@ -48,3 +48,23 @@ def test_selectors_helper_knows_the_executor_surface():
     sels = C.load_artifact("Executor").selectors()
     assert "execute(address,address,bytes)" in sels
     assert "pullCollateral(address,address[],uint256[])" in sels
+
+
+def test_encode_call_matches_web3_encode_abi():
+    """The supervisor's fast calldata encoder gives byte-for-byte what web3 gives, for every Executor batch call."""
+    from eth_account import Account
+    from web3 import Web3
+
+    import pytest
+
+    from copytrade_cli.chain.contracts import contract, encode_call
+
+    ex = contract(Web3(), "Executor", "0x" + "11" * 20)
+    proxies = [Account.create().address for _ in range(7)]
+    tok = Web3.to_checksum_address("0x2791bca1f2de4661ed88a30c99a7a9449aa84174")
+    amounts = [0, 1, 10**6, 2**255, 3, 4, 5]
+    for fn, args in [("pullCollateral", [tok, proxies, amounts]), ("pushCollateral", [tok, proxies, amounts]),
+                     ("pushOutcome", [tok, 2**200 + 5, proxies, amounts]), ("pullOutcome", [tok, 7, proxies, amounts])]:
+        assert encode_call("Executor", fn, *args) == ex.encode_abi(fn, args=args), fn
+    with pytest.raises(ValueError):
+        encode_call("Executor", "noSuchFunction")
