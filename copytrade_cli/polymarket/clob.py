@@ -24,6 +24,26 @@ class PlacedOrder:
     def tx_hashes(self) -> list[str]:
         return list((self.response or {}).get("transactionsHashes") or [])
 
+    @property
+    def making_micro(self) -> int | None:
+        """What the order gave (BUY: USD, SELL: shares) in 1e-6 units, from `makingAmount`; None if absent."""
+        return _micro((self.response or {}).get("makingAmount"))
+
+    @property
+    def taking_micro(self) -> int | None:
+        """What the order got (BUY: shares, SELL: USD) in 1e-6 units, from `takingAmount`; None if absent."""
+        return _micro((self.response or {}).get("takingAmount"))
+
+
+def _micro(v: Any) -> int | None:
+    """A decimal amount string of the CLOB ('5', '9.090909') as integer 1e-6 units (None if not a number)."""
+    if v is None or v == "":
+        return None
+    try:
+        return int((Decimal(str(v)) * 1_000_000).to_integral_value())
+    except Exception:  # noqa: BLE001 — decimal.InvalidOperation and friends
+        return None
+
 
 class ClobGateway:
     """Signs and posts market orders for one worker through the unmodified py-clob-client-v2."""
@@ -104,6 +124,31 @@ class ClobGateway:
         except Exception as exc:  # noqa: BLE001
             raise ClobError(f"CLOB unreachable looking up {order_id}: {_msg(exc)}") from None
         return res or None
+
+    def settlement_txs(self, rec: dict[str, Any]) -> list[str] | None:
+        """The settlement transaction hashes of an order's trades (`associate_trades` of its record), FAILED
+        trades left out; None while some trade has no transaction yet."""
+        from py_clob_client_v2.clob_types import TradeParams
+        from py_clob_client_v2.exceptions import PolyApiException
+
+        hashes: list[str] = []
+        for tid in rec.get("associate_trades") or []:
+            try:
+                rows = self.client.get_trades(TradeParams(id=str(tid)), only_first_page=True)
+            except PolyApiException as exc:
+                raise ClobError(f"CLOB trade lookup of {tid} failed: {_msg(exc)}") from None
+            except Exception as exc:  # noqa: BLE001
+                raise ClobError(f"CLOB unreachable looking up trade {tid}: {_msg(exc)}") from None
+            row = next((r for r in rows or [] if str(r.get("id")) == str(tid)), None)
+            if row is None:
+                return None
+            if str(row.get("status", "")).upper() in ("FAILED", "TRADE_STATUS_FAILED"):
+                continue
+            h = row.get("transaction_hash")
+            if not h:
+                return None
+            hashes.append(str(h))
+        return hashes
 
 
 def _msg(exc: Exception) -> str:

@@ -27,14 +27,48 @@ class Worker:
     lane: TxLane
     clob: Any = None
     jobs_done: int = 0
+    # Collateral (1e-6 units) that groups still running on this worker after giving it back (order accepted,
+    # settlement/push pending) have committed or parked on it: not float a Smart Buffer check may spend.
+    reserved: dict = field(default_factory=dict)
+    _res_lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @property
     def address(self) -> str:
         return self.account.address
 
+    def reserve(self, group_id: str, amount: int) -> None:
+        """Set (or with 0 drop) what group `group_id` holds of this worker's collateral."""
+        with self._res_lock:
+            if amount > 0:
+                self.reserved[group_id] = int(amount)
+            else:
+                self.reserved.pop(group_id, None)
+
+    def reserved_except(self, group_id: str) -> int:
+        """Collateral held by the other groups in flight on this worker."""
+        with self._res_lock:
+            return sum(v for k, v in self.reserved.items() if k != group_id)
+
+
+class Lease:
+    """One checkout of a worker; `give_back()` returns it to the fleet early (idempotent: a lease never
+    returns a worker that has since been handed to someone else)."""
+
+    def __init__(self, fleet: "Fleet", worker: Worker):
+        self.fleet, self.worker, self._done = fleet, worker, False
+
+    def give_back(self) -> None:
+        with self.fleet._cv:
+            if self._done:
+                return
+            self._done = True
+            self.fleet._free[self.worker.address.lower()] = self.worker
+            self.fleet._cv.notify_all()
+
 
 class Fleet:
-    """The pool of workers; `checkout()` hands one out exclusively (one job group at a time per worker)."""
+    """The pool of workers; `checkout()` / `lease()` hand one out exclusively (one group at a time per worker, up to
+    its order's outcome when the group gives it back early)."""
 
     def __init__(self, w3, accounts: list, *, clob_factory=None, fees: FeeOracle | None = None):
         self.w3 = w3
@@ -58,13 +92,17 @@ class Fleet:
     @contextlib.contextmanager
     def checkout(self, address: str | None = None, timeout: float | None = None) -> Iterator[Worker]:
         """Take a free worker (or a specific one, waiting until it is free) for the duration of a block."""
-        w = self._take(address, timeout)
+        with self.lease(address, timeout) as lease:
+            yield lease.worker
+
+    @contextlib.contextmanager
+    def lease(self, address: str | None = None, timeout: float | None = None) -> Iterator[Lease]:
+        """Like `checkout`, but the holder may give the worker back before the block ends (`give_back()`)."""
+        lease = Lease(self, self._take(address, timeout))
         try:
-            yield w
+            yield lease
         finally:
-            with self._cv:
-                self._free[w.address.lower()] = w
-                self._cv.notify_all()
+            lease.give_back()
 
     def _take(self, address: str | None, timeout: float | None) -> Worker:
         want = address.lower() if address is not None else None

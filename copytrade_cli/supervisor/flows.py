@@ -9,6 +9,10 @@ SELL:             Pull Tokens (proxies -> worker) -> Place Order (FOK sell) -> P
 
 Every side effect is journalled in the group row BEFORE (intent: tx hash / order id) and AFTER (result),
 so `resume()` after a crash continues or refunds, and never repeats a pull, an order or a push.
+The worker is held exclusively only up to its order's outcome (filled amounts from the CLOB's answer,
+journalled): then it is given back (`release`) and the rest (settlement mined, push, refund) runs on without
+it, its collateral still committed to the group recorded on the worker (`Worker.reserve`) so a Smart Buffer
+check of a later group on the same worker never counts it as float.
 Pro-rata rule: each follower gets floor(total * weight_i / sum(weights)); the leftover micro-units go one
 each to the largest fractional remainders (ties: lower job id). Same price for every follower.
 """
@@ -91,8 +95,9 @@ def _cached_contract(kind: str, w3, address: str):
 class GroupRunner:
     """Runs (or resumes) one execution group on one worker."""
 
-    def __init__(self, ctx: FlowContext, group: dict[str, Any], worker):
+    def __init__(self, ctx: FlowContext, group: dict[str, Any], worker, release: Callable[[], None] | None = None):
         self.c = ctx
+        self._release_cb = release  # gives the worker back to the fleet once the order's outcome is journalled
         self.g = group
         self.w = worker
         self.gid = group["group_id"]
@@ -203,14 +208,35 @@ class GroupRunner:
         try:
             for _ in range(3):
                 try:
-                    return self._buy() if self.g["side"] == "BUY" else self._sell()
+                    return self._final(self._buy() if self.g["side"] == "BUY" else self._sell())
                 except _Restart:
                     continue  # a journalled tx was never broadcast: redo that stage
             return self._fail_safely("a journalled transaction kept disappearing")
         except _Finished as f:
-            return f.status
+            return self._final(f.status)
         except CopytradeError as exc:
             return self._fail_safely(str(exc))
+
+    def _final(self, status: str) -> str:
+        if status in DONE:
+            self._hold(0)  # nothing of the worker's collateral is this group's any more
+        return status
+
+    # --- the worker: given back early, collateral still committed ----------------------------------------
+    def _release(self) -> None:
+        """The order's outcome is journalled: the worker may take the next order (same nonce lane)."""
+        cb, self._release_cb = self._release_cb, None
+        if cb is not None:
+            cb()
+
+    def _hold(self, amount: int) -> None:
+        reserve = getattr(self.w, "reserve", None)
+        if reserve is not None:
+            reserve(self.gid, amount)
+
+    def _held_elsewhere(self) -> int:
+        f = getattr(self.w, "reserved_except", None)
+        return f(self.gid) if f is not None else 0
 
     def _coalesce(self) -> None:
         """Under backlog, copies of other fills waiting for the same order (flow, side, token, price limit)
@@ -237,7 +263,11 @@ class GroupRunner:
         if stage == "queued":
             if buffer:
                 t0 = time.time()
+                # Reservations first, then the balance: a settlement mined in between is counted twice (safe),
+                # never not at all.
+                held = self._held_elsewhere()
                 have = _cached_contract("erc20", self.c.w3, self.c.collateral).functions.balanceOf(self.w.address).call()
+                have -= held
                 if have < total:
                     self._step("Check Buffer", "failed", detail=f"float {have / MICRO:.2f} < {total / MICRO:.2f} USD; "
                                "falling back to Standard", t0=t0)
@@ -250,10 +280,19 @@ class GroupRunner:
         elif stage == "pull_sent":
             self._confirm_pull()
         stage = self.g["stage"]
+        if stage in ("funded", "order_built", "order_posted", "filled", "order_failed"):
+            self._hold(total)  # committed to the order / parked on the worker until the settlement is mined
         if stage == "funded":
             self._place_order("BUY", Decimal(total) / MICRO)
         elif stage in ("order_built", "order_posted"):
             self._reconcile_order()
+        self._release()
+        if self.g["stage"] == "filled":
+            self._await_settlement()
+            if self.g["stage"] == "filled":
+                # Settled: a Smart Buffer group's spend has left the balance; a Standard group's change is still
+                # the proxies' until it is refunded.
+                self._hold(0 if buffer else total - self.g["spent_micro"])
         stage = self.g["stage"]
         if stage == "filled":
             return self._push_outcome()
@@ -292,11 +331,9 @@ class GroupRunner:
 
     def _place_order(self, side: str, amount: Decimal) -> None:
         t0 = time.time()
-        token_bal, coll_bal = self._balances()
         signed, wire, order_id = self.w.clob.build_market_order(self.g["token_id"], side, amount,
                                                                 Decimal(self.g["price_limit"]))
-        self._set(stage="order_built", order_id=order_id,
-                  order_json=json.dumps({"wire": wire, "token_before": token_bal, "coll_before": coll_bal}))
+        self._set(stage="order_built", order_id=order_id, order_json=json.dumps({"wire": wire}))
         try:
             placed = self.w.clob.post(signed, order_id, wire)
             self.c.fault("order")
@@ -311,48 +348,105 @@ class GroupRunner:
             self._step("Place Order", "failed", detail=f"{side} {amount} rejected: {placed.error}", t0=t0)
             self._set(stage="order_failed", error=placed.error)
             return
-        self._settled(placed.tx_hashes)
-        self._record_fill(side, t0, placed.tx_hashes)
+        gave, got = placed.making_micro, placed.taking_micro
+        if gave is None or got is None:
+            # The CLOB did not say how much was filled: the settlement's own logs say it (exact).
+            gave, got = self._fill_from_chain(placed.tx_hashes)
+        # NOTE: no balance deltas: with the worker given back after this, other orders of the same worker
+        # may settle meanwhile. The settlement itself is awaited after the worker is given back.
+        self._record_fill(side, t0, placed.tx_hashes, gave, got)
 
-    def _settled(self, hashes: list[str], timeout: float = 60.0) -> None:
-        """Wait until the CLOB's settlement transactions are mined (reverted or not), one batched poll."""
+    def _settled(self, hashes: list[str], timeout: float = 60.0) -> dict[str, int]:
+        """Wait until the CLOB's settlement transactions are mined, one batched poll; their receipt statuses.
+        One not mined within `timeout` raises (the group stalls and is retried: never pushed blind)."""
+        out: dict[str, int] = {}
         if not hashes:
-            return
+            return out
         rr = raw_rpc(self.c.w3)
+        deadline = time.time() + timeout
         if rr is None:
             for h in hashes:
                 try:
-                    wait_receipt(self.c.w3, h, timeout=timeout)
-                except ChainError:
-                    pass
-            return
+                    out[h] = wait_receipt(self.c.w3, h, timeout=max(0.0, deadline - time.time()), check=False)["status"]
+                except ChainError as exc:
+                    raise ChainError(f"settlement {h} not mined: {exc}") from None
+            return out
         watcher = receipt_watcher(self.c.w3)
-        deadline = time.time() + timeout
         for h in hashes:
-            watcher.wait_any([h], max(0.0, deadline - time.time()))
+            got = watcher.wait_any([h], max(0.0, deadline - time.time()))
+            if got is None:
+                raise ChainError(f"settlement {h} of order {self.g.get('order_id')} not mined within {timeout:.0f}s")
+            out[h] = int(got[1]["status"])
+        return out
 
-    def _balances(self) -> tuple[int, int]:
-        # NOTE: both reads in one plain JSON-RPC batch (one round trip, no web3 machinery: the profile showed
-        # ~7 ms of CPU per web3 batch of two calls; this is a fraction of that).
-        w3 = self.c.w3
-        rr = raw_rpc(w3)
+    def _fill_from_chain(self, hashes: list[str]) -> tuple[int, int]:
+        """What our order gave and got, from its settlement transactions' `OrderFilled` logs (reverted ones
+        count nothing): the taker log (topic orderHash = our order id) says what we got; what we gave is what
+        the makers took from us (their logs in the same transaction), or the taker log's making without any."""
+        from ..polymarket.fills import ORDER_FILLED_V2_TOPIC
+
+        self._settled(hashes)
+        oid = str(self.g["order_id"]).lower()
+        gave = got = 0
+        for h in hashes:
+            r = self._full_receipt(h)
+            if not r or int(str(r.get("status") or "0x0"), 16) != 1:
+                continue
+            mine, makers = None, 0
+            for lg in r.get("logs") or []:
+                topics = [str(t).lower() for t in lg.get("topics") or []]
+                if len(topics) < 4 or topics[0] != ORDER_FILLED_V2_TOPIC.lower():
+                    continue
+                data = str(lg.get("data") or "0x")[2:]
+                words = [int(data[i:i + 64], 16) for i in range(0, len(data), 64)]
+                if len(words) < 4:
+                    continue
+                if topics[1] == oid:
+                    mine = words
+                else:
+                    makers += words[3]  # what this maker took (from us, the transaction's one taker)
+            if mine is not None:
+                got += mine[3]
+                gave += makers if makers else mine[2]
+        return gave, got
+
+    def _full_receipt(self, h: str) -> dict[str, Any] | None:
+        rr = raw_rpc(self.c.w3)
         if rr is not None:
-            who = self.w.address[2:].lower().rjust(64, "0")
-            tok_data = "0x00fdd58e" + who + format(int(self.g["token_id"]), "064x")  # balanceOf(address,uint256)
-            col_data = "0x70a08231" + who  # balanceOf(address)
-            got = rr.batch([("eth_call", [{"to": self.c.ctf, "data": tok_data}, "latest"]),
-                            ("eth_call", [{"to": self.c.collateral, "data": col_data}, "latest"])])
-            if not any(isinstance(g, Exception) or g in (None, "0x") for g in got):
-                return int(got[0], 16), int(got[1], 16)
-        tok = _cached_contract("erc1155", w3, self.c.ctf).functions.balanceOf(self.w.address, int(self.g["token_id"]))
-        col = _cached_contract("erc20", w3, self.c.collateral).functions.balanceOf(self.w.address)
-        return int(tok.call()), int(col.call())
+            return rr.call("eth_getTransactionReceipt", [h])
+        r = self.c.w3.eth.get_transaction_receipt(h)
+        return {"status": hex(r["status"]), "logs": [{"topics": ["0x" + bytes(t).hex() for t in lg["topics"]],
+                                                     "data": "0x" + bytes(lg["data"]).hex()} for lg in r["logs"]]}
 
-    def _record_fill(self, side: str, t0: float | None, txs: list[str] | None = None) -> None:
-        info = json.loads(self.g["order_json"])
-        tok, col = self._balances()
+    def _await_settlement(self) -> None:
+        """Stage `filled`: the CLOB's settlement transactions must be mined before anything is pushed. If one
+        reverted, the amounts journalled from the CLOB's answer are replaced by what the chain shows."""
+        info = json.loads(self.g["order_json"] or "{}")
+        hashes = info.get("settle_txs") or []
+        if not hashes:
+            return
+        statuses = self._settled(hashes)
+        if all(v == 1 for v in statuses.values()):
+            return
+        gave, got = self._fill_from_chain(hashes)
+        side = self.g["side"]
+        filled, paid = (got, gave) if side == "BUY" else (gave, got)
+        log.warning("group %s: a settlement of order %s reverted; filled %d (not %d)", self.gid,
+                    self.g["order_id"], filled, self.g["filled_shares"])
+        if filled <= 0:
+            with self._batch():
+                self._step("Settlement", "failed", detail="the CLOB's settlement reverted: nothing filled")
+                self._set(stage="order_failed", error="settlement reverted")
+            return
+        money = {"spent_micro": paid} if side == "BUY" else {"proceeds_micro": paid}
+        self._set(filled_shares=filled, **money)
+
+    def _record_fill(self, side: str, t0: float | None, txs: list[str] | None, gave: int, got: int) -> None:
+        """Journal the fill (stage `filled`) from what the order gave and got, with its settlement txs."""
+        info = json.loads(self.g["order_json"] or "{}")
+        order_json = json.dumps({**info, "settle_txs": list(txs or [])})
         if side == "BUY":
-            filled, spent = tok - info["token_before"], info["coll_before"] - col
+            filled, spent = got, gave
             if filled <= 0:
                 self._step("Place Order", "failed", detail="order accepted but nothing filled", t0=t0)
                 self._set(stage="order_failed", error="nothing filled")
@@ -360,7 +454,7 @@ class GroupRunner:
             fields = {"stage": "filled", "filled_shares": filled, "spent_micro": spent}
             detail = f"BUY filled {filled / MICRO:.2f} shares for {spent / MICRO:.2f} USD"
         else:
-            sold, proceeds = info["token_before"] - tok, col - info["coll_before"]
+            sold, proceeds = gave, got
             if sold <= 0:
                 self._step("Place Order", "failed", detail="order accepted but nothing sold", t0=t0)
                 self._set(stage="order_failed", error="nothing sold")
@@ -368,7 +462,7 @@ class GroupRunner:
             fields = {"stage": "filled", "filled_shares": sold, "proceeds_micro": proceeds}
             detail = f"SELL {sold / MICRO:.2f} shares for {proceeds / MICRO:.2f} USD"
         with self._batch():
-            self._set(**fields)
+            self._set(**fields, order_json=order_json)
             self._step("Place Order", "ok", tx=(txs or [None])[0],
                        detail=f"{detail} (order {self.g['order_id'][:10]}…)", t0=t0)
 
@@ -381,7 +475,22 @@ class GroupRunner:
             raise ClobError(f"cannot reconcile order {self.g['order_id']}: {exc}") from None
         status = str((rec or {}).get("status", "")).upper()
         if rec and status in ("MATCHED", "FILLED", "MINED", "CONFIRMED"):
-            self._record_fill(self.g["side"], None)
+            # The amounts come from the settlement's logs, never from balance deltas: other orders of this
+            # worker may have settled since this one was built.
+            hashes = None
+            deadline = time.time() + 10.0
+            while True:
+                try:
+                    hashes = self.w.clob.settlement_txs(rec)
+                except ClobError as exc:
+                    raise ClobError(f"cannot reconcile order {self.g['order_id']}: {exc}") from None
+                if hashes is not None or time.time() > deadline:
+                    break
+                time.sleep(0.25)
+            if hashes is None:
+                raise ClobError(f"order {self.g['order_id']} matched but its settlement is not known yet")
+            gave, got = self._fill_from_chain(hashes)
+            self._record_fill(self.g["side"], None, hashes, gave, got)
         else:
             self._step("Place Order", "failed", detail=f"order {self.g['order_id'][:10]}… not filled "
                                                       f"({status or 'unknown to the CLOB'}); refunding")
@@ -517,6 +626,13 @@ class GroupRunner:
             self._place_order("SELL", Decimal(total) / MICRO)
         elif stage in ("order_built", "order_posted"):
             self._reconcile_order()
+        if self.g["stage"] in ("filled", "push_sent"):
+            self._hold(self.g["proceeds_micro"] or 0)  # the proceeds sit on the worker until pushed
+        self._release()
+        if self.g["stage"] == "filled":
+            self._await_settlement()
+            if self.g["stage"] == "filled":
+                self._hold(self.g["proceeds_micro"] or 0)
         stage = self.g["stage"]
         if stage == "filled":
             t0 = time.time()
@@ -562,10 +678,11 @@ class _Finished(CopytradeError):
         self.status = status
 
 
-def run_group(ctx: FlowContext, group: dict[str, Any], worker) -> str:
-    """Run or resume a group; returns its final (or stalled) status."""
+def run_group(ctx: FlowContext, group: dict[str, Any], worker, release: Callable[[], None] | None = None) -> str:
+    """Run or resume a group; returns its final (or stalled) status. `release()` is called once the order's
+    outcome is journalled (the worker may then serve other groups while this one settles and pushes)."""
     try:
-        return GroupRunner(ctx, group, worker).run()
+        return GroupRunner(ctx, group, worker, release).run()
     except _Finished as f:
         return f.status
 

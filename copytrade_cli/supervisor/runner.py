@@ -191,7 +191,12 @@ class Supervisor:
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,
                                     guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at,
                                     on_step=self._on_step, coalesce=self.scale is None and self.opts.aggregate)
-        self.pool = ThreadPoolExecutor(max_workers=len(self.fleet), thread_name_prefix="exec")
+        # A group holds a dispatch slot (and its worker) only up to its order's outcome; the rest of it (settlement
+        # mined, push) runs on in a settling slot, without the worker. Threads: every slot of both kinds.
+        tails = max(50, 10 * len(self.fleet))
+        self._tails = threading.Semaphore(tails)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.settings.supervisor_fanout_concurrency) + tails,
+                                       thread_name_prefix="exec")
         try:
             self.funder = operator_account(self.settings)
         except Exception:  # noqa: BLE001 — refuel is optional without an operator key
@@ -625,6 +630,16 @@ class Supervisor:
 
     def _execute(self, gid: str, worker_address: str | None = None, delivery: Delivery | None = None) -> None:
         final = False
+        settling = []  # set once the group gave its worker back: it then holds a settling slot, not a dispatch one
+
+        def to_settling() -> None:
+            tails = getattr(self, "_tails", None)
+            if settling or tails is None:
+                return
+            tails.acquire()  # full: keep the dispatch slot until one frees (backpressure on the queue)
+            settling.append(tails)
+            self._inflight.release()
+
         try:
             if self.scale is not None and delivery is not None:
                 verdict, group = self.state.claim_group(gid, self.instance_id, self.settings.supervisor_lease_ms / 1000)
@@ -640,7 +655,7 @@ class Supervisor:
                 group = self.state.get_group(gid)
             if group is None:
                 return
-            status = self._run_on_worker(group, worker_address)
+            status = self._run_on_worker(group, worker_address, to_settling)
             self._count(status)
             if status in ("complete", "refunded", "failed"):
                 final = True
@@ -664,7 +679,10 @@ class Supervisor:
                 self._settle_delivery(gid, delivery, final)
             with self._running_lock:
                 self._running -= 1
-            self._inflight.release()
+            if settling:
+                settling[0].release()
+            else:
+                self._inflight.release()
 
     def _retry_stalled(self, gid: str, g: dict[str, Any]) -> None:
         """In process: a group stalled by a transient cause (node unreachable, worker out of gas...) is queued
@@ -713,16 +731,22 @@ class Supervisor:
         except RedisDown:
             pass  # the group is final in SQLite: whoever gets the entry later finds it done and acks
 
-    def _run_on_worker(self, group: dict[str, Any], worker_address: str | None) -> str:
+    def _run_on_worker(self, group: dict[str, Any], worker_address: str | None, on_release=None) -> str:
         """Run the group on the worker its journal names (or any free one); in shared mode a worker of a dead
-        instance is adopted for this one group, so its half-done flow finishes where the funds are."""
+        instance is adopted for this one group, so its half-done flow finishes where the funds are. The worker
+        goes back to the fleet as soon as the group's order outcome is journalled (`on_release` then runs)."""
         addr = worker_address or group.get("worker")
         if addr and self.scale is not None and addr.lower() not in self.fleet.by_address:
-            return self._run_adopted(group, addr)
-        with self.fleet.checkout(addr) as w:
-            return run_group(self.flow_ctx, group, w)
+            return self._run_adopted(group, addr, on_release)
+        with self.fleet.lease(addr) as lease:
+            def release() -> None:
+                lease.give_back()
+                if on_release is not None:
+                    on_release()
 
-    def _run_adopted(self, group: dict[str, Any], addr: str) -> str:
+            return run_group(self.flow_ctx, group, lease.worker, release)
+
+    def _run_adopted(self, group: dict[str, Any], addr: str, on_release=None) -> str:
         from ..chain.accounts import worker_account_for
         from ..chain.tx import TxLane
         from .fleet import Worker
@@ -737,7 +761,7 @@ class Supervisor:
             w.lane.resync()
             w.clob.ensure_creds()
             self.say(f"[TaskQueue] adopting worker {addr} of a stopped instance to finish group {group['group_id']}")
-            return run_group(self.flow_ctx, group, w)
+            return run_group(self.flow_ctx, group, w, on_release)
         finally:
             try:
                 self.scale.registry.release(addr)
