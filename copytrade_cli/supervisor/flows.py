@@ -280,6 +280,7 @@ class GroupRunner:
         elif stage == "pull_sent":
             self._confirm_pull()
         stage = self.g["stage"]
+        total = sum(l["usd_micro"] for l in self.legs)  # legs a dry proxy could not pay were dropped before the pull
         if stage in ("funded", "order_built", "order_posted", "filled", "order_failed"):
             self._hold(total)  # committed to the order / parked on the worker until the settlement is mined
         if stage == "funded":
@@ -306,10 +307,56 @@ class GroupRunner:
 
     def _pull_collateral(self, total: int) -> None:
         t0 = time.time()
+        total = self._drop_unfunded_legs(total)
         tx = self._send_executor("pullCollateral", self.c.collateral, self._proxies(), [l["usd_micro"] for l in self.legs],
                                  intent={"stage": "pull_sent"}, tx_field="pull_tx")
         self._set(stage="pull_sent", pull_tx=tx)
         self._confirm_pull(t0, f"{total / MICRO:.2f} USD from {len(self.legs)} proxies")
+
+    def _drop_unfunded_legs(self, total: int) -> int:
+        """Before a Standard pull (also a Smart Buffer group that fell back to it): one batched read of the
+        proxies' collateral. A leg whose proxy cannot pay it (drained since the decision, or named by several
+        coalesced legs) is skipped with the reason, so one dry proxy never reverts the whole batch and fails
+        every other follower's copy. Returns the new total; raises _Finished when no leg is left."""
+        need: dict[str, int] = {}
+        for l in self.legs:
+            need[l["proxy"].lower()] = need.get(l["proxy"].lower(), 0) + l["usd_micro"]
+        rr = raw_rpc(self.c.w3)
+        if rr is None:
+            return total
+        who = list(need)
+        got = rr.batch([("eth_call", [{"to": self.c.collateral, "data": "0x70a08231" + p[2:].rjust(64, "0")},
+                                      "latest"]) for p in who])
+        if any(isinstance(g, Exception) or g in (None, "0x") for g in got):
+            return total  # unknown: go ahead; a pull that reverts fails the group with nothing moved
+        left = {p: int(g, 16) for p, g in zip(who, got)}
+        if all(left[p] >= n for p, n in need.items()):
+            return total
+        keep, drop = [], []
+        for l in self.legs:
+            p = l["proxy"].lower()
+            if left[p] >= l["usd_micro"]:
+                left[p] -= l["usd_micro"]
+                keep.append(l)
+            else:
+                drop.append(l)
+        with self._batch():
+            for l in drop:
+                self.c.state.update_jobs([l["job_id"]], status="skipped",
+                                         reason=f"proxy has {left[l['proxy'].lower()] / MICRO:.2f} USD, the copy needs "
+                                                f"{l['usd_micro'] / MICRO:.2f} (at pull time)")
+                if self.c.guardrails and l.get("reserve_key"):
+                    self.c.guardrails.release(l["reserve_key"])
+            self.legs = keep
+            self._step("Check Balances", "skipped", detail=f"{len(drop)} of {len(drop) + len(keep)} proxies cannot "
+                                                           "pay their copy; skipped")
+            if not keep:
+                self._set(legs_json=json.dumps(keep), stage="failed", status="failed",
+                          error="no proxy could pay its copy at pull time")
+        if not keep:
+            raise _Finished("failed")
+        self._set(legs_json=json.dumps(keep))
+        return sum(l["usd_micro"] for l in keep)
 
     def _confirm_pull(self, t0: float | None = None, detail: str = "") -> None:
         if self._never_broadcast(self.g["pull_tx"]):

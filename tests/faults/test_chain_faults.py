@@ -201,3 +201,43 @@ def test_nonce_gap_is_filled(fork):
     finally:
         sup.stop()
     check_once(fork, proxy, token, before, expect="complete")
+
+
+@pytest.mark.slow
+def test_dry_proxy_at_pull_time_costs_only_its_own_copy(fork):
+    """A Smart Buffer group whose worker float is short falls back to a Standard pull; one of its proxies is
+    dry (Smart Buffer decisions read no balance): that leg is skipped with the reason, the others are copied
+    (before, the whole batched pull reverted and every follower's copy failed)."""
+    from copytrade_cli.chain.cheats import Cheats
+    from copytrade_cli.chain.proxies import erc20
+
+    clear_follows(fork)
+    funded, dry = new_follower(fork), new_follower(fork, usdc=0)
+    for p in (funded, dry):
+        add_follow(fork.state, follower=p, leader=SEED_LEADER, amount="2", flow="buffer")
+    token = int(fork.world.market(0).token_id("Yes"))
+    before = {p: balances(fork, p, token) for p in (funded, dry)}
+    time.sleep(1.0 - time.time() % 1.0 + 0.05)
+    s = make_settings(fork.settings.home, SUPERVISOR_WORKER_POOL_SIZE="1")
+    sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
+    usdc = erc20(fork.w3, fork.world.collateral)
+    worker = sup.sup.fleet.workers[0].address
+    float0 = usdc.functions.balanceOf(worker).call()
+    cheats = Cheats(fork.w3)
+    cheats.impersonate(worker)
+    try:
+        usdc.functions.transfer(fork.world.whale, float0).transact({"from": worker})  # float gone
+        injected("dry proxy at pull time (float short: Standard fallback)")
+        leader_trade(fork.w3, fork.world, side="BUY", usd=6.0, price="0.5", pending_ms=0)
+        ok = sup.wait(lambda: sorted(j["status"] for p in (funded, dry) for j in jobs_for(fork, p))
+                      == ["complete", "skipped"], 60)
+        assert ok, [(j["status"], j["reason"]) for p in (funded, dry) for j in jobs_for(fork, p)]
+    finally:
+        sup.stop()
+        cheats.stop_impersonating(worker)
+        cheats.impersonate(fork.world.whale)
+        usdc.functions.transfer(worker, float0).transact({"from": fork.world.whale})
+        cheats.stop_impersonating(fork.world.whale)
+    check_once(fork, funded, token, before[funded], expect="complete")
+    (job,) = check_once(fork, dry, token, before[dry], expect="skipped")
+    assert "at pull time" in job["reason"], job["reason"]
