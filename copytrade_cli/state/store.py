@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
@@ -361,29 +362,40 @@ class State:
             except sqlite3.IntegrityError:
                 return None
 
-    def claim_jobs(self, rows: list[dict[str, Any]]) -> list[int | None]:
+    def claim_jobs(self, rows: list[Any], cols: list[str] | None = None) -> list[int | None]:
         """`claim_job` for many rows in one statement (same at-most-once rule per fill x follower): the new
-        job ids in input order, None where the job already existed. All rows must have the same columns."""
+        job ids in input order, None where the job already existed. All rows must have the same columns:
+        dicts, or tuples in the order of `cols` (the decision hot path builds no dict per job)."""
         if not rows:
             return []
         stamp = now_iso()
-        cols = list(dict.fromkeys([*rows[0], "created_at", "updated_at", "attempts"]))
+        if cols is None:
+            own = list(rows[0])
+            pick = operator.itemgetter(*own)
+            rows = [pick(r) if len(own) > 1 else (r[own[0]],) for r in rows]
+        else:
+            own = list(cols)
         defaults = {"created_at": stamp, "updated_at": stamp, "attempts": 0}
+        extra = [c for c in defaults if c not in own]
+        tail = tuple(defaults[c] for c in extra)
+        cols = own + extra
+        i_fk, i_fo = own.index("fill_key"), own.index("follower")
         out: list[int | None] = [None] * len(rows)
         chunk = max(1, 30_000 // len(cols))
+        one = "(" + ",".join("?" * len(cols)) + ")"
         with self._lock:
             for start in range(0, len(rows), chunk):
                 part = rows[start:start + chunk]
                 params: list[Any] = []
                 for r in part:
-                    params.extend(r.get(c, defaults.get(c)) if c in r else defaults.get(c) for c in cols)
-                one = "(" + ",".join("?" * len(cols)) + ")"
+                    params.extend(r)
+                    params.extend(tail)
                 cur = self.db.conn.execute(
                     f"insert into jobs ({','.join(cols)}) values {','.join([one] * len(part))} "
                     "on conflict do nothing returning id, fill_key, follower", params)
                 got = {(fk, fo): i for i, fk, fo in cur.fetchall()}
                 for k, r in enumerate(part):
-                    out[start + k] = got.get((r["fill_key"], r["follower"]))
+                    out[start + k] = got.get((r[i_fk], r[i_fo]))
         return out
 
     def update_job(self, job_id: int, **values: Any) -> None:
@@ -450,9 +462,14 @@ class State:
     def create_group(self, row: dict[str, Any], job_ids: list[int], *, exclusive: bool = False) -> bool:
         """Record a new execution group and attach its jobs, in one transaction. With `exclusive`, nothing is
         written (False) if another group already holds one of the jobs (several instances share this file)."""
-        row = {**row, "created_at": now_iso(), "updated_at": now_iso(), "attempts": row.get("attempts", 0)}
+        stamp = now_iso()
+        row = {**row, "created_at": stamp, "updated_at": stamp, "attempts": row.get("attempts", 0)}
         with self._lock:
             conn = self.db.conn
+            if not job_ids:  # one statement is atomic by itself: no savepoint (the decision hot path)
+                conn.execute("insert into groups (" + ",".join(row) + ") values (" + ",".join("?" * len(row)) + ")",
+                             list(row.values()))
+                return True
             self._begin()
             try:
                 conn.execute("insert into groups (" + ",".join(row) + ") values (" + ",".join("?" * len(row)) + ")",
@@ -461,7 +478,7 @@ class State:
                     cur = conn.execute(f"update jobs set group_id=?, status='queued', updated_at=? where id in "
                                        f"({','.join('?' * len(job_ids))})" + (" and group_id is null" if exclusive
                                                                               else ""),
-                                       [row["group_id"], now_iso(), *job_ids])
+                                       [row["group_id"], stamp, *job_ids])
                     if exclusive and cur.rowcount != len(set(job_ids)):
                         self._rollback()
                         return False
@@ -616,6 +633,60 @@ class State:
                              "values (?, ?, ?, ?, 'reserved', ?)", [day, wallet, usd, job_key, now_iso()])
                 self._commit()
                 return True, "reserved"
+            except Exception:
+                self._rollback()
+                raise
+
+    def reserve_usd_many(self, *, day: str, items: list[tuple[str, int, str]], wallet_cap_micro: int | None,
+                         global_cap_micro: int | None) -> list[tuple[bool, str]]:
+        """`reserve_usd` for several copies at once, (wallet, usd_micro, job_key) each, checked in order against
+        the caps with running totals (read once, two rows per wallet at most, instead of one SELECT per copy),
+        and journalled with one executemany, atomically: same verdicts as one `reserve_usd` call per item."""
+        from decimal import Decimal
+
+        if not items:
+            return []
+        m = Decimal(10**6)
+        out: list[tuple[bool, str]] = []
+        with self._lock:
+            conn = self.db.conn
+            self._begin()
+            try:
+                keys = list(dict.fromkeys(k for _w, _u, k in items))
+                seen = {r[0] for r in conn.execute(
+                    f"select job_key from guardrail_ledger where job_key in ({','.join('?' * len(keys))})", keys)}
+                wallets = list(dict.fromkeys(w for w, _u, _k in items)) if wallet_cap_micro is not None else []
+                want = (["*"] if global_cap_micro is not None else []) + wallets
+                spent = dict.fromkeys(want, 0)
+                if want:
+                    spent.update(conn.execute(
+                        f"select wallet, micro from guardrail_totals where day=? and wallet in "
+                        f"({','.join('?' * len(want))})", [day, *want]).fetchall())
+                stamp, new = now_iso(), []
+                for wallet, usd_micro, key in items:
+                    if key in seen:
+                        out.append((True, "already reserved"))
+                        continue
+                    if global_cap_micro is not None and spent["*"] + usd_micro > global_cap_micro:
+                        out.append((False, f"daily cap {Decimal(global_cap_micro) / m} USD reached "
+                                           f"({int(spent['*']) / m} used)"))
+                        continue
+                    if wallet_cap_micro is not None and spent[wallet] + usd_micro > wallet_cap_micro:
+                        out.append((False, f"wallet daily cap {Decimal(wallet_cap_micro) / m} USD reached "
+                                           f"({int(spent[wallet]) / m} used)"))
+                        continue
+                    seen.add(key)
+                    if global_cap_micro is not None:
+                        spent["*"] += usd_micro
+                    if wallet_cap_micro is not None:
+                        spent[wallet] += usd_micro
+                    new.append((day, wallet, str(Decimal(usd_micro) / m), key, stamp))
+                    out.append((True, "reserved"))
+                if new:
+                    conn.executemany("insert into guardrail_ledger (day, wallet, usd, job_key, status, created_at) "
+                                     "values (?, ?, ?, ?, 'reserved', ?)", new)
+                self._commit()
+                return out
             except Exception:
                 self._rollback()
                 raise

@@ -119,6 +119,12 @@ class SqliteCaps:
                                       wallet_cap=None if wallet_cap_micro is None else _usd(wallet_cap_micro),
                                       global_cap=None if global_cap_micro is None else _usd(global_cap_micro))
 
+    def reserve_many(self, *, day: str, items: list[tuple[str, int, str]], wallet_cap_micro: int | None,
+                     global_cap_micro: int | None) -> list[tuple[bool, str]]:
+        """`reserve` for several (wallet, usd_micro, job_key) at once: one read of the totals, one executemany."""
+        return self.state.reserve_usd_many(day=day, items=items, wallet_cap_micro=wallet_cap_micro,
+                                           global_cap_micro=global_cap_micro)
+
     def commit(self, job_key: str, usd_micro: int | None = None) -> None:
         """Mark committed (with the actual amount)."""
         self.state.settle_reservation(job_key, "committed", None if usd_micro is None else _usd(usd_micro))

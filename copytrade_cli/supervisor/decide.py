@@ -3,6 +3,7 @@ a `FollowBook` and a few chain reads passed in; every skip carries its reason.""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -180,45 +181,52 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
     out = Decision()
     price = fill.price
     leader_usd = fill.usd
+    side = fill.side
     allow = {a.lower() for a in settings.copy_trading_execution_allowlist}
+    max_trade = settings.copy_trading_max_trade_usd
+    blocked = not is_local and not settings.enable_real_trading
+    limits: dict[str, Decimal] = {}  # price limit by slippage: the same for every follow of this fill
     for f in follows:
         try:
-            bad = [f"{name} {value!r}" for name, value, allowed in (
-                ("sizing", f.sizing, SIZINGS), ("flow", f.flow, FLOWS), ("side filter", f.side_filter, SIDES),
-                ("sell handling", f.sell_mode, SELL_MODES)) if value not in allowed]
-            if bad:
+            if f.sizing not in SIZINGS or f.flow not in FLOWS or f.side_filter not in SIDES or \
+                    f.sell_mode not in SELL_MODES:
+                bad = [f"{name} {value!r}" for name, value, allowed in (
+                    ("sizing", f.sizing, SIZINGS), ("flow", f.flow, FLOWS), ("side filter", f.side_filter, SIDES),
+                    ("sell handling", f.sell_mode, SELL_MODES)) if value not in allowed]
                 out.skips.append(Skip(f, f"invalid follow config: {', '.join(bad)}"))
                 continue
             if unroutable and f.follower.lower() in unroutable:
                 out.skips.append(Skip(f, unroutable[f.follower.lower()]))
                 continue
-            if f.side_filter != "BOTH" and f.side_filter != fill.side:
-                out.skips.append(Skip(f, f"side filter {f.side_filter} excludes a {fill.side}"))
+            if f.side_filter != "BOTH" and f.side_filter != side:
+                out.skips.append(Skip(f, f"side filter {f.side_filter} excludes a {side}"))
                 continue
-            if f.min_leader_usd and leader_usd is not None and leader_usd < Decimal(f.min_leader_usd):
+            if f.min_leader_usd and leader_usd is not None and leader_usd < _dec_of(f.min_leader_usd):
                 out.skips.append(Skip(f, f"leader notional {leader_usd} USD below the minimum {f.min_leader_usd}"))
                 continue
-            if f.max_price and price is not None and fill.side == "BUY" and price > Decimal(f.max_price):
+            if f.max_price and price is not None and side == "BUY" and price > _dec_of(f.max_price):
                 out.skips.append(Skip(f, f"leader price {price} above max price {f.max_price}"))
                 continue
             if allow and f.follower.lower() not in allow and (f.owner or "").lower() not in allow:
                 out.skips.append(Skip(f, "follower not in COPY_TRADING_EXECUTION_ALLOWLIST"))
                 continue
-            if not is_local and not settings.enable_real_trading:
+            if blocked:
                 out.skips.append(Skip(f, "ENABLE_REAL_TRADING is off (decision recorded, nothing executed)"))
                 continue
-            slip = Decimal(f.max_slippage)
-            if fill.side == "BUY":
+            slip = _dec_of(f.max_slippage)
+            if side == "BUY":
                 spec = _size_buy(f, fill, balances or {})
                 if isinstance(spec, Skip):
                     out.skips.append(spec)
                     continue
-                usd = Decimal(spec) / MICRO
-                if settings.copy_trading_max_trade_usd is not None and usd > settings.copy_trading_max_trade_usd:
-                    out.skips.append(Skip(f, f"{usd} USD exceeds COPY_TRADING_MAX_TRADE_USD "
-                                             f"{settings.copy_trading_max_trade_usd}"))
+                if max_trade is not None and Decimal(spec) / MICRO > max_trade:
+                    out.skips.append(Skip(f, f"{Decimal(spec) / MICRO} USD exceeds COPY_TRADING_MAX_TRADE_USD "
+                                             f"{max_trade}"))
                     continue
-                out.copies.append(CopySpec(f, "BUY", usd_micro=spec, price_limit=price_limit(price, "BUY", slip)))
+                lim = limits.get(f.max_slippage)
+                if lim is None:
+                    lim = limits[f.max_slippage] = price_limit(price, side, slip)
+                out.copies.append(CopySpec(f, "BUY", usd_micro=spec, price_limit=lim))
             else:
                 if f.sell_mode == "ignore":
                     out.skips.append(Skip(f, "sells ignored by this follow config"))
@@ -237,7 +245,10 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
                 if shares <= 0:
                     out.skips.append(Skip(f, "proportional sell rounds to zero shares"))
                     continue
-                out.copies.append(CopySpec(f, "SELL", shares_micro=shares, price_limit=price_limit(price, "SELL", slip)))
+                lim = limits.get(f.max_slippage)
+                if lim is None:
+                    lim = limits[f.max_slippage] = price_limit(price, side, slip)
+                out.copies.append(CopySpec(f, "SELL", shares_micro=shares, price_limit=lim))
         except (ArithmeticError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # A malformed follow row (edited by hand, written by an older version...) costs only its own copy,
             # with the reason recorded; never the fill for every other follower.
@@ -245,7 +256,37 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
     return out
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def _dec_of(value) -> Decimal:
+    """Decimal(value), parsed once per distinct follow-config string (follow rows hold their numbers as text)."""
+    return Decimal(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _fixed_micro(amount, max_usd, min_usd) -> int | str:
+    """A fixed-size BUY's micro amount from the follow's text fields, or why it is skipped (pure: cached)."""
+    usd = _dec_of(amount)
+    if max_usd is not None and usd > _dec_of(max_usd):
+        usd = _dec_of(max_usd)
+    if min_usd is not None and usd < _dec_of(min_usd):
+        return f"copy of {usd:.2f} USD is below the follow's minimum {min_usd}"
+    micro = int((usd * MICRO).to_integral_value(ROUND_DOWN))
+    micro -= micro % 10_000  # the CLOB takes BUY amounts in cents
+    if micro <= 0:
+        return "copy rounds to zero USD"
+    return micro
+
+
 def _size_buy(f: Follow, fill, balances: dict[str, int]) -> int | Skip:
+    if f.sizing == "fixed":
+        micro = _fixed_micro(f.amount, f.max_usd, f.min_usd)
+        if isinstance(micro, str):
+            return Skip(f, micro)
+        if balances and f.flow == "standard":
+            bal = balances.get(f.follower.lower())
+            if bal is not None and bal < micro:
+                return Skip(f, f"proxy holds {bal / MICRO:.2f} USD, copy needs {micro / MICRO:.2f}")
+        return micro
     amount = Decimal(f.amount)
     if f.sizing == "fixed":
         usd = amount
@@ -291,6 +332,21 @@ class Guardrails:
             day=utc_day(), wallet=wallet.lower(), usd_micro=usd_micro, job_key=key,
             wallet_cap_micro=_micro(s.copy_trading_wallet_daily_cap_usd),
             global_cap_micro=_micro(s.copy_trading_daily_cap_usd))
+
+    def reserve_many(self, items: list[tuple[str, int, str]]) -> list[tuple[bool, str]]:
+        """`reserve` for every (wallet, usd_micro, key) of one fill, in order: one call to a store that has
+        `reserve_many` (the state file's ledger), one `reserve` each otherwise."""
+        s = self.settings
+        if s.copy_trading_daily_cap_usd is None and s.copy_trading_wallet_daily_cap_usd is None:
+            return [(True, "no caps")] * len(items)
+        day = utc_day()
+        wcap, gcap = _micro(s.copy_trading_wallet_daily_cap_usd), _micro(s.copy_trading_daily_cap_usd)
+        many = getattr(self.store, "reserve_many", None)
+        if many is not None:
+            return many(day=day, items=[(w.lower(), u, k) for w, u, k in items], wallet_cap_micro=wcap,
+                        global_cap_micro=gcap)
+        return [self.store.reserve(day=day, wallet=w.lower(), usd_micro=u, job_key=k, wallet_cap_micro=wcap,
+                                   global_cap_micro=gcap) for w, u, k in items]
 
     def commit(self, key: str, usd_micro: int | None = None) -> None:
         """The copy executed: keep the reservation (with the actual amount)."""

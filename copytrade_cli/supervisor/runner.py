@@ -7,8 +7,10 @@ queue is a recorded drop. Nothing doubled: the unique row and the group journal 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -463,8 +465,9 @@ class Supervisor:
     def _decide_and_queue(self, fill: LeaderFill, follows) -> None:
         import contextlib
 
-        pre = self._prefetched.pop(signal_key(fill), None)
-        if pre is not None:
+        fkey = signal_key(fill)
+        pre = self._prefetched.pop(fkey, None)
+        if pre is not None and (pre[0] or pre[1]):
             wanted = {f.follower.lower() for f in follows}
             if pre[0] and not wanted <= set(pre[0]) or pre[1] and not wanted <= set(pre[1]):
                 pre = None  # the follow book changed in between: read again
@@ -472,70 +475,80 @@ class Supervisor:
         decision: Decision = decide(fill, follows, settings=self.settings, is_local=self.chain.is_local,
                                     balances=balances, positions=positions, leader_position_before=before,
                                     unroutable=self._unroutable())
-        fkey = signal_key(fill)
-        base = {"fill_key": fkey, "leader": fill.leader, "side": fill.side, "token_id": fill.token_id,
-                "condition_id": fill.condition_id}
-
-        def job(follow, flow: str, status: str, reason: str | None = None, usd: str | None = None,
-                shares: str | None = None, price: str | None = None, group_id: str | None = None) -> dict[str, Any]:
-            return {**base, "follower": follow.follower, "follow_id": follow.id, "flow": flow, "status": status,
-                    "reason": reason, "usd": usd, "shares": shares, "price": price, "group_id": group_id}
-
-        rows: list[dict[str, Any]] = [job(sk.follow, sk.follow.flow, "skipped", sk.reason) for sk in decision.skips]
+        # Job rows as tuples in _JOB_COLS order (no dict per job): fill_key, leader, side, token_id,
+        # condition_id, then follower, follow_id, flow, status, reason, usd, shares, price, group_id.
+        base = (fkey, fill.leader, fill.side, fill.token_id, fill.condition_id)
+        rows: list[tuple] = [(*base, sk.follow.follower, sk.follow.id, sk.follow.flow, "skipped", sk.reason, None,
+                              None, None, None) for sk in decision.skips]
         what: list[tuple] = [("skip", sk.follow.follower, sk.reason) for sk in decision.skips]
         legs_by_group: dict[tuple, list[dict[str, Any]]] = {}
         gids: dict[tuple, str] = {}
+        limits: dict[tuple, str] = {}
         enqueue: list[tuple[str, int]] = []
-        # In process: reservations, job claims and groups in one transaction (nested in the fill's, if open).
-        with self.state.transaction() if self.scale is None else contextlib.nullcontext():
-            for cp in decision.copies:
-                key = f"{fkey}:{cp.follow.follower.lower()}"
-                if cp.side == "BUY":
-                    ok, why = self._shared(lambda: self.guardrails.reserve(cp.follow.follower, cp.usd_micro, key))
-                    if not ok:
-                        rows.append(job(cp.follow, cp.follow.flow, "skipped", why, usd=str(Decimal(cp.usd_micro) / 10**6)))
-                        what.append(("skip", cp.follow.follower, why))
-                        continue
-                flow = cp.follow.flow if cp.side == "BUY" else "standard"
-                # The group is known before the claim: jobs are inserted already attached to it (status
-                # queued), and the group row follows in the same transaction, so nobody can see one without
-                # the other and no second write per job is needed.
-                gkey = (flow, cp.side, str(cp.price_limit)) if self.opts.aggregate else (flow, cp.side, len(rows))
-                gid = gids.get(gkey) or gids.setdefault(gkey, uuid.uuid4().hex[:16])
-                rows.append(job(cp.follow, flow, "queued", usd=str(Decimal(cp.usd_micro) / 10**6),
-                                shares=str(Decimal(cp.shares_micro) / 10**6), price=str(cp.price_limit),
-                                group_id=gid))
-                what.append(("copy", cp, key, gkey))
-            with self.state.transaction():
-                ids = self.state.claim_jobs(rows)
-                for jid, w in zip(ids, what):
-                    if jid is None:
-                        continue  # this fill x follower already has its job: never twice
-                    if w[0] == "skip":
-                        self._count("skipped")
-                        self.say(f"Skipped copy for {w[1]}: {w[2]}")
-                        continue
-                    _, cp, key, gkey = w
-                    legs_by_group.setdefault(gkey, []).append({"job_id": jid, "proxy": cp.follow.follower,
-                                                               "usd_micro": cp.usd_micro,
-                                                               "shares_micro": cp.shares_micro,
-                                                               "reserve_key": key if cp.side == "BUY" else None,
-                                                               "_limit": str(cp.price_limit)})
-                n_jobs = sum(len(v) for v in legs_by_group.values())
-                if n_jobs:
-                    self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
-                now = time.time()
-                for (flow, side, _extra), legs in legs_by_group.items():
-                    gid = gids[(flow, side, _extra)]
-                    limit = legs[0].pop("_limit")
-                    for leg in legs[1:]:
-                        leg.pop("_limit", None)
-                    self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": flow, "side": side,
-                                             "token_id": fill.token_id, "condition_id": fill.condition_id,
-                                             "price_limit": limit, "t_detected": fill.seen_at, "stage": "queued",
-                                             "status": "queued", "legs_json": json.dumps(legs), "t_queued": now},
-                                            [])
-                    enqueue.append((gid, len(legs)))
+        # Caps for every BUY copy of the fill in one call (in process: one read of the totals and one
+        # executemany into the ledger, inside the fill's transaction). Shared (Redis) mode: one reservation
+        # per copy, each retried across a Redis outage, outside any SQLite transaction.
+        buys = [(cp.follow.follower, cp.usd_micro, f"{fkey}:{cp.follow.follower.lower()}")
+                for cp in decision.copies if cp.side == "BUY"]
+        if not buys:
+            verdicts: list[tuple[bool, str]] = []
+        elif self.scale is None:
+            verdicts = self.guardrails.reserve_many(buys)
+        else:
+            verdicts = [self._shared(lambda b=b: self.guardrails.reserve(*b)) for b in buys]
+        nth = iter(zip(buys, verdicts))
+        for cp in decision.copies:
+            f = cp.follow
+            key = None
+            if cp.side == "BUY":
+                (_w, _u, key), (ok, why) = next(nth)
+                if not ok:
+                    rows.append((*base, f.follower, f.id, f.flow, "skipped", why, _usd_str(cp.usd_micro), None, None,
+                                 None))
+                    what.append(("skip", f.follower, why))
+                    continue
+            flow = f.flow if cp.side == "BUY" else "standard"
+            lim = str(cp.price_limit)
+            # The group is known before the claim: jobs are inserted already attached to it (status
+            # queued), and the group row follows in the same transaction, so nobody can see one without
+            # the other and no second write per job is needed.
+            gkey = (flow, cp.side, lim) if self.opts.aggregate else (flow, cp.side, len(rows))
+            gid = gids.get(gkey)
+            if gid is None:
+                gid = gids[gkey] = os.urandom(8).hex()
+                limits[gkey] = lim
+            rows.append((*base, f.follower, f.id, flow, "queued", None, _usd_str(cp.usd_micro),
+                         _usd_str(cp.shares_micro), lim, gid))
+            what.append(("copy", cp, key, gkey))
+        # In process the fill's transaction (_record_and_decide) is open around all of this: reservations, job
+        # claims and groups commit together, with no savepoint of their own. Shared mode: claims and groups in
+        # one transaction here.
+        with self.state.transaction() if self.scale is not None else contextlib.nullcontext():
+            ids = self.state.claim_jobs(rows, cols=_JOB_COLS)
+            for jid, w in zip(ids, what):
+                if jid is None:
+                    continue  # this fill x follower already has its job: never twice
+                if w[0] == "skip":
+                    self._count("skipped")
+                    self.say(f"Skipped copy for {w[1]}: {w[2]}")
+                    continue
+                _, cp, key, gkey = w
+                legs_by_group.setdefault(gkey, []).append({"job_id": jid, "proxy": cp.follow.follower,
+                                                           "usd_micro": cp.usd_micro,
+                                                           "shares_micro": cp.shares_micro,
+                                                           "reserve_key": key})
+            n_jobs = sum(len(v) for v in legs_by_group.values())
+            if n_jobs:
+                self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
+            now = time.time()
+            for gkey, legs in legs_by_group.items():
+                gid = gids[gkey]
+                self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": gkey[0], "side": gkey[1],
+                                         "token_id": fill.token_id, "condition_id": fill.condition_id,
+                                         "price_limit": limits[gkey], "t_detected": fill.seen_at, "stage": "queued",
+                                         "status": "queued", "legs_json": json.dumps(legs), "t_queued": now},
+                                        [])
+                enqueue.append((gid, len(legs)))
         if self._deferred is not None:
             self._deferred.extend(enqueue)  # queued by the caller once its transaction commits
         else:
@@ -986,6 +999,16 @@ def signal_key(fill: LeaderFill) -> str:
     """The supervisor's dedup key: the leader plus the fill's canonical key, so two leaders with identical
     fills in one transaction stay two signals."""
     return f"{fill.leader.lower()}:{fill.key}"
+
+
+_JOB_COLS = ["fill_key", "leader", "side", "token_id", "condition_id", "follower", "follow_id", "flow", "status",
+             "reason", "usd", "shares", "price", "group_id"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _usd_str(micro: int) -> str:
+    """A micro amount as the jobs table's decimal string (one Decimal division per distinct amount)."""
+    return str(Decimal(micro) / 10**6)
 
 
 def _iso(ts: float) -> str:

@@ -90,6 +90,37 @@ def test_daily_cap_reservation_is_atomic(tmp_path):
     assert s.spent_usd("2026-11-25") == "4"
 
 
+def test_batched_cap_reservation_matches_one_by_one(tmp_path):
+    """reserve_usd_many (one fill's copies at once) gives the verdicts, reasons and ledger of reserve_usd per copy."""
+    items = [("w1", 2_000_000, "k1"), ("w2", 3_000_000, "k2"), ("w1", 2_000_000, "k3"), ("w1", 1_500_000, "k4"),
+             ("w3", 4_000_000, "k5"), ("w2", 1_000_000, "k2"), ("w3", 10_000, "k6")]
+    one, many = State(tmp_path / "one.db"), State(tmp_path / "many.db")
+    for st in (one, many):  # some spending earlier in the day, and one key already reserved
+        st.reserve_usd(day="d", wallet="w1", usd="0.5", job_key="k0", wallet_cap="5", global_cap="12")
+        st.reserve_usd(day="d", wallet="w3", usd="1", job_key="k6", wallet_cap="5", global_cap="12")
+    by_one = [one.reserve_usd(day="d", wallet=w, usd=str(Decimal(u) / 10**6), job_key=k, wallet_cap="5",
+                              global_cap="12") for w, u, k in items]
+    with many.transaction():
+        by_many = many.reserve_usd_many(day="d", items=items, wallet_cap_micro=5_000_000, global_cap_micro=12_000_000)
+    assert by_many == by_one
+    assert [ok for ok, _ in by_many] == [True, True, True, False, False, True, True]  # k2 and k6: already reserved
+    rows = lambda st: sorted((r["wallet"], r["usd"], r["job_key"]) for r in st.reservations("d"))  # noqa: E731
+    assert rows(many) == rows(one)
+    assert [many.spent_usd("d", w) for w in ("w1", "w2", "w3", None)] == [one.spent_usd("d", w) for w in
+                                                                         ("w1", "w2", "w3", None)]
+    assert many._spent_micro("d") == one._spent_micro("d") == 8_500_000
+
+
+def test_claim_jobs_tuples_and_dicts_at_most_once(tmp_path):
+    s = State(tmp_path / "s.db")
+    cols = ["fill_key", "follower", "status"]
+    assert s.claim_jobs([("f", "a", "queued"), ("f", "b", "queued")], cols=cols) == [1, 2]
+    got = s.claim_jobs([{"fill_key": "f", "follower": "b", "status": "x"}, {"fill_key": "f", "follower": "c",
+                                                                          "status": "x"}])
+    assert got == [None, 3]
+    assert s.get_job(3)["attempts"] == 0 and s.get_job(3)["created_at"]
+
+
 def test_pro_rata_rounding_rule():
     assert pro_rata(100, [1, 1, 1]) == [34, 33, 33]
     assert pro_rata(10, [0, 0]) == [0, 0]
