@@ -77,7 +77,7 @@ def main() -> None:
                 elif name == "gas":
                     _external("gas_contracts.py")
                 elif name == "scale":
-                    _external("scale.py")
+                    _external("scale.py", *(["--batches", "4"] if a.quick else ["--batches", "12", "--followers", "10"]))
                 else:
                     print(f"unknown bench {name!r}; use {', '.join(ALL)}")
             except Exception as exc:  # noqa: BLE001 — report and go on with the next bench
