@@ -12,6 +12,7 @@ from .common import NetworkOpt, get_ctx, handle_errors
 def supervise(ctx: typer.Context, network: NetworkOpt = None,
               channels: Annotated[str, typer.Option("--channels", help="Comma list of mempool, logs, activity, data_api.")] = "mempool,logs,activity",
               per_follower: Annotated[bool, typer.Option("--per-follower", help="One order per follower (the seed's model) instead of aggregated execution.")] = False,
+              no_coalesce: Annotated[bool, typer.Option("--no-coalesce", help="Never merge queued fills of the same order (flow, side, token, price) into one order under backlog: one order per leader fill.")] = False,
               max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Stop after this long.")] = None,
               exit_after: Annotated[int | None, typer.Option("--exit-after", help="Stop after this many job groups finished.")] = None,
               metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")] = None,
@@ -68,7 +69,8 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
         view = LiveView(c.out, None)
         say = view.say
     sup = Supervisor(c.settings, c.state, chain, say=say,
-                     options=SupervisorOptions(channels=chans, aggregate=not per_follower, max_seconds=max_seconds,
+                     options=SupervisorOptions(channels=chans, aggregate=not per_follower, coalesce=not no_coalesce,
+                                               max_seconds=max_seconds,
                                                exit_after_groups=exit_after))
     if log_json:
         setup_json_logging(sys.stdout, {"instance": sup.instance_id,

@@ -1,5 +1,5 @@
-"""The worker fleet: one wallet = one nonce lane + one CLOB session; checked out exclusively per job group,
-refuelled with gas from the funder when low."""
+"""The worker fleet: one wallet = one nonce lane + one CLOB session; each runs up to SUPERVISOR_GROUPS_PER_WORKER
+job groups at once (slots), refuelled with gas from the funder when low."""
 from __future__ import annotations
 
 import contextlib
@@ -31,6 +31,9 @@ class Worker:
     # settlement/push pending) have committed or parked on it: not float a Smart Buffer check may spend.
     reserved: dict = field(default_factory=dict)
     _res_lock: Any = field(default_factory=threading.Lock, repr=False)
+    # Held across a Smart Buffer check and its reservation: two groups on this worker never both count the same
+    # float (several groups may run on one worker at once, SUPERVISOR_GROUPS_PER_WORKER).
+    check_lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @property
     def address(self) -> str:
@@ -62,15 +65,15 @@ class Lease:
             if self._done:
                 return
             self._done = True
-            self.fleet._free[self.worker.address.lower()] = self.worker
+            self.fleet._put(self.worker)
             self.fleet._cv.notify_all()
 
 
 class Fleet:
-    """The pool of workers; `checkout()` / `lease()` hand one out exclusively (one group at a time per worker, up to
-    its order's outcome when the group gives it back early)."""
+    """The pool of workers; `checkout()` / `lease()` hand out a worker slot: each worker runs up to
+    `per_worker` groups at once (up to their orders' outcomes when the groups give it back early)."""
 
-    def __init__(self, w3, accounts: list, *, clob_factory=None, fees: FeeOracle | None = None):
+    def __init__(self, w3, accounts: list, *, clob_factory=None, fees: FeeOracle | None = None, per_worker: int = 1):
         self.w3 = w3
         self.fees = fees or FeeOracle(w3)
         chain_id = w3.eth.chain_id
@@ -80,11 +83,29 @@ class Fleet:
         # reimburser) waits for THAT worker without taking the others out of circulation meanwhile (a queue
         # scan held every free worker hostage until the wanted one came back, starving the dispatcher).
         self._cv = threading.Condition()
-        self._free: dict[str, Worker] = {}
+        self.per_worker = max(1, int(per_worker))
+        self._free: dict[str, Worker] = {}  # workers with at least one free slot, in the order they were freed
+        self._slots: dict[str, int] = {}  # free slots per worker
         for w in self.workers:
             if clob_factory is not None:
                 w.clob = clob_factory(w.account)
             self._free[w.address.lower()] = w
+            self._slots[w.address.lower()] = self.per_worker
+
+    def _put(self, w: Worker) -> None:
+        """One slot of `w` is free again (caller holds the condition)."""
+        a = w.address.lower()
+        self._slots[a] = min(self.per_worker, self._slots.get(a, 0) + 1)
+        self._free.pop(a, None)
+        self._free[a] = w  # most recently freed last (LIFO pick)
+
+    def _pop(self, a: str) -> Worker:
+        """Take one slot of worker `a` (caller holds the condition; `a` has a free slot)."""
+        w = self._free[a]
+        self._slots[a] -= 1
+        if self._slots[a] <= 0:
+            del self._free[a]
+        return w
 
     def __len__(self) -> int:
         return len(self.workers)
@@ -115,9 +136,9 @@ class Fleet:
                     # LIFO: the worker freed last goes first, so under light load a few workers do the work
                     # and the Smart Buffer debts they front accumulate on them (reimbursed in fewer, bigger
                     # batches: one leg per proxy per worker and round).
-                    return self._free.popitem()[1]
+                    return self._pop(next(reversed(self._free)))
                 if want is not None and want in self._free:
-                    return self._free.pop(want)
+                    return self._pop(want)
                 left = None if deadline is None else deadline - time.time()
                 if left is not None and left <= 0:
                     raise CopytradeError("no free worker")

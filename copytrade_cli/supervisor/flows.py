@@ -18,6 +18,7 @@ each to the largest fractional remainders (ties: lower job id). Same price for e
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -264,10 +265,14 @@ class GroupRunner:
             if buffer:
                 t0 = time.time()
                 # Reservations first, then the balance: a settlement mined in between is counted twice (safe),
-                # never not at all.
-                held = self._held_elsewhere()
-                have = _cached_contract("erc20", self.c.w3, self.c.collateral).functions.balanceOf(self.w.address).call()
-                have -= held
+                # never not at all. Check and reservation are one step per worker (several groups may run on it).
+                with getattr(self.w, "check_lock", None) or contextlib.nullcontext():
+                    held = self._held_elsewhere()
+                    have = _cached_contract("erc20", self.c.w3, self.c.collateral).functions.balanceOf(
+                        self.w.address).call()
+                    have -= held
+                    if have >= total:
+                        self._hold(total)
                 if have < total:
                     self._step("Check Buffer", "failed", detail=f"float {have / MICRO:.2f} < {total / MICRO:.2f} USD; "
                                "falling back to Standard", t0=t0)
@@ -308,6 +313,7 @@ class GroupRunner:
     def _pull_collateral(self, total: int) -> None:
         t0 = time.time()
         total = self._drop_unfunded_legs(total)
+        self._hold(total)  # the pulled collateral is this group's from the moment it lands: never another's float
         tx = self._send_executor("pullCollateral", self.c.collateral, self._proxies(), [l["usd_micro"] for l in self.legs],
                                  intent={"stage": "pull_sent"}, tx_field="pull_tx")
         self._set(stage="pull_sent", pull_tx=tx)

@@ -39,6 +39,7 @@ class SupervisorOptions:
 
     channels: tuple[str, ...] = ("mempool", "logs", "activity")
     aggregate: bool = True
+    coalesce: bool = True  # in process, under backlog: queued fills of the same order join a starting group
     reimburse_every_s: float = 2.0
     max_seconds: float | None = None
     exit_after_groups: int | None = None
@@ -166,7 +167,8 @@ class Supervisor:
         accounts = worker_accounts(self.settings)
         self.fleet = Fleet(w3, accounts, clob_factory=lambda a: ClobGateway(clob_url, self.chain.chain_id, a.key.hex()
                                                                             if isinstance(a.key, bytes) else a.key,
-                                                                            exchange))
+                                                                            exchange),
+                           per_worker=self.settings.supervisor_groups_per_worker)
         from ..chain.deploy import contract
 
         ex = contract(w3, "Executor", executor)
@@ -182,7 +184,7 @@ class Supervisor:
                                               wait_s=2 * self.settings.supervisor_lease_ms / 1000)
             # Read no more groups than there are workers, so idle instances get the rest of the stream.
             self._inflight = threading.Semaphore(max(1, min(self.settings.supervisor_fanout_concurrency,
-                                                            len(self.fleet))))
+                                                            len(self.fleet) * self.fleet.per_worker)))
         self.worker_gas = {r["address"]: r["gas_wei"] for r in st["workers"]}
         self._clob_factory = (lambda a: ClobGateway(
             clob_url, self.chain.chain_id, a.key.hex() if isinstance(a.key, bytes) else a.key, exchange))
@@ -192,7 +194,8 @@ class Supervisor:
         self.flow_ctx = FlowContext(w3=w3, state=self.state, executor=executor, collateral=collateral, ctf=ctf,
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,
                                     guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at,
-                                    on_step=self._on_step, coalesce=self.scale is None and self.opts.aggregate)
+                                    on_step=self._on_step, coalesce=self.scale is None and self.opts.aggregate
+                                    and self.opts.coalesce)
         # A group holds a dispatch slot (and its worker) only up to its order's outcome; the rest of it (settlement
         # mined, push) runs on in a settling slot, without the worker. Threads: every slot of both kinds.
         tails = max(50, 10 * len(self.fleet))

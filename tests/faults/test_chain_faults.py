@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from copytrade_cli.settings import SEED_LEADER
 from copytrade_cli.supervisor.configs import add_follow
 
 from ..integration.conftest import RunningSupervisor, clear_follows, fork, make_settings, new_follower  # noqa: F401
-from .ledger import balances, check_once, injected, jobs_for, wait_settled
+from .ledger import balances, check_once, injected, jobs_for
+from .tools import FaultProxy, setup_follow
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -30,20 +30,9 @@ def _anvil_pids(fork) -> list[int]:
     return out
 
 
-def _setup(fork, flow: str = "standard", amount: str = "3"):
-    clear_follows(fork)
-    proxy = new_follower(fork)
-    add_follow(fork.state, follower=proxy, leader=SEED_LEADER, amount=amount, flow=flow)
-    token = int(fork.world.market(0).token_id("Yes"))
-    # A follow copies fills from the moment it exists, and chain timestamps are whole seconds: a fill in the
-    # very second the follow was created is (conservatively) not copied. Trade from the next second on.
-    time.sleep(1.0 - time.time() % 1.0 + 0.05)
-    return proxy, token, balances(fork, proxy, token)
-
-
 @pytest.mark.slow
 def test_node_unreachable_for_10s_mid_flow(fork):
-    proxy, token, before = _setup(fork)
+    proxy, token, before = setup_follow(fork)
     sup = RunningSupervisor(fork, channels=("mempool", "logs"))
     stopped: list[int] = []
     try:
@@ -66,56 +55,6 @@ def test_node_unreachable_for_10s_mid_flow(fork):
     check_once(fork, proxy, token, before, expect="complete")
 
 
-class _Forwarder:
-    """A tiny JSON-RPC forwarder (aiohttp) in front of the node: a second, killable RPC endpoint."""
-
-    def __init__(self, target: str):
-        import asyncio
-
-        from aiohttp import ClientSession, web
-
-        self.target, self.calls = target, 0
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        async def handle(request):
-            self.calls += 1
-            body = await request.read()
-            async with self._session.post(self.target, data=body,
-                                          headers={"Content-Type": "application/json"}) as r:
-                return web.Response(body=await r.read(), content_type="application/json")
-
-        async def main():
-            self._session = ClientSession()
-            app = web.Application()
-            app.router.add_post("/", handle)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-            started.set()
-
-        def run():
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(main())
-            self._loop.run_forever()
-
-        self._t = threading.Thread(target=run, daemon=True)
-        self._t.start()
-        assert started.wait(10)
-
-    def kill(self) -> None:
-        import asyncio
-
-        async def down():
-            await self._runner.cleanup()
-            await self._session.close()
-
-        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
-
 def test_rpc_endpoint_dead_at_start_is_skipped(fork):
     from copytrade_cli.chain.fork import LOCAL_NETWORK
     from copytrade_cli.chain.network import connect_network
@@ -136,8 +75,8 @@ def test_rpc_endpoint_dies_mid_run_fails_over(fork):
     from copytrade_cli.chain.network import connect_network
     from copytrade_cli.chain.tx import raw_rpc
 
-    proxy, token, before = _setup(fork, amount="2")
-    fwd = _Forwarder(fork.chain.rpc_url)
+    proxy, token, before = setup_follow(fork, amount="2")
+    fwd = FaultProxy(fork.chain.rpc_url)
     s = make_settings(fork.settings.home, COPY_TRADING_RPC_URL=fwd.url, COPY_TRADING_RPC_URLS=fork.chain.rpc_url)
     chain = connect_network(s, fork.state, LOCAL_NETWORK)
     assert chain.rpc_url == fwd.url
@@ -166,7 +105,7 @@ def test_rpc_endpoint_dies_mid_run_fails_over(fork):
 def test_worker_out_of_gas_is_refuelled_and_retried(fork):
     from copytrade_cli.chain.cheats import Cheats
 
-    proxy, token, before = _setup(fork, amount="2")
+    proxy, token, before = setup_follow(fork, amount="2")
     s = make_settings(fork.settings.home, SUPERVISOR_WORKER_POOL_SIZE="1")
     sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
     try:
@@ -185,7 +124,7 @@ def test_worker_out_of_gas_is_refuelled_and_retried(fork):
 
 @pytest.mark.slow
 def test_nonce_gap_is_filled(fork):
-    proxy, token, before = _setup(fork, amount="2")
+    proxy, token, before = setup_follow(fork, amount="2")
     s = make_settings(fork.settings.home, SUPERVISOR_WORKER_POOL_SIZE="1")
     sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
     try:

@@ -3,76 +3,15 @@ pointed at it with COPYTRADE_CLOB_URL: 5xx answers, a timeout after the order wa
 querying, never re-posted), a FOK rejected on a thin book (refund); and a full queue (recorded drop)."""
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-
 import pytest
 
 from copytrade_cli.localworld.trades import leader_batch, leader_trade
-from copytrade_cli.settings import SEED_LEADER
-from copytrade_cli.supervisor.configs import add_follow
 
-from ..integration.conftest import RunningSupervisor, clear_follows, fork, make_settings, new_follower  # noqa: F401
-from .ledger import balances, check_once, injected, jobs_for, wait_settled
+from ..integration.conftest import RunningSupervisor, fork, make_settings  # noqa: F401
+from .ledger import check_once, injected, jobs_for, wait_settled
+from .tools import FaultProxy, setup_follow
 
 pytestmark = [pytest.mark.timeout(240)]
-
-
-class FaultProxy:
-    """Forwards every request to the CLOB, except POST /order per `mode`: "5xx" answers 503 without
-    forwarding; "timeout" forwards (the CLOB accepts and settles) but answers only after the client gave up."""
-
-    def __init__(self, target: str):
-        from aiohttp import ClientSession, ClientTimeout, web
-
-        self.target, self.mode = target.rstrip("/"), "pass"
-        self.posted = 0  # POST /order that reached the CLOB
-        self.refused = 0
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def handle(request):
-            body = await request.read()
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
-            is_order = request.method == "POST" and request.path == "/order"
-            if is_order and self.mode == "5xx":
-                self.refused += 1
-                return web.json_response({"error": "upstream unavailable"}, status=503)
-            if is_order:
-                self.posted += 1
-            async with self._session.request(request.method, self.target + request.path_qs, data=body,
-                                             headers=headers) as r:
-                data, status, ctype = await r.read(), r.status, r.content_type
-            if is_order and self.mode == "timeout":
-                await asyncio.sleep(7)  # the client's HTTP timeout is 5 s
-            return web.Response(body=data, status=status, content_type=ctype)
-
-        async def main():
-            self._session = ClientSession(timeout=ClientTimeout(total=30))
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", handle)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-            self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-            ready.set()
-
-        def run():
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(main())
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True).start()
-        assert ready.wait(10)
-
-    def close(self) -> None:
-        async def down():
-            await self._runner.cleanup()
-            await self._session.close()
-
-        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +21,6 @@ def clob_proxy(fork):
     p.close()
 
 
-def _setup(fork, flow="standard", amount="3", **follow):
-    clear_follows(fork)
-    proxy = new_follower(fork)
-    add_follow(fork.state, follower=proxy, leader=SEED_LEADER, amount=amount, flow=flow, **follow)
-    token = int(fork.world.market(0).token_id("Yes"))
-    # A follow copies fills from the moment it exists, and chain timestamps are whole seconds: a fill in the
-    # very second the follow was created is (conservatively) not copied. Trade from the next second on.
-    time.sleep(1.0 - time.time() % 1.0 + 0.05)
-    return proxy, token, balances(fork, proxy, token)
-
-
 def _sup(fork, clob_proxy, **env):
     s = make_settings(fork.settings.home, COPYTRADE_CLOB_URL=clob_proxy.url, **env)
     return RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
@@ -100,7 +28,7 @@ def _sup(fork, clob_proxy, **env):
 
 @pytest.mark.parametrize("flow", ["standard", "buffer"])
 def test_clob_5xx_is_reconciled_and_refunded(fork, clob_proxy, flow):
-    proxy, token, before = _setup(fork, flow)
+    proxy, token, before = setup_follow(fork, flow)
     clob_proxy.mode = "5xx"
     posted0 = clob_proxy.posted
     sup = _sup(fork, clob_proxy)
@@ -119,7 +47,7 @@ def test_clob_5xx_is_reconciled_and_refunded(fork, clob_proxy, flow):
 
 
 def test_clob_timeout_after_accepting_is_reconciled_never_reposted(fork, clob_proxy):
-    proxy, token, before = _setup(fork, "standard")
+    proxy, token, before = setup_follow(fork, "standard")
     clob_proxy.mode = "timeout"
     posted0 = clob_proxy.posted
     sup = _sup(fork, clob_proxy)
@@ -139,7 +67,7 @@ def test_clob_timeout_after_accepting_is_reconciled_never_reposted(fork, clob_pr
 
 def test_fok_on_a_thin_book_is_refunded(fork, clob_proxy):
     # The follower accepts no slippage at all; the book's best ask is a tick above the leader's price.
-    proxy, token, before = _setup(fork, "standard", max_slippage="0")
+    proxy, token, before = setup_follow(fork, "standard", max_slippage="0")
     sup = _sup(fork, clob_proxy)
     try:
         leader_trade(fork.w3, fork.world, side="BUY", usd=6.0, price="0.5", pending_ms=0)
@@ -154,7 +82,7 @@ def test_fok_on_a_thin_book_is_refunded(fork, clob_proxy):
 
 
 def test_queue_full_is_a_recorded_drop(fork, clob_proxy):
-    proxy, token, before = _setup(fork, "standard", amount="1")
+    proxy, token, before = setup_follow(fork, "standard", amount="1")
     sup = _sup(fork, clob_proxy, SUPERVISOR_QUEUE_MAX_SIZE="1", SUPERVISOR_FANOUT_CONCURRENCY="1")
     try:
         leader_batch(fork.w3, fork.world, count=6, usd=2.0, pending_ms=300)  # six fills seen at once

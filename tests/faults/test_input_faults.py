@@ -25,19 +25,9 @@ from copytrade_cli.supervisor.configs import add_follow
 
 from ..integration.conftest import RunningSupervisor, clear_follows, fork, make_settings, new_follower  # noqa: F401
 from .ledger import balances, check_once, injected, jobs_for
+from .tools import setup_follow
 
 pytestmark = [pytest.mark.timeout(240)]
-
-
-def _setup(fork, flow="standard", amount="2"):
-    clear_follows(fork)
-    proxy = new_follower(fork)
-    add_follow(fork.state, follower=proxy, leader=SEED_LEADER, amount=amount, flow=flow)
-    token = int(fork.world.market(0).token_id("Yes"))
-    # A follow copies fills from the moment it exists, and chain timestamps are whole seconds: a fill in the
-    # very second the follow was created is (conservatively) not copied. Trade from the next second on.
-    time.sleep(1.0 - time.time() % 1.0 + 0.05)
-    return proxy, token, balances(fork, proxy, token)
 
 
 class DroppingFeed:
@@ -87,7 +77,7 @@ class DroppingFeed:
 
 @pytest.mark.slow
 def test_activity_websocket_dropped_repeatedly(fork):
-    proxy, token, before = _setup(fork)
+    proxy, token, before = setup_follow(fork, amount="2")
     res = leader_trade(fork.w3, fork.world, side="BUY", usd=5.0, price="0.5", pending_ms=0)
     f = res.fills[0]
     payload = {"proxyWallet": f.leader, "transactionHash": f.tx_hash, "asset": f.token_id, "side": f.side,
@@ -118,7 +108,7 @@ def test_undecodable_pending_transactions(fork):
     from copytrade_cli.localworld.world import DEV_KEYS
     from copytrade_cli.polymarket.fills import _selectors
 
-    proxy, token, before = _setup(fork)
+    proxy, token, before = setup_follow(fork, amount="2")
     sup = RunningSupervisor(fork, channels=("mempool", "logs"))
     try:
         sender = Account.from_key(DEV_KEYS[7])

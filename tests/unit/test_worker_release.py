@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
+import pytest
+
 from copytrade_cli.polymarket.clob import PlacedOrder
 from copytrade_cli.supervisor.fleet import Fleet, Lease, Worker
 
@@ -26,13 +28,44 @@ def test_reservations_per_group():
     assert w.reserved_except("g3") == 2_000_000
 
 
-def _fleet(n: int) -> Fleet:
+def _fleet(n: int, per_worker: int = 1) -> Fleet:
     f = Fleet.__new__(Fleet)
     f.workers = [Worker(i, SimpleNamespace(address="0x" + f"{i + 1:02x}" * 20), lane=None) for i in range(n)]
     f.by_address = {w.address.lower(): w for w in f.workers}
     f._cv = threading.Condition()
+    f.per_worker = per_worker
     f._free = {w.address.lower(): w for w in f.workers}
+    f._slots = {w.address.lower(): per_worker for w in f.workers}
     return f
+
+
+def test_groups_per_worker_slots():
+    """SUPERVISOR_GROUPS_PER_WORKER=2: a worker runs two groups at once, never three; a slot given back is
+    taken again, and a lease's double give-back frees one slot only."""
+    from copytrade_cli.errors import CopytradeError
+
+    f = _fleet(1, per_worker=2)
+    with f.lease(timeout=1) as a, f.lease(timeout=1) as b:
+        assert a.worker is b.worker
+        with pytest.raises(CopytradeError, match="no free worker"):
+            with f.lease(timeout=0.05):
+                pass
+        a.give_back()
+        a.give_back()
+        with f.lease(timeout=1) as c:
+            assert c.worker is a.worker
+            with pytest.raises(CopytradeError):
+                with f.lease(timeout=0.05):
+                    pass
+    assert f._slots[a.worker.address.lower()] == 2
+
+
+def test_lifo_prefers_the_worker_freed_last():
+    f = _fleet(3)
+    with f.lease() as x:
+        pass
+    with f.lease() as y:
+        assert y.worker is x.worker
 
 
 def test_give_back_early_never_returns_a_worker_someone_else_holds():
