@@ -21,7 +21,8 @@ def py_spy() -> str | None:
     return shutil.which("py-spy")
 
 
-def record(pid: int, seconds: float, out: Path | None = None, rate: int = 100, idle: bool = False) -> Path | None:
+def record(pid: int, seconds: float, out: Path | None = None, rate: int = 100, idle: bool = False,
+           gil: bool = True) -> Path | None:
     """py-spy record in raw (collapsed) format; None when py-spy is missing or not permitted."""
     exe = py_spy()
     if exe is None:
@@ -32,6 +33,8 @@ def record(pid: int, seconds: float, out: Path | None = None, rate: int = 100, i
            "--output", str(out), "--nonblocking", "--threads"]
     if idle:
         cmd.append("--idle")
+    if gil:
+        cmd.append("--gil")  # only the thread holding the GIL: where the process's Python CPU really goes
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0 or not out.exists():
         print(f"  (py-spy failed: {r.stderr.strip()[-300:]})")
