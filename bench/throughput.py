@@ -166,28 +166,26 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                  channels="mempool,logs", clob="local CLOB (own process, settle_wait=receipt)",
                  mining=f"interval {a.block_time} s" if a.block_time else "automine")
     results = []
-    for flow in flows:
-        # A fresh node per flow: anvil keeps every block in memory and a whole run of both flows at this load
-        # passed 4 GB (the watchdog stops it). The ceiling is measured on each node, before and after.
+    # The smallest follower set also without coalescing: one order per leader fill, the capacity when fills
+    # never share an order (coalescing under backlog merges fills of the same token and price).
+    phases = [(flow, n, True) for flow in flows for n in sizes]
+    if a.no_coalesce_phase:
+        phases += [(flow, min(sizes), False) for flow in flows]
+    for flow, n, coalesce in phases:
+        # A fresh node per phase: anvil keeps every block in memory, and two phases at this load passed 4 GB
+        # (the watchdog stops it). The chain's ceiling is measured on that same node right before the phase.
         with BenchFork(block_time=a.block_time or None) as fork:
-            # Enough collateral that no proxy runs dry during the phases (1 USD per copy; the smallest follower
-            # set carries the whole offered rate): a dry proxy would turn copies into skips.
-            need = a.offered * (a.warmup + a.seconds + 25) / min(sizes)
-            proxies = make_followers(fork, max(sizes), usdc=int(min(50_000, max(2_000, need * 1.2))))
+            # Enough collateral that no proxy runs dry (1 USD per copy; the follower set carries the whole
+            # offered rate): a dry proxy would turn copies into skips.
+            need = a.offered * (a.warmup + a.seconds + 25) / n
+            proxies = make_followers(fork, n, usdc=int(min(50_000, max(2_000, need * 1.2))))
             ceiling = ceiling_rounds(fork.w3)
-            print_ceiling(ceiling, f"chain ceiling, {flow} node (pre-signed transfers)")
-            # The smallest follower set also without coalescing: one order per leader fill, the capacity when
-            # fills never share an order (coalescing under backlog merges fills of the same token and price).
-            phases = [(n, True) for n in sizes] + ([(min(sizes), False)] if a.no_coalesce_phase else [])
-            for n, coalesce in phases:
-                r = run_phase(fork, proxies, flow=flow, per_fill=n, seconds=a.seconds, warmup=a.warmup,
-                              offered=a.offered, profile=a.profile, coalesce=coalesce)
-                print_phase(r, ceiling)
-                results.append(r)
-            c2 = ceiling_rounds(fork.w3)
-            print()
-            print_ceiling(c2, f"chain ceiling, {flow} node, after")
+            r = run_phase(fork, proxies, flow=flow, per_fill=n, seconds=a.seconds, warmup=a.warmup,
+                          offered=a.offered, profile=a.profile, coalesce=coalesce)
+            print_phase(r, ceiling)
+            print_ceiling(ceiling, "chain ceiling, same node, before the phase")
             row("node watchdog", f"{fork.watch.kicks} stalled-pool blocks mined, node peak RSS {fork.watch.peak_rss_mb} MB")
+            results.append(r)
     return results
 
 
