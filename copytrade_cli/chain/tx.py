@@ -98,24 +98,58 @@ class RawRpc:
         self._local = threading.local()
         self._ids = itertools.count(1)
 
+    def _conn(self, url: str):
+        """This thread's keep-alive connection to `url` (http.client: a fraction of requests' CPU per call)."""
+        import http.client
+        from urllib.parse import urlsplit
+
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        c = conns.get(url)
+        if c is None:
+            u = urlsplit(url)
+            cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+            c = cls(u.hostname, u.port, timeout=self.timeout)
+            c.path_ = (u.path or "/") + (f"?{u.query}" if u.query else "")
+            conns[url] = c
+        return c
+
+    def _drop(self, url: str) -> None:
+        c = (getattr(self._local, "conns", None) or {}).pop(url, None)
+        if c is not None:
+            c.close()
+
     def _post(self, body: Any) -> Any:
-        import requests
+        import http.client
+        import json as _json
 
         provider = self.w3.provider
-        sess = getattr(self._local, "s", None)
-        if sess is None:
-            sess = self._local.s = requests.Session()
-            # NOTE: no proxy/netrc lookups per request (requests stats files for them on every call otherwise).
-            sess.trust_env = False
+        data = _json.dumps(body).encode()
         tries = len(getattr(provider, "urls", None) or [1])
         for attempt in range(tries):
             url = str(provider.endpoint_uri)
-            try:
-                return sess.post(url, json=body, timeout=self.timeout).json()
-            except (requests.ConnectionError, requests.Timeout):
-                fo = getattr(provider, "fail_over", None)
-                if attempt == tries - 1 or fo is None or not fo(url):
-                    raise
+            for fresh in (False, True):  # a keep-alive connection the server closed meanwhile: one new try
+                c = self._conn(url)
+                try:
+                    c.request("POST", c.path_, body=data, headers={"Content-Type": "application/json"})
+                    r = c.getresponse()
+                    raw = r.read()
+                    if r.status >= 400 and not raw.strip().startswith((b"{", b"[")):
+                        raise ChainError(f"RPC {url} answered HTTP {r.status}")
+                    return _json.loads(raw)
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                    self._drop(url)
+                    if fresh:
+                        err = exc
+                        break
+                except (OSError, http.client.HTTPException) as exc:  # refused, unreachable, timed out
+                    self._drop(url)
+                    err = exc
+                    break
+            fo = getattr(provider, "fail_over", None)
+            if attempt == tries - 1 or fo is None or not fo(url):
+                raise ChainError(f"RPC {url} unreachable: {err}")
         raise ChainError("unreachable")  # pragma: no cover
 
     def call(self, method: str, params: list | None = None) -> Any:
