@@ -72,25 +72,24 @@ class Channel(threading.Thread):
 
 
 class _Rpc:
-    """Minimal JSON-RPC over one keep-alive HTTP session (cheaper than web3 on a 20 Hz poll). Given several
+    """Minimal JSON-RPC over a keep-alive HTTP connection (cheaper than web3 on a 20 Hz poll). Given several
     endpoints (COPY_TRADING_RPC_URLS), a connection error moves to the next one and is raised, so the channel
     restarts its loop (filters, cursors) on the new endpoint."""
 
     def __init__(self, url: str | list[str]):
-        import requests
+        from ..chain.tx import JsonHttp
 
         self.urls = [url] if isinstance(url, str) else list(url)
         self.url = self.urls[0]
-        self.s = requests.Session()
-        self.s.trust_env = False
+        self.http = JsonHttp(timeout=10)
         self._id = 0
 
     def _post(self, body: Any) -> Any:
-        import requests
+        from ..chain.tx import ChainError
 
         try:
-            return self.s.post(self.url, json=body, timeout=10).json()
-        except (requests.ConnectionError, requests.Timeout):
+            return self.http.post(self.url, body)
+        except ChainError:
             if len(self.urls) > 1:
                 bad = self.url
                 self.url = self.urls[(self.urls.index(bad) + 1) % len(self.urls)]
