@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     supervisor_worker_pool_size: int = Field(20, alias="SUPERVISOR_WORKER_POOL_SIZE", ge=1, le=1000,
                                              json_schema_extra={"example": "20"})
     """Worker wallets per instance."""
-    supervisor_groups_per_worker: int = Field(2, alias="SUPERVISOR_GROUPS_PER_WORKER", ge=1, le=16,
+    supervisor_groups_per_worker: int = Field(1, alias="SUPERVISOR_GROUPS_PER_WORKER", ge=1, le=16,
                                               json_schema_extra={"example": "2"})
     """Job groups one worker wallet takes at once up to their orders' outcomes (its nonce lane pipelines their
     transactions; a Smart Buffer check reserves float per group, atomically). 1 = one group at a time."""
