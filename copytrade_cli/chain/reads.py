@@ -114,3 +114,25 @@ def _decoded(r: Read, ans: Any) -> Any:
         return r.decode(raw)
     except Exception:  # noqa: BLE001 — undecodable (an EOA, a different ABI): only this read fails
         return FAILED
+
+
+def erc20_balances(w3, token: str, holders: Sequence[str]) -> list[int]:
+    """`token.balanceOf(h)` for every holder in ONE plain JSON-RPC batch (the supervisor's hot path: web3's
+    contract call stack cost ~15% of its Python CPU under load); raises ChainError if any read failed."""
+    from .tx import raw_rpc
+    from ..errors import ChainError
+
+    if not holders:
+        return []
+    rr = raw_rpc(w3)
+    if rr is None:
+        got = read_many(w3, [view(token, "balanceOf(address)", h, returns="uint256") for h in holders])
+        if any(g is FAILED for g in got):
+            raise ChainError(f"balanceOf on {token} failed")
+        return [int(g) for g in got]
+    got = rr.batch([("eth_call", [{"to": token, "data": "0x70a08231" + h[2:].lower().rjust(64, "0")}, "latest"])
+                    for h in holders])
+    bad = [g for g in got if isinstance(g, Exception) or g in (None, "0x")]
+    if bad:
+        raise ChainError(f"balanceOf on {token} failed: {bad[0]}")
+    return [int(g, 16) for g in got]

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ..chain.contracts import encode_call
+from ..chain.reads import erc20_balances
 from ..chain.deploy import contract
 from ..chain.proxies import erc20, erc1155
 from ..chain.tx import raw_rpc, receipt_watcher, wait_receipt
@@ -268,7 +269,7 @@ class GroupRunner:
                 # never not at all. Check and reservation are one step per worker (several groups may run on it).
                 with getattr(self.w, "check_lock", None) or contextlib.nullcontext():
                     held = self._held_elsewhere()
-                    have = _erc20_balances(self.c.w3, self.c.collateral, [self.w.address])[0]
+                    have = erc20_balances(self.c.w3, self.c.collateral, [self.w.address])[0]
                     have -= held
                     if have >= total:
                         self._hold(total)
@@ -328,7 +329,7 @@ class GroupRunner:
             need[l["proxy"].lower()] = need.get(l["proxy"].lower(), 0) + l["usd_micro"]
         who = list(need)
         try:
-            left = dict(zip(who, _erc20_balances(self.c.w3, self.c.collateral, who)))
+            left = dict(zip(who, erc20_balances(self.c.w3, self.c.collateral, who)))
         except Exception:  # noqa: BLE001 — unknown: go ahead; a pull that reverts fails the group, nothing moved
             return total
         if all(left[p] >= n for p, n in need.items()):
@@ -711,21 +712,6 @@ class GroupRunner:
         return "stalled"
 
 
-def _erc20_balances(w3, token: str, holders: list[str]) -> list[int]:
-    """ERC-20 balances in one plain JSON-RPC batch (web3's contract call stack cost ~15% of the supervisor's
-    Python CPU under load for the Smart Buffer check alone); raises if any read failed."""
-    rr = raw_rpc(w3)
-    if rr is None:
-        erc = _cached_contract("erc20", w3, token)
-        return [int(erc.functions.balanceOf(h).call()) for h in holders]
-    got = rr.batch([("eth_call", [{"to": token, "data": "0x70a08231" + h[2:].lower().rjust(64, "0")}, "latest"])
-                    for h in holders])
-    bad = [g for g in got if isinstance(g, Exception) or g in (None, "0x")]
-    if bad:
-        raise ChainError(f"balanceOf on {token} failed: {bad[0]}")
-    return [int(g, 16) for g in got]
-
-
 def _human(micro: int) -> str:
     """Micro-units as a decimal string (the journal's unit for USD and shares)."""
     return str(Decimal(micro) / MICRO)
@@ -818,7 +804,7 @@ class Reimburser:
 
     def _balances(self, proxies: list[str]) -> dict[str, int]:
         try:
-            return dict(zip(proxies, _erc20_balances(self.c.w3, self.c.collateral, proxies)))
+            return dict(zip(proxies, erc20_balances(self.c.w3, self.c.collateral, proxies)))
         except ChainError:
             pass  # one more time through web3 (its own retries), per proxy
         token = _cached_contract("erc20", self.c.w3, self.c.collateral)

@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
@@ -417,25 +416,13 @@ class Supervisor:
         for gid, n in pending:
             self._enqueue(gid, n)
 
-    def _eth_calls(self, calls: list[tuple[str, str]]) -> list[int]:
-        """uint256 results of several eth_calls (to, calldata) in ONE plain JSON-RPC batch: far cheaper in
-        CPU than web3's contract-call machinery, which the profile showed."""
-        from ..chain.tx import raw_rpc
-
-        rr = raw_rpc(self.chain.w3)
-        if rr is None:
-            raise RuntimeError("no HTTP endpoint for batched reads")
-        got = rr.batch([("eth_call", [{"to": to, "data": data}, "latest"]) for to, data in calls])
-        bad = [g for g in got if isinstance(g, Exception) or g in (None, "0x")]
-        if bad:
-            raise RuntimeError(f"eth_call failed: {bad[0]}")
-        return [int(g, 16) for g in got]
-
     def _follower_balances(self, token: str, follows) -> dict[str, int]:
         """Collateral of every follower, in ONE JSON-RPC batch (was one round trip per follower)."""
+        from ..chain.reads import erc20_balances
+
         addrs = list(dict.fromkeys(f.follower for f in follows))
         try:
-            vals = self._eth_calls([(token, "0x70a08231" + a[2:].lower().rjust(64, "0")) for a in addrs])
+            vals = erc20_balances(self.chain.w3, token, addrs)
         except Exception:  # noqa: BLE001 — a node without batch support: one call each
             from .flows import _cached_contract
 

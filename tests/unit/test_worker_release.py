@@ -62,10 +62,12 @@ def test_groups_per_worker_slots():
 
 def test_lifo_prefers_the_worker_freed_last():
     f = _fleet(3)
-    with f.lease() as x:
-        pass
-    with f.lease() as y:
-        assert y.worker is x.worker
+    with f.lease() as a:
+        with f.lease() as b:
+            assert b.worker is not a.worker
+        # b was freed first, a last: the next group gets a (not b, not the never-used third worker)
+    with f.lease() as c:
+        assert c.worker is a.worker
 
 
 def test_give_back_early_never_returns_a_worker_someone_else_holds():
