@@ -54,6 +54,10 @@ class FundsError(CopytradeError):
     exit_code = 6
 
 
+class OutOfGasError(FundsError):
+    """A sender (a worker, the funder) has too little native gas to send a transaction: refuel, then retry."""
+
+
 class ClobError(CopytradeError):
     """The CLOB refused or could not be reached."""
 

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..errors import ChainError, FundsError
+from ..errors import ChainError, FundsError, OutOfGasError
 
 GWEI = 10**9
 log = logging.getLogger("copytrade.tx")
@@ -423,7 +423,7 @@ class TxLane:
                         self._nonce = None
                         continue
                     if "insufficient funds" in msg:
-                        raise FundsError(f"{self.address} lacks gas to send a transaction; fund it "
+                        raise OutOfGasError(f"{self.address} lacks gas to send a transaction; fund it "
                                          "(on the fork `copytrade fork up` funds the fleet)") from None
                     raise ChainError(f"transaction from {self.address} rejected: {str(exc)[:200]}") from None
                 self._nonce = nonce + 1

@@ -88,3 +88,37 @@ def legs_to_json(legs: Iterable[Leg]) -> str:
 def legs_from_json(text: str | None) -> list[Leg]:
     """Legs of a group row."""
     return [Leg.from_dict(d) for d in json.loads(text or "[]")]
+
+
+class StallCause(str, Enum):
+    """Why a group stalled (a retryable failure): decides what the retry does first."""
+
+    OUT_OF_GAS = "out_of_gas"  # the worker lacks gas: refuel the fleet, then retry
+    RPC = "rpc"  # the node was unreachable or answered an error
+    OTHER = "other"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running (or resuming) a group came to: its status and, for a STALLED group, the typed cause."""
+
+    status: GroupStatus
+    cause: StallCause | None = None
+
+    @property
+    def final(self) -> bool:
+        """The group will never run again."""
+        return self.status in GROUP_TERMINAL
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A deferred re-queue of a stalled group (a value the dispatcher schedules, not a sleeping thread)."""
+
+    group_id: str
+    attempt: int
+    defer_s: float
+    cause: StallCause = StallCause.OTHER
