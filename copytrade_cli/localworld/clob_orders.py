@@ -249,3 +249,39 @@ def check_market_amount_precision(order: SignedOrder, tick: str = "0.01") -> Non
         side = "buy" if order.side == SIDE_BUY else "sell"
         raise ClobApiError(f"invalid amounts, the market {side} orders maker amount supports a max accuracy of 2 "
                            f"decimals, taker amount a max of {amount_decimals} decimals")
+
+
+def parse_post(payload, api_key: str, key_address: str) -> tuple[SignedOrder, str, bool]:
+    """Check a POST /order body against the posting API key: (order, order type, post-only) or raise."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("order"), dict):
+        raise ClobApiError(ERR_PAYLOAD)
+    order = parse_order(payload["order"])
+    order_type = str(payload.get("orderType") or "GTC").upper()
+    if order_type not in ORDER_TYPES:
+        raise ClobApiError(ERR_PAYLOAD)
+    post_only = bool(payload.get("postOnly", False))
+    if payload.get("owner") != api_key:
+        raise ClobApiError(ERR_OWNER)
+    if order.signature_type != SIG_POLY_1271 and order.signer.lower() != key_address.lower():
+        raise ClobApiError(ERR_SIGNER)
+    return order, order_type, post_only
+
+
+def check_order_terms(order: SignedOrder, order_id: str, order_type: str, tick: str, min_order_size,
+                      now: float) -> None:
+    """The market's rules for an order: GTD expiration, tick and minimum size (resting), amount precision
+    and price range (marketable)."""
+    if order_type == "GTD":
+        if not order.expiration or order.expiration <= now + GTD_SECURITY_THRESHOLD_S:
+            raise ClobApiError(ERR_EXPIRATION)
+    price = order.price
+    if order_type in RESTING_TYPES:
+        if not price_on_tick(price, tick):
+            raise err_tick(order_id, fraction_to_decimal_str(price), tick)
+        if order.size_units < int(Decimal(str(min_order_size)) * UNIT):
+            raise err_min_size(order_id, units_to_str(order.size_units), min_order_size)
+    else:
+        check_market_amount_precision(order, tick)
+        lo = Fraction(Decimal(tick))
+        if price < lo or price > 1 - lo:
+            raise err_tick(order_id, fraction_to_decimal_str(price), tick)

@@ -3,7 +3,8 @@
 `ActivityFeed` follows the planted exchange's V2 `OrderFilled` logs (eth_getLogs from the last block
 seen, every ~100 ms), turns each fill into a trade record shaped like Polymarket's (CLOB-WIRE §7-§8),
 publishes it on `/ws` to `activity`/`trades` subscribers, and keeps it for the Data API routes
-`GET /activity` and `GET /trades`. `proxyWallet` is the order's maker: on the fork the leader is an EOA.
+`GET /activity` and `GET /trades` (their queries: `feed_api`). `proxyWallet` is the order's maker: on the
+fork the leader is an EOA.
 
 Mount it beside other routes with `attach_feed(app, rpc_url, world)`, serve it alone with
 `create_feed_app(...)`, or run it in a background thread with `start_feed_in_thread(...)` (tests, CLI).
@@ -15,46 +16,21 @@ import base64
 import json
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 
+from copytrade_cli.localworld.app_thread import AppThread
+from copytrade_cli.localworld.feed_api import TradeRecord, activity_rows, trade_rows
 from copytrade_cli.localworld.world import World
 from copytrade_cli.polymarket.fills import ORDER_FILLED_V2_TOPIC, DecodeError, decode_order_filled_v2
 
 log = logging.getLogger(__name__)
 
 MAX_LOG_RANGE = 2_000  # blocks per eth_getLogs call
-ACTIVITY_MAX_LIMIT = 500
-TRADES_MAX_LIMIT = 10_000
-MAX_OFFSET = 10_000
 FEED_KEY: web.AppKey["ActivityFeed"] = web.AppKey("copytrade_activity_feed")
-
-
-@dataclass
-class TradeRecord:
-    """One fill as the feed keeps it: the public payload plus what sorting and filtering need."""
-
-    payload: dict[str, Any]
-    usdc_size: float
-    block_number: int
-    log_index: int
-    is_taker: bool
-    user: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.user = self.payload["proxyWallet"].lower()
-
-    def trade_row(self) -> dict[str, Any]:
-        """A Data API `/trades` row."""
-        return {**self.payload, "profileImageOptimized": ""}
-
-    def activity_row(self) -> dict[str, Any]:
-        """A Data API `/activity` row (type TRADE)."""
-        return {**self.payload, "type": "TRADE", "usdcSize": self.usdc_size, "profileImageOptimized": ""}
 
 
 @dataclass(eq=False)
@@ -291,53 +267,17 @@ class ActivityFeed:
     # ------------------------------------------------------------------ Data API
     async def activity_handler(self, request: web.Request) -> web.Response:
         """`GET /activity?user=&type=&start=&end=&limit=&offset=&market=&side=&sortBy=&sortDirection=`."""
-        q = request.query
         try:
-            user = _user(q.get("user"), required=True)
-            limit = _bounded(q.get("limit"), 100, ACTIVITY_MAX_LIMIT, "limit")
-            offset = _bounded(q.get("offset"), 0, MAX_OFFSET, "offset")
-            start = _opt_int(q.get("start"), "start")
-            end = _opt_int(q.get("end"), "end")
-            types = {t.strip().upper() for t in q.get("type", "").split(",") if t.strip()}
-            side = _side(q.get("side"))
-            markets = _csv_lower(q.get("market"))
-            sort_by = q.get("sortBy", "TIMESTAMP").upper()
-            desc = q.get("sortDirection", "DESC").upper() != "ASC"
-            if sort_by not in ("TIMESTAMP", "TOKENS", "CASH"):
-                raise ValueError("sortBy must be TIMESTAMP, TOKENS or CASH")
+            return web.json_response(activity_rows(self.trades, request.query))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        if types and "TRADE" not in types:
-            return web.json_response([])
-        rows = [t for t in self.trades if t.user == user
-                and (start is None or t.payload["timestamp"] >= start)
-                and (end is None or t.payload["timestamp"] <= end)
-                and (side is None or t.payload["side"] == side)
-                and (not markets or t.payload["conditionId"].lower() in markets)]
-        key = {"TIMESTAMP": lambda t: (t.payload["timestamp"], t.block_number, t.log_index),
-               "TOKENS": lambda t: (t.payload["size"], t.block_number, t.log_index),
-               "CASH": lambda t: (t.usdc_size, t.block_number, t.log_index)}[sort_by]
-        rows.sort(key=key, reverse=desc)
-        return web.json_response([t.activity_row() for t in rows[offset:offset + limit]])
 
     async def trades_handler(self, request: web.Request) -> web.Response:
         """`GET /trades?user=&limit=&offset=&takerOnly=&market=&side=` (newest first)."""
-        q = request.query
         try:
-            user = _user(q.get("user"), required=False)
-            limit = _bounded(q.get("limit"), 100, TRADES_MAX_LIMIT, "limit")
-            offset = _bounded(q.get("offset"), 0, MAX_OFFSET, "offset")
-            side = _side(q.get("side"))
-            markets = _csv_lower(q.get("market"))
-            taker_only = q.get("takerOnly", "true").lower() != "false"
+            return web.json_response(trade_rows(self.trades, request.query))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        rows = [t for t in self.trades if (user is None or t.user == user)
-                and (not taker_only or t.is_taker)
-                and (side is None or t.payload["side"] == side)
-                and (not markets or t.payload["conditionId"].lower() in markets)]
-        rows.sort(key=lambda t: (t.payload["timestamp"], t.block_number, t.log_index), reverse=True)
-        return web.json_response([t.trade_row() for t in rows[offset:offset + limit]])
 
     async def ok_handler(self, request: web.Request) -> web.Response:
         """Liveness: 200 "OK" once the feed has caught up with the node at least once."""
@@ -351,51 +291,6 @@ class ActivityFeed:
         app.router.add_get(prefix + "/activity", self.activity_handler)
         app.router.add_get(prefix + "/trades", self.trades_handler)
         app.router.add_get(prefix + "/feed/ok", self.ok_handler)
-
-
-def _user(value: str | None, *, required: bool) -> str | None:
-    if not value:
-        if required:
-            raise ValueError("user is required")
-        return None
-    v = value.strip().lower()
-    if len(v) != 42 or not v.startswith("0x") or any(c not in "0123456789abcdef" for c in v[2:]):
-        raise ValueError("user must be 0x + 40 hex")
-    return v
-
-
-def _bounded(value: str | None, default: int, maximum: int, name: str) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        n = int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer") from None
-    if n < 0 or n > maximum:
-        raise ValueError(f"{name} must be between 0 and {maximum}")
-    return n
-
-
-def _opt_int(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer (epoch seconds)") from None
-
-
-def _side(value: str | None) -> str | None:
-    if not value:
-        return None
-    v = value.strip().upper()
-    if v not in ("BUY", "SELL"):
-        raise ValueError("side must be BUY or SELL")
-    return v
-
-
-def _csv_lower(value: str | None) -> set[str]:
-    return {x.strip().lower() for x in (value or "").split(",") if x.strip()}
 
 
 def attach_feed(app: web.Application, rpc_url: str, world: World, *, prefix: str = "",
@@ -422,19 +317,15 @@ def create_feed_app(rpc_url: str, world: World, *, poll_interval: float = 0.1, f
     return app
 
 
-class FeedHandle:
+class FeedHandle(AppThread):
     """A feed served from a background thread (its own event loop); `stop()` shuts it down."""
 
     def __init__(self, rpc_url: str, world: World, host: str, port: int, poll_interval: float, from_block: int):
-        self._args = (rpc_url, world, poll_interval, from_block)
-        self.host = host
-        self.port = port
-        self.feed: ActivityFeed | None = None
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="activity-feed", daemon=True)
+        app = create_feed_app(rpc_url, world, poll_interval=poll_interval, from_block=from_block)
+        self.feed: ActivityFeed = app[FEED_KEY]
+        # NOTE: aiohttp's default access logger, as `web.AppRunner(app)` uses it.
+        super().__init__(app, host=host, port=port, name="activity-feed", label="activity feed",
+                         access_log=logging.getLogger("aiohttp.access"))
 
     @property
     def url(self) -> str:
@@ -446,56 +337,23 @@ class FeedHandle:
         """The RTDS websocket URL."""
         return f"ws://{self.host}:{self.port}/ws"
 
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
-            self._error = exc
-            self._started.set()
-            return
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._shutdown())
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        rpc_url, world, poll_interval, from_block = self._args
-        app = create_feed_app(rpc_url, world, poll_interval=poll_interval, from_block=from_block)
-        self.feed = app[FEED_KEY]
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._started.set()
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def start(self, timeout: float = 10) -> "FeedHandle":
-        self._thread.start()
-        if not self._started.wait(timeout):
-            raise RuntimeError("activity feed did not start")
-        if self._error is not None:
-            raise RuntimeError(f"activity feed failed to start: {self._error}") from self._error
+    def start(self, timeout: float = 10) -> "FeedHandle":  # type: ignore[override]
+        """Start serving; returns the handle once the socket listens."""
+        super().start(timeout)
         return self
 
     def wait_ready(self, timeout: float = 10) -> None:
         """Block until the feed has polled the node successfully once."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.feed is not None and self.feed.ready is not None and self.feed.ready.is_set():
+            if self.feed.ready is not None and self.feed.ready.is_set():
                 return
             time.sleep(0.02)
-        raise RuntimeError(f"activity feed not caught up: {self.feed.last_error if self.feed else 'no feed'}")
+        raise RuntimeError(f"activity feed not caught up: {self.feed.last_error}")
 
     def stop(self, timeout: float = 10) -> None:
         """Stop serving and join the thread."""
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
+        super().stop(timeout)
 
 
 def start_feed_in_thread(rpc_url: str, world: World, host: str = "127.0.0.1", port: int = 0, *,
