@@ -85,23 +85,10 @@ class ClobServerThread(AppThread):
     def __init__(self, world, rpc_url: str, *, host: str = "127.0.0.1", port: int = 0, **kwargs: Any):
         app = build_app(world, rpc_url, **kwargs)
         self.clob: LocalClob = app[CLOB_KEY]
+        # NOTE: start() returns once the book is seeded (the app's start-up); stop() waits for the settlements
+        # in flight (bounded by receipt_timeout_s) before the node connection closes.
         super().__init__(app, host=host, port=port, name="local-clob", label="local CLOB",
                          access_log=_access_log(self.clob))
-
-    def start(self, timeout: float = 60.0) -> str:
-        """Start serving; returns the base URL (http://host:port) once the book is seeded."""
-        return super().start(timeout)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop serving (waits for in-flight settlements, bounded) and join the thread."""
-        super().stop(timeout)
-
-    def __enter__(self) -> "ClobServerThread":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def serve(world, rpc_url: str, host: str = "127.0.0.1", port: int = 8081, **kwargs: Any) -> None:

@@ -40,6 +40,7 @@ class _Subscriber:
     subs: list[dict[str, Any]] = field(default_factory=list)
 
     def wants(self, payload: dict[str, Any]) -> bool:
+        """Whether one of this socket's subscriptions matches the trade (topic, type, event/market slug)."""
         for s in self.subs:
             if s.get("topic") != "activity" or s.get("type", "trades") not in ("trades", "*"):
                 continue
