@@ -6,8 +6,9 @@ priority against a book seeded by a market maker, and every match is settled on 
 planted exchange's `matchOrders`, sent by the exchange-operator account. By default a POST /order is
 answered once the settlement receipt is in and successful, with its `transactionsHashes` and `tradeIDs`.
 
-This module is the host: it builds the app and serves it (`serve` in the foreground, as `copytrade clob
-serve` does; `ClobServerThread` in a background thread). The parts live beside it:
+This module is the host: it builds the app and serves it (`serve` in the foreground; `ClobServerThread` in a
+background thread). `copytrade clob serve` (`python -m copytrade_cli clob serve`, started by `fork up`) reaches
+`serve` through `service.serve_for_node`, which loads the fork's world from state. The parts live beside it:
 
 - `clob_options`    ClobOptions, the server's configuration
 - `clob_trades`     the trade records, the trade history and the POST /order answer
@@ -15,6 +16,10 @@ serve` does; `ClobServerThread` in a background thread). The parts live beside i
 - `clob_service`    LocalClob, the CLOB as a plain object (auth, orders, matching, cancels, balances)
 - `clob_settlement` on-chain settlement of matched trades (over `clob_chain`'s sender)
 - `clob_routes`     the HTTP routes, over LocalClob's public methods only
+- `app_thread`      serving an aiohttp app from a background thread (shared with the activity feed)
+
+under them the pure pieces: `book` (books, matching engine), `clob_orders` (order parsing and checks),
+`clob_auth` (L1/L2 auth, API keys), `market_maker` (the ladders), and `clob_chain` (async node I/O).
 
 Public API: `build_app`, `ClobServerThread`, `serve`, `ClobOptions`.
 """
