@@ -36,7 +36,6 @@ class ClobMarkets:
             raise ClobApiError(f"market not found for token id {token_id}", status=404)
         return found
 
-
     # --------------------------------------------------------------------------------- views
     def book(self, token_id: str) -> Book:
         """A token's book; 404 like the real CLOB when unknown."""
