@@ -258,8 +258,6 @@ def _chain_checks(settings: Settings, state: State, name: str, chain_id: int, is
                      "ex.owner": V(executor, "owner()", returns="address"),
                      "ex.t.collateral": V(executor, "isTarget(address)", collateral),
                      "ex.t.ctf": V(executor, "isTarget(address)", ctf)})
-        for s in spenders:
-            plan[f"ex.s.{s}"] = V(executor, "isSpender(address)", s)
         if factory:
             plan["ex.trusts"] = V(executor, "isFactory(address)", factory)
     if factory:
@@ -330,7 +328,6 @@ def _executor_allowlist_row(executor: str | None, got: dict, spenders: list[str]
     if not executor or not got.get("ex.code"):
         return _fail("executor allowlist", "not checked: no Executor", "deploy the Executor first")
     missing = [n for n, k in (("collateral", "ex.t.collateral"), ("CTF", "ex.t.ctf")) if got.get(k) is not True]
-    missing += [f"spender {_short(s)}" for s in spenders if got.get(f"ex.s.{s}") is not True]
     if missing:
         return _fail("executor allowlist", f"missing on the Executor: {', '.join(missing)}",
                      f"from the Executor owner: setTargets([{collateral}, {ctf}], true) and "
