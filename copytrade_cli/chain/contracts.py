@@ -34,6 +34,7 @@ SOURCES: dict[str, str] = {
     "MockCollateral": "mocks/MockCollateral.vy",
     "MockConditionalTokens": "mocks/MockConditionalTokens.vy",
     "MockExchangeV2": "mocks/MockExchangeV2.vy",
+    "MockAttacker": "mocks/MockAttacker.vy",
     "Executor": "Executor.vy",
     "ProxyFactory": "ProxyFactory.vy",
     "Proxy": "Proxy.vy",
