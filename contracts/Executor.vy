@@ -157,10 +157,6 @@ event OutcomePushed:
     legs: uint256
     total: uint256
 
-interface IFactoryView:
-    def isPaused(proxy: address) -> bool: view
-    def executor() -> address: view
-
 ADMIN_DELAY: public(immutable(uint256))
 
 owner: public(address)
