@@ -2,18 +2,27 @@
 """
 @title Executor
 @notice The only door through which copytrade workers touch followers' proxies.
-@dev Three allowlists, all owner-managed:
+@dev Two allowlists, both owner-managed:
        - workers:   hot wallets of the worker fleet, the only callers of execute/batches;
        - targets:   token contracts a proxy may be made to call (collateral(s), the CTF);
-       - spenders:  addresses a proxy may be made to approve (the exchanges);
      plus trusted factories (whose proxies the batch functions accept) and a global pause.
+
+     Roles and delay (docs/contracts.md "Trust model"): the owner is meant to be a cold
+     admin key or multisig, handed over with a two-step transfer (transferOwnership
+     proposes, acceptOwnership by the proposed owner completes; the same semantics as
+     snekmate's ownable_2step, under the camelCase names the rest of the ABI uses).
+     Every grant of power (a worker, a target, a trusted factory) takes effect only
+     ADMIN_DELAY seconds after it was queued (queueGrant / applyGrant, cancelGrant);
+     revocations and the pause are immediate, since they only take power away. The
+     deployer's initial wiring is immediate during a one-time setup phase that ends with
+     seal() or with the first ownership proposal, whichever comes first.
 
      Narrowing (SPEC §2): a worker cannot make a proxy do arbitrary calls. `execute`
      decodes the calldata and accepts only
        ERC-20   transfer(to, amt)                    to = a registered worker or the proxy's owner
-       ERC-20   approve(spender, amt)                spender allow-listed (or amt == 0: revoking is always safe)
        ERC-1155 safeTransferFrom(proxy, to, id, amt, data)  to = a registered worker or the proxy's owner
-       ERC-1155 setApprovalForAll(op, approved)     op allow-listed (or approved == false)
+     (approve / setApprovalForAll were removed with their spender allowlist: nothing
+     off-chain used them, and an approval is the one call that outlives the transaction)
      so a stolen worker key cannot send a proxy's funds to an arbitrary address (see
      docs/contracts.md for what it still can do).
 
@@ -51,14 +60,48 @@ MAX_LIST: constant(uint256) = 16
 MAX_BATCH: constant(uint256) = 256
 
 SEL_TRANSFER: constant(bytes4) = method_id("transfer(address,uint256)", output_type=bytes4)
-SEL_APPROVE: constant(bytes4) = method_id("approve(address,uint256)", output_type=bytes4)
 SEL_SAFE_TRANSFER_FROM: constant(bytes4) = method_id("safeTransferFrom(address,address,uint256,uint256,bytes)", output_type=bytes4)
-SEL_SET_APPROVAL_FOR_ALL: constant(bytes4) = method_id("setApprovalForAll(address,bool)", output_type=bytes4)
+
+# What a queued grant adds (queueGrant's `kind`).
+GRANT_WORKER: constant(uint256) = 1
+GRANT_TARGET: constant(uint256) = 2
+GRANT_FACTORY: constant(uint256) = 3
+
+# legStatus codes: why a proxy would make a batch revert (0 = it would not).
+LEG_OK: constant(uint256) = 0
+LEG_NO_CODE: constant(uint256) = 1
+LEG_UNTRUSTED_FACTORY: constant(uint256) = 2
+LEG_NOT_A_PROXY: constant(uint256) = 3
+LEG_PAUSED: constant(uint256) = 4
+LEG_OTHER_EXECUTOR: constant(uint256) = 5
 
 # ---- events ----
+event OwnershipTransferStarted:
+    previousOwner: indexed(address)
+    newOwner: indexed(address)
+
 event OwnershipTransferred:
     previousOwner: indexed(address)
     newOwner: indexed(address)
+
+event Sealed:
+    owner: indexed(address)
+
+event GrantQueued:
+    id: indexed(bytes32)
+    kind: uint256
+    accounts: DynArray[address, MAX_WORKERS]
+    eta: uint256
+
+event GrantApplied:
+    id: indexed(bytes32)
+    kind: uint256
+    accounts: DynArray[address, MAX_WORKERS]
+
+event GrantCancelled:
+    id: indexed(bytes32)
+    kind: uint256
+    accounts: DynArray[address, MAX_WORKERS]
 
 event WorkerAdded:
     worker: indexed(address)
@@ -68,10 +111,6 @@ event WorkerRemoved:
 
 event TargetSet:
     target: indexed(address)
-    allowed: bool
-
-event SpenderSet:
-    spender: indexed(address)
     allowed: bool
 
 event FactorySet:
@@ -118,16 +157,21 @@ event OutcomePushed:
     legs: uint256
     total: uint256
 
+ADMIN_DELAY: public(immutable(uint256))
+
 owner: public(address)
+pendingOwner: public(address)
+sealed: public(bool)
 paused: public(bool)
 isWorker: public(HashMap[address, bool])
 isTarget: public(HashMap[address, bool])
-isSpender: public(HashMap[address, bool])
 isFactory: public(HashMap[address, bool])
+grantEta: public(HashMap[bytes32, uint256])   # queued grant id -> earliest apply time (0 = none)
 
 
 @deploy
-def __init__():
+def __init__(adminDelay: uint256):
+    ADMIN_DELAY = adminDelay
     self.owner = msg.sender
     log OwnershipTransferred(previousOwner=empty(address), newOwner=msg.sender)
 
@@ -139,21 +183,123 @@ def _only_owner():
     assert msg.sender == self.owner, "only owner"
 
 
+@internal
+def _end_setup():
+    if not self.sealed:
+        self.sealed = True
+        log Sealed(owner=self.owner)
+
+
+@external
+def seal():
+    """@notice End the setup phase: from now on every grant waits ADMIN_DELAY. One way."""
+    self._only_owner()
+    self._end_setup()
+
+
 @external
 def transferOwnership(newOwner: address):
+    """@notice Step 1 of 2: propose `newOwner`, who has no power until acceptOwnership().
+            Also ends the setup phase (a handed-over Executor never grants at once)."""
     self._only_owner()
     assert newOwner != empty(address), "zero owner"
-    log OwnershipTransferred(previousOwner=self.owner, newOwner=newOwner)
-    self.owner = newOwner
+    self._end_setup()
+    self.pendingOwner = newOwner
+    log OwnershipTransferStarted(previousOwner=self.owner, newOwner=newOwner)
+
+
+@external
+def acceptOwnership():
+    """@notice Step 2 of 2: the proposed owner takes over."""
+    assert msg.sender == self.pendingOwner, "only pending owner"
+    self._end_setup()
+    log OwnershipTransferred(previousOwner=self.owner, newOwner=msg.sender)
+    self.owner = msg.sender
+    self.pendingOwner = empty(address)
+
+
+@internal
+def _grant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]):
+    for a: address in accounts:
+        assert a != empty(address), "zero address"
+        if kind == GRANT_WORKER:
+            self.isWorker[a] = True
+            log WorkerAdded(worker=a)
+        elif kind == GRANT_TARGET:
+            self.isTarget[a] = True
+            log TargetSet(target=a, allowed=True)
+        else:
+            self.isFactory[a] = True
+            log FactorySet(factory=a, trusted=True)
+
+
+@internal
+@pure
+def _grant_id(kind: uint256, accounts: DynArray[address, MAX_WORKERS]) -> bytes32:
+    assert kind >= GRANT_WORKER and kind <= GRANT_FACTORY, "bad kind"
+    if kind != GRANT_WORKER:
+        assert len(accounts) <= MAX_LIST, "too many"
+    return keccak256(abi_encode(kind, accounts))
+
+
+@external
+@pure
+def grantId(kind: uint256, accounts: DynArray[address, MAX_WORKERS]) -> bytes32:
+    """@notice The id under which queueGrant(kind, accounts) is stored (grantEta) and logged."""
+    return self._grant_id(kind, accounts)
+
+
+@external
+def queueGrant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]) -> bytes32:
+    """
+    @notice Announce a grant (GRANT_WORKER 1, GRANT_TARGET 2, GRANT_FACTORY 3) that anyone
+            may apply ADMIN_DELAY seconds from now, unless the owner cancels it first.
+    """
+    self._only_owner()
+    id: bytes32 = self._grant_id(kind, accounts)
+    assert self.grantEta[id] == 0, "already queued"
+    for a: address in accounts:
+        assert a != empty(address), "zero address"
+    eta: uint256 = block.timestamp + ADMIN_DELAY
+    self.grantEta[id] = eta
+    log GrantQueued(id=id, kind=kind, accounts=accounts, eta=eta)
+    return id
+
+
+@external
+def applyGrant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]):
+    """@notice Apply a queued grant once its delay is over. Anyone may call: it was announced."""
+    id: bytes32 = self._grant_id(kind, accounts)
+    eta: uint256 = self.grantEta[id]
+    assert eta != 0, "not queued"
+    assert block.timestamp >= eta, "delay not over"
+    self.grantEta[id] = 0
+    self._grant(kind, accounts)
+    log GrantApplied(id=id, kind=kind, accounts=accounts)
+
+
+@external
+def cancelGrant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]):
+    """@notice Drop a queued grant before anyone applies it."""
+    self._only_owner()
+    id: bytes32 = self._grant_id(kind, accounts)
+    assert self.grantEta[id] != 0, "not queued"
+    self.grantEta[id] = 0
+    log GrantCancelled(id=id, kind=kind, accounts=accounts)
+
+
+@internal
+@view
+def _only_setup():
+    self._only_owner()
+    assert not self.sealed, "sealed: queueGrant"
 
 
 @external
 def addWorkers(workers: DynArray[address, MAX_WORKERS]):
-    self._only_owner()
-    for w: address in workers:
-        assert w != empty(address), "zero worker"
-        self.isWorker[w] = True
-        log WorkerAdded(worker=w)
+    """@notice Setup phase only (afterwards: queueGrant(GRANT_WORKER, ...))."""
+    self._only_setup()
+    self._grant(GRANT_WORKER, workers)
 
 
 @external
@@ -166,26 +312,28 @@ def removeWorkers(workers: DynArray[address, MAX_WORKERS]):
 
 @external
 def setTargets(targets: DynArray[address, MAX_LIST], allowed: bool):
+    """@notice Removing is always immediate; adding only in the setup phase (then queueGrant)."""
+    if allowed:
+        self._only_setup()
+        self._grant(GRANT_TARGET, targets)
+        return
     self._only_owner()
     for t: address in targets:
-        self.isTarget[t] = allowed
-        log TargetSet(target=t, allowed=allowed)
-
-
-@external
-def setSpenders(spenders: DynArray[address, MAX_LIST], allowed: bool):
-    self._only_owner()
-    for s: address in spenders:
-        self.isSpender[s] = allowed
-        log SpenderSet(spender=s, allowed=allowed)
+        self.isTarget[t] = False
+        log TargetSet(target=t, allowed=False)
 
 
 @external
 def setFactories(factories: DynArray[address, MAX_LIST], trusted: bool):
+    """@notice Untrusting is always immediate; trusting only in the setup phase (then queueGrant)."""
+    if trusted:
+        self._only_setup()
+        self._grant(GRANT_FACTORY, factories)
+        return
     self._only_owner()
     for f: address in factories:
-        self.isFactory[f] = trusted
-        log FactorySet(factory=f, trusted=trusted)
+        self.isFactory[f] = False
+        log FactorySet(factory=f, trusted=False)
 
 
 @external
@@ -216,6 +364,58 @@ def _check_proxy(proxy: address):
     f: address = staticcall IProxy(proxy).factory()
     assert self.isFactory[f], "untrusted factory"
     assert staticcall IFactory(f).isProxy(proxy), "not a proxy"
+
+
+@internal
+@view
+def _static_word(target: address, data: Bytes[36]) -> (bool, uint256):
+    # A view call that cannot revert this view: a hostile or broken contract just fails.
+    ok: bool = False
+    ret: Bytes[32] = b""
+    ok, ret = raw_call(target, data, max_outsize=32, is_static_call=True, revert_on_failure=False)
+    if not ok or len(ret) < 32:
+        return False, 0
+    return True, extract32(ret, 0, output_type=uint256)
+
+
+@internal
+@view
+def _leg_status(proxy: address) -> uint256:
+    if not proxy.is_contract:
+        return LEG_NO_CODE
+    ok: bool = False
+    word: uint256 = 0
+    ok, word = self._static_word(proxy, method_id("factory()"))
+    if not ok or word > convert(max_value(uint160), uint256):
+        return LEG_UNTRUSTED_FACTORY
+    f: address = convert(word, address)
+    if not self.isFactory[f]:
+        return LEG_UNTRUSTED_FACTORY
+    ok, word = self._static_word(f, abi_encode(proxy, method_id=method_id("isProxy(address)")))
+    if not ok or word != 1:
+        return LEG_NOT_A_PROXY
+    ok, word = self._static_word(f, abi_encode(proxy, method_id=method_id("isPaused(address)")))
+    if not ok or word != 0:
+        return LEG_PAUSED
+    ok, word = self._static_word(f, method_id("executor()"))
+    if not ok or word != convert(self, uint256):
+        return LEG_OTHER_EXECUTOR
+    return LEG_OK
+
+
+@external
+@view
+def legStatus(proxies: DynArray[address, MAX_BATCH]) -> DynArray[uint256, MAX_BATCH]:
+    """
+    @notice Per proxy, 0 if a batch leg for it would pass the proxy checks, else why not
+            (1 no code, 2 untrusted factory, 3 not a proxy, 4 paused, 5 its factory names
+            another executor). One eth_call lets the off-chain side drop a paused or foreign
+            leg, with its reason, before the pull; the batches themselves stay fail-closed.
+    """
+    out: DynArray[uint256, MAX_BATCH] = []
+    for p: address in proxies:
+        out.append(self._leg_status(p))
+    return out
 
 
 @internal
@@ -250,19 +450,17 @@ def _check_call(proxy: address, data: Bytes[MAX_DATA]) -> bytes4:
     if sel == SEL_TRANSFER:
         assert len(data) == 68, "bad calldata"
         assert self._recipient_ok(proxy, self._arg_address(data, 0)), "recipient not allowed"
-    elif sel == SEL_APPROVE:
-        assert len(data) == 68, "bad calldata"
-        assert self.isSpender[self._arg_address(data, 0)] or self._arg(data, 1) == 0, "spender not allowed"
     elif sel == SEL_SAFE_TRANSFER_FROM:
-        # head (5 words) + at least the bytes length word
+        # Canonical encoding only: head (5 words), the bytes at offset 0xa0, its length word,
+        # then exactly the padded bytes. Anything else is what a lenient decoder could read
+        # differently from what was checked here.
         assert len(data) >= 4 + 32 * 6, "bad calldata"
+        assert self._arg(data, 4) == 32 * 5, "bad calldata"
+        blen: uint256 = self._arg(data, 5)
+        assert blen <= MAX_DATA, "bad calldata"
+        assert len(data) == 4 + 32 * 6 + (blen + 31) // 32 * 32, "bad calldata"
         assert self._arg_address(data, 0) == proxy, "can only move the proxy's own tokens"
         assert self._recipient_ok(proxy, self._arg_address(data, 1)), "recipient not allowed"
-    elif sel == SEL_SET_APPROVAL_FOR_ALL:
-        assert len(data) == 68, "bad calldata"
-        approved: uint256 = self._arg(data, 1)
-        assert approved <= 1, "bad bool"
-        assert self.isSpender[self._arg_address(data, 0)] or approved == 0, "operator not allowed"
     else:
         raise "call not allowed"
     return sel
@@ -290,7 +488,7 @@ def execute(proxy: address, target: address, data: Bytes[MAX_DATA]) -> Bytes[MAX
     self._check_proxy(proxy)
     sel: bytes4 = self._check_call(proxy, data)
     ret: Bytes[MAX_RET] = extcall IProxy(proxy).execute(target, data)
-    if sel == SEL_TRANSFER or sel == SEL_APPROVE:
+    if sel == SEL_TRANSFER:
         assert self._returned_true(ret), "token call returned false"
     log Executed(worker=msg.sender, proxy=proxy, target=target, selector=sel)
     return ret

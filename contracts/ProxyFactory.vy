@@ -10,6 +10,14 @@
      Each proxy's registration and pause flag share one storage word (`_state`), so the
      Executor's isProxy() check warms the slot that the proxy's own checkExecute() reads
      right after: one cold storage read per proxy per batch leg, not two.
+
+     Roles and delay (docs/contracts.md "Trust model"): the admin is handed over with a
+     two-step transfer (transferAdmin proposes, acceptAdmin completes). Binding a new
+     executor and allowing a new target are grants: queued, applied by anyone after
+     ADMIN_DELAY, cancellable by the admin meanwhile (queueGrant / applyGrant /
+     cancelGrant), so followers see a hostile executor coming and can withdraw first.
+     Removing a target and pausing proxies stay immediate. The constructor's executor and
+     targets are the initial wiring and need no delay: nothing is in a proxy yet.
 """
 
 interface IProxy:
@@ -18,6 +26,10 @@ interface IProxy:
 
 MAX_TARGETS: constant(uint256) = 16
 MAX_BATCH: constant(uint256) = 256
+
+# What a queued grant does (queueGrant's `kind`).
+GRANT_EXECUTOR: constant(uint256) = 1   # accounts = [new executor]
+GRANT_TARGET: constant(uint256) = 2
 
 REGISTERED: constant(uint256) = 1
 PAUSED: constant(uint256) = 2
@@ -44,14 +56,37 @@ event ProxyPauseSet:
     proxy: indexed(address)
     paused: bool
 
+event AdminTransferStarted:
+    previousAdmin: indexed(address)
+    newAdmin: indexed(address)
+
 event AdminTransferred:
     previousAdmin: indexed(address)
     newAdmin: indexed(address)
 
+event GrantQueued:
+    id: indexed(bytes32)
+    kind: uint256
+    accounts: DynArray[address, MAX_TARGETS]
+    eta: uint256
+
+event GrantApplied:
+    id: indexed(bytes32)
+    kind: uint256
+    accounts: DynArray[address, MAX_TARGETS]
+
+event GrantCancelled:
+    id: indexed(bytes32)
+    kind: uint256
+    accounts: DynArray[address, MAX_TARGETS]
+
 IMPLEMENTATION: immutable(address)
 INIT_CODE_HASH: immutable(bytes32)
+ADMIN_DELAY: public(immutable(uint256))
 
 admin: public(address)
+pendingAdmin: public(address)
+grantEta: public(HashMap[bytes32, uint256])   # queued grant id -> earliest apply time (0 = none)
 executor: public(address)
 isTarget: public(HashMap[address, bool])
 proxyOf: public(HashMap[address, address])
@@ -61,11 +96,13 @@ _state: HashMap[address, uint256]   # bit 0: created here, bit 1: paused
 
 
 @deploy
-def __init__(executor_: address, proxyImplementation: address, targets: DynArray[address, MAX_TARGETS]):
+def __init__(executor_: address, proxyImplementation: address, targets: DynArray[address, MAX_TARGETS],
+             adminDelay: uint256):
     assert proxyImplementation.is_contract, "implementation has no code"
     # The implementation carries its factory as an immutable (see Proxy.vy): it must be ours.
     assert staticcall IProxy(proxyImplementation).factory() == self, "implementation bound to another factory"
     IMPLEMENTATION = proxyImplementation
+    ADMIN_DELAY = adminDelay
     INIT_CODE_HASH = keccak256(concat(CLONE_PREFIX, convert(proxyImplementation, bytes20), CLONE_SUFFIX))
     self.admin = msg.sender
     log AdminTransferred(previousAdmin=empty(address), newAdmin=msg.sender)
@@ -160,26 +197,85 @@ def checkExecute(caller: address, target: address) -> bool:
 
 
 # ------------------------------------------------------------------ admin
+@internal
+@pure
+def _grant_id(kind: uint256, accounts: DynArray[address, MAX_TARGETS]) -> bytes32:
+    assert kind == GRANT_EXECUTOR or kind == GRANT_TARGET, "bad kind"
+    if kind == GRANT_EXECUTOR:
+        assert len(accounts) == 1, "one executor"
+    return keccak256(abi_encode(kind, accounts))
+
+
 @external
-def setExecutor(newExecutor: address):
-    # Re-binds every proxy at once. The admin is fully trusted here: a malicious executor
-    # could drive proxies (within the target allowlist); owners can still always withdraw.
+@pure
+def grantId(kind: uint256, accounts: DynArray[address, MAX_TARGETS]) -> bytes32:
+    """@notice The id under which queueGrant(kind, accounts) is stored (grantEta) and logged."""
+    return self._grant_id(kind, accounts)
+
+
+@external
+def queueGrant(kind: uint256, accounts: DynArray[address, MAX_TARGETS]) -> bytes32:
+    """
+    @notice Announce a grant (GRANT_EXECUTOR 1 with [executor], GRANT_TARGET 2) that anyone
+            may apply ADMIN_DELAY seconds from now, unless the admin cancels it first.
+    """
     self._only_admin()
-    log ExecutorChanged(previousExecutor=self.executor, newExecutor=newExecutor)
-    self.executor = newExecutor
+    id: bytes32 = self._grant_id(kind, accounts)
+    assert self.grantEta[id] == 0, "already queued"
+    for a: address in accounts:
+        assert a != empty(address), "zero address"
+    eta: uint256 = block.timestamp + ADMIN_DELAY
+    self.grantEta[id] = eta
+    log GrantQueued(id=id, kind=kind, accounts=accounts, eta=eta)
+    return id
+
+
+@external
+def applyGrant(kind: uint256, accounts: DynArray[address, MAX_TARGETS]):
+    """
+    @notice Apply a queued grant once its delay is over. Anyone may call: it was announced.
+            GRANT_EXECUTOR re-binds every proxy at once (within the target allowlist; owners
+            can still always withdraw).
+    """
+    id: bytes32 = self._grant_id(kind, accounts)
+    eta: uint256 = self.grantEta[id]
+    assert eta != 0, "not queued"
+    assert block.timestamp >= eta, "delay not over"
+    self.grantEta[id] = 0
+    if kind == GRANT_EXECUTOR:
+        log ExecutorChanged(previousExecutor=self.executor, newExecutor=accounts[0])
+        self.executor = accounts[0]
+    else:
+        for t: address in accounts:
+            self.isTarget[t] = True
+            log TargetSet(target=t, allowed=True)
+    log GrantApplied(id=id, kind=kind, accounts=accounts)
+
+
+@external
+def cancelGrant(kind: uint256, accounts: DynArray[address, MAX_TARGETS]):
+    """@notice Drop a queued grant before anyone applies it."""
+    self._only_admin()
+    id: bytes32 = self._grant_id(kind, accounts)
+    assert self.grantEta[id] != 0, "not queued"
+    self.grantEta[id] = 0
+    log GrantCancelled(id=id, kind=kind, accounts=accounts)
 
 
 @external
 def setTargets(targets: DynArray[address, MAX_TARGETS], allowed: bool):
+    """@notice Removal only (immediate); adding a target is queueGrant(GRANT_TARGET, ...)."""
     self._only_admin()
+    assert not allowed, "adding: queueGrant"
     for t: address in targets:
-        self.isTarget[t] = allowed
-        log TargetSet(target=t, allowed=allowed)
+        self.isTarget[t] = False
+        log TargetSet(target=t, allowed=False)
 
 
 @external
 def setProxiesPaused(proxies: DynArray[address, MAX_BATCH], paused: bool):
-    # Pause stops the executor path only; owners' withdrawals never check it.
+    # Pause stops the executor path only; owners' withdrawals never check it. Unpausing
+    # restores what the proxy had, not more, so it needs no delay either.
     self._only_admin()
     for p: address in proxies:
         st: uint256 = self._state[p]
@@ -193,7 +289,17 @@ def setProxiesPaused(proxies: DynArray[address, MAX_BATCH], paused: bool):
 
 @external
 def transferAdmin(newAdmin: address):
+    """@notice Step 1 of 2: propose `newAdmin`, who has no power until acceptAdmin()."""
     self._only_admin()
     assert newAdmin != empty(address), "zero admin"
-    log AdminTransferred(previousAdmin=self.admin, newAdmin=newAdmin)
-    self.admin = newAdmin
+    self.pendingAdmin = newAdmin
+    log AdminTransferStarted(previousAdmin=self.admin, newAdmin=newAdmin)
+
+
+@external
+def acceptAdmin():
+    """@notice Step 2 of 2: the proposed admin takes over."""
+    assert msg.sender == self.pendingAdmin, "only pending admin"
+    log AdminTransferred(previousAdmin=self.admin, newAdmin=msg.sender)
+    self.admin = msg.sender
+    self.pendingAdmin = empty(address)

@@ -3,6 +3,8 @@
 @title Treasury
 @notice Receives copytrade fees (plain ERC-20 transfers to this address); the owner withdraws.
 @dev Deliberately minimal: no allowlists, no pause. Anything sent here is the owner's.
+     Ownership moves in two steps (transferOwnership proposes, acceptOwnership completes),
+     like the Executor's, so a typo in the admin address cannot strand the fees.
 """
 
 interface IERC20:
@@ -13,11 +15,16 @@ event Withdrawn:
     to: indexed(address)
     amount: uint256
 
+event OwnershipTransferStarted:
+    previousOwner: indexed(address)
+    newOwner: indexed(address)
+
 event OwnershipTransferred:
     previousOwner: indexed(address)
     newOwner: indexed(address)
 
 owner: public(address)
+pendingOwner: public(address)
 
 
 @deploy
@@ -36,7 +43,17 @@ def withdraw(token: address, to: address, amount: uint256):
 
 @external
 def transferOwnership(newOwner: address):
+    """@notice Step 1 of 2: propose `newOwner`, who has no power until acceptOwnership()."""
     assert msg.sender == self.owner, "only owner"
     assert newOwner != empty(address), "zero owner"
-    log OwnershipTransferred(previousOwner=self.owner, newOwner=newOwner)
-    self.owner = newOwner
+    self.pendingOwner = newOwner
+    log OwnershipTransferStarted(previousOwner=self.owner, newOwner=newOwner)
+
+
+@external
+def acceptOwnership():
+    """@notice Step 2 of 2: the proposed owner takes over."""
+    assert msg.sender == self.pendingOwner, "only pending owner"
+    log OwnershipTransferred(previousOwner=self.owner, newOwner=msg.sender)
+    self.owner = msg.sender
+    self.pendingOwner = empty(address)

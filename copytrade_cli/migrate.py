@@ -334,6 +334,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
     from .chain.accounts import worker_accounts
     from .chain.deploy import deploy_executor, deploy_factory, has_code
     from .chain.operations import targets_and_spenders, write_addresses_file
+    from .chain.roles import plan as role_plan
 
     event = on_event or (lambda _w: None)
     m = _open(settings, state, network, begin=not _any_migration(state, settings, network))
@@ -373,7 +374,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
         rep.actions.append(Action(f"Executor generation {m.to_gen}", "already done", new_ex))
     else:
         r = deploy_executor(w3, state, m.network, lane, workers=workers, targets=targets, spenders=spenders,
-                            generation=m.to_gen, status="pending")
+                            generation=m.to_gen, status="pending", roles=role_plan(settings, lane.address, m.ctx.is_local))
         new_ex = m.new_executor
         rep.actions.append(Action(f"deploy Executor generation {m.to_gen}, register {len(workers)} workers, "
                                   "allowlists", "done", new_ex, r.steps[0].tx if r.steps else None))
@@ -383,7 +384,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
         rep.actions.append(Action(f"ProxyFactory generation {m.to_gen}", "already done", new_f))
     else:
         r = deploy_factory(w3, state, m.network, lane, targets=targets, executor=new_ex, generation=m.to_gen,
-                           status="pending")
+                           status="pending", roles=role_plan(settings, lane.address, m.ctx.is_local))
         new_f = m.new_factory
         rep.actions.append(Action(f"deploy Treasury, Proxy implementation, ProxyFactory generation {m.to_gen} "
                                   "(trusted by the new Executor)", "done", new_f))

@@ -258,8 +258,6 @@ def _chain_checks(settings: Settings, state: State, name: str, chain_id: int, is
                      "ex.owner": V(executor, "owner()", returns="address"),
                      "ex.t.collateral": V(executor, "isTarget(address)", collateral),
                      "ex.t.ctf": V(executor, "isTarget(address)", ctf)})
-        for s in spenders:
-            plan[f"ex.s.{s}"] = V(executor, "isSpender(address)", s)
         if factory:
             plan["ex.trusts"] = V(executor, "isFactory(address)", factory)
     if factory:
@@ -330,11 +328,10 @@ def _executor_allowlist_row(executor: str | None, got: dict, spenders: list[str]
     if not executor or not got.get("ex.code"):
         return _fail("executor allowlist", "not checked: no Executor", "deploy the Executor first")
     missing = [n for n, k in (("collateral", "ex.t.collateral"), ("CTF", "ex.t.ctf")) if got.get(k) is not True]
-    missing += [f"spender {_short(s)}" for s in spenders if got.get(f"ex.s.{s}") is not True]
     if missing:
         return _fail("executor allowlist", f"missing on the Executor: {', '.join(missing)}",
-                     f"from the Executor owner: setTargets([{collateral}, {ctf}], true) and "
-                     f"setSpenders([exchange], true) for what is missing")
+                     f"from the Executor owner: queueGrant(2, [{collateral}, {ctf}]) (what is missing), "
+                     "then applyGrant after its delay")
     return _ok("executor allowlist", f"targets collateral + CTF, {len(spenders)} exchange spender(s)")
 
 
@@ -347,10 +344,10 @@ def _factory_row(network: str, factory: str | None, executor: str | None, got: d
                      "deploy it again: `copytrade deploy factory --force`")
     if executor and not _same(got.get("f.executor"), executor):
         return _fail("factory", f"ProxyFactory {factory} is bound to {got.get('f.executor')}, not the Executor {executor}",
-                     f"call ProxyFactory.setExecutor({executor}) from the factory admin")
+                     f"from the factory admin: ProxyFactory.queueGrant(1, [{executor}]), then applyGrant after its delay")
     if executor and got.get("ex.trusts") is not True:
         return _fail("factory", f"the Executor does not trust ProxyFactory {factory} (isFactory is false)",
-                     f"call Executor.setFactories([{factory}], true) from the Executor owner")
+                     f"from the Executor owner: Executor.queueGrant(3, [{factory}]), then applyGrant after its delay")
     return _ok("factory", f"ProxyFactory {factory} has code, bound to the Executor, trusted by it")
 
 
@@ -360,7 +357,7 @@ def _factory_allowlist_row(factory: str | None, got: dict) -> Check:
     missing = [n for n, k in (("collateral", "f.t.collateral"), ("CTF", "f.t.ctf")) if got.get(k) is not True]
     if missing:
         return _fail("factory allowlist", f"missing on the ProxyFactory: {', '.join(missing)}",
-                     "call ProxyFactory.setTargets([collateral, CTF], true) from the factory admin")
+                     "from the factory admin: ProxyFactory.queueGrant(2, [collateral, CTF]), then applyGrant after its delay")
     return _ok("factory allowlist", "targets collateral + CTF")
 
 

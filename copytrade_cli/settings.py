@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     trading_mnemonic: SecretStr | None = Field(None, alias="TRADING_MNEMONIC",
                                                json_schema_extra={"example": "twelve words ..."})
     """Mnemonic the worker fleet is derived from (m/44'/60'/0'/0/{100+i}). Never printed."""
+    copytrade_funder_private_key: SecretStr | None = Field(None, alias="COPYTRADE_FUNDER_PRIVATE_KEY",
+                                                           json_schema_extra={"example": "0x<64 hex digits>"})
+    """Key that tops up worker gas (auto-refuel); on the fork defaults to the operator key, live no refuel
+    without it. Never printed."""
     copy_trading_worker_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, alias="COPY_TRADING_WORKER_KEYS",
         json_schema_extra={"example": "0x<key1>,0x<key2>"})
@@ -194,6 +198,13 @@ class Settings(BaseSettings):
     executor_address: str | None = Field(None, alias="EXECUTOR_ADDRESS",
                                          json_schema_extra={"example": "0x5FbDB2315678afecb367f032d93F642f64180aa3"})
     """Override of the Executor recorded in state."""
+    copytrade_admin: str | None = Field(None, alias="COPYTRADE_ADMIN",
+                                        json_schema_extra={"example": "0x5FbDB2315678afecb367f032d93F642f64180aa3"})
+    """Cold key or multisig the deploy hands Executor, factory and Treasury to (two-step); fork default: the
+    deployer. Required live."""
+    copytrade_admin_delay_s: int = Field(172_800, alias="COPYTRADE_ADMIN_DELAY_S", ge=0, le=30 * 86_400,
+                                         json_schema_extra={"example": "172800"})
+    """Seconds a new executor, target or worker waits on chain before it takes effect (set at deploy)."""
 
     # --- Polymarket endpoints (live) ---------------------------------------------------------------
     clob_url: str | None = Field(None, alias="COPYTRADE_CLOB_URL",
@@ -246,7 +257,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"key #{i + 1} is not 32 bytes of hex")
         return [SecretStr(k) for k in keys]
 
-    @field_validator("trading_private_key", mode="before")
+    @field_validator("trading_private_key", "copytrade_funder_private_key", mode="before")
     @classmethod
     def _key(cls, v: Any) -> Any:
         raw = v.get_secret_value() if isinstance(v, SecretStr) else v
@@ -273,7 +284,7 @@ class Settings(BaseSettings):
             raise ValueError("use one of pull, order, push, reimburse")
         return v or None
 
-    @field_validator("usdc_address", "ctf_address", "proxy_factory_address", "executor_address")
+    @field_validator("usdc_address", "ctf_address", "proxy_factory_address", "executor_address", "copytrade_admin")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
         return checksum_address(v) if v else None
@@ -329,7 +340,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret configured (to scrub output); never print what this returns."""
         out = [k.get_secret_value() for k in self.copy_trading_worker_keys]
-        for s in (self.trading_private_key, self.trading_mnemonic):
+        for s in (self.trading_private_key, self.trading_mnemonic, self.copytrade_funder_private_key):
             if s is not None:
                 out.append(s.get_secret_value())
         return [s for s in out if s]

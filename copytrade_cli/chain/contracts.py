@@ -34,6 +34,7 @@ SOURCES: dict[str, str] = {
     "MockCollateral": "mocks/MockCollateral.vy",
     "MockConditionalTokens": "mocks/MockConditionalTokens.vy",
     "MockExchangeV2": "mocks/MockExchangeV2.vy",
+    "MockAttacker": "mocks/MockAttacker.vy",
     "Executor": "Executor.vy",
     "ProxyFactory": "ProxyFactory.vy",
     "Proxy": "Proxy.vy",
@@ -308,25 +309,32 @@ class Stack:
     gas: dict[str, int]
 
 
+TEST_ADMIN_DELAY_S = 3600  # deploy_stack's default grant delay (tests, bench): long enough to be tested
+
+
 def deploy_factory(w3: Any, account: Any, executor: str, targets: list[str],
-                   build_dir: str | os.PathLike | None = None) -> tuple[str, str, dict[str, int]]:
+                   build_dir: str | os.PathLike | None = None,
+                   admin_delay: int = TEST_ADMIN_DELAY_S) -> tuple[str, str, dict[str, int]]:
     """Deploy a Proxy implementation bound to the factory deployed right after it (the
     implementation holds its factory as an immutable; the factory's constructor checks it).
     Returns (factory, implementation, gas by name). Both txs use explicit consecutive nonces."""
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     factory_addr = create_address(account.address, nonce + 1)
     impl, _, _, g_impl = deploy(w3, account, "Proxy", factory_addr, build_dir=build_dir, nonce=nonce)
-    factory, _, _, g_fac = deploy(w3, account, "ProxyFactory", executor, impl, list(targets),
+    factory, _, _, g_fac = deploy(w3, account, "ProxyFactory", executor, impl, list(targets), admin_delay,
                                   build_dir=build_dir, nonce=nonce + 1)
     assert factory == factory_addr, (factory, factory_addr)
     return factory, impl, {"Proxy": g_impl, "ProxyFactory": g_fac}
 
 
-def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str],
-                 workers: list[str] = (), build_dir: str | os.PathLike | None = None) -> Stack:
-    """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them:
-    the factory names the executor and allows `targets`; the executor trusts the factory and
-    allows `targets`, `spenders` and `workers`. `account` owns/administers everything."""
+def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str] = (),
+                 workers: list[str] = (), build_dir: str | os.PathLike | None = None,
+                 admin_delay: int = TEST_ADMIN_DELAY_S, seal: bool = True) -> Stack:
+    """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them in
+    the Executor's setup phase: the factory names the executor and allows `targets`; the executor
+    trusts the factory and allows `targets` and `workers`; then (`seal`) the setup phase ends, so
+    every later grant waits `admin_delay` (chain.roles.grant). `account` owns/administers
+    everything. `spenders` is accepted for older callers and unused (no approve path any more)."""
     gas: dict[str, int] = {}
 
     def dep(name: str, *args: Any) -> str:
@@ -335,16 +343,16 @@ def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str],
         return addr
 
     treasury = dep("Treasury")
-    executor = dep("Executor")
-    factory, impl, g = deploy_factory(w3, account, executor, targets, build_dir=build_dir)
+    executor = dep("Executor", admin_delay)
+    factory, impl, g = deploy_factory(w3, account, executor, targets, build_dir=build_dir, admin_delay=admin_delay)
     gas.update(g)
     ex = contract(w3, "Executor", executor, build_dir)
     transact(w3, account, ex.functions.setFactories([factory], True))
     if targets:
         transact(w3, account, ex.functions.setTargets(list(targets), True))
-    if spenders:
-        transact(w3, account, ex.functions.setSpenders(list(spenders), True))
     workers = list(workers)
     for i in range(0, len(workers), 256):
         transact(w3, account, ex.functions.addWorkers(workers[i:i + 256]))
+    if seal:
+        transact(w3, account, ex.functions.seal())
     return Stack(executor=executor, factory=factory, proxy_implementation=impl, treasury=treasury, gas=gas)

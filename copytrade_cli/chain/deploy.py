@@ -1,6 +1,7 @@
 """Deploying copytrade's contracts and recording them in state: Executor (+ worker fleet and allowlists),
-Treasury + Proxy implementation + ProxyFactory bound to the Executor. Idempotent: an existing deployment
-with code on chain is reported and kept unless `force`."""
+Treasury + Proxy implementation + ProxyFactory bound to the Executor, then the hand-over to the admin
+(chain/roles.py: seal the Executor's setup phase, two-step transfer to COPYTRADE_ADMIN). Idempotent: an
+existing deployment with code on chain is reported and kept unless `force`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from ..state import Deployment, State
 from .contracts import create_address
 from .contracts import deploy as deploy_artifact
 from .contracts import load_artifact
+from .roles import RolePlan, grant, handover
 from .tx import TxLane, wait_receipt
 
 
@@ -79,26 +81,38 @@ def _deploy(w3, lane: TxLane, name: str, *args) -> tuple[str, str, dict]:
     return address, tx_hash, receipt
 
 
+def _is_fork(w3) -> bool:
+    version = str(w3.provider.make_request("web3_clientVersion", [])["result"]).lower()
+    return "anvil" in version or "hardhat" in version
+
+
+def default_roles(w3, lane: TxLane, roles: RolePlan | None) -> RolePlan:
+    """`roles`, or (callers that pass none) the deployer as admin with the default delay."""
+    return roles if roles is not None else RolePlan(admin=lane.address, on_fork=_is_fork(w3))
+
+
 def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: list[str], targets: list[str],
-                    spenders: list[str], force: bool = False, dry_run: bool = False,
-                    generation: int | None = None, status: str = "active") -> DeployReport:
-    """Deploy the Executor, register the worker fleet, the target allowlist and the exchange spenders
-    (`status="pending"` records a migration's new generation without making it the one in use yet)."""
+                    spenders: list[str] = (), force: bool = False, dry_run: bool = False,
+                    generation: int | None = None, status: str = "active",
+                    roles: RolePlan | None = None) -> DeployReport:
+    """Deploy the Executor (delay `roles.delay_s`), register the worker fleet and the target allowlist in its
+    setup phase (`status="pending"` records a migration's new generation without making it the one in use yet).
+    `spenders` is accepted for older callers and unused: the Executor has no approve path any more (#15)."""
+    roles = default_roles(w3, lane, roles)
     report = DeployReport(network, dry_run=dry_run)
     gen = generation or _current_generation(state, network)
     prior = existing(w3, state, network, "Executor") if generation is None else None
     if prior and not force:
         report.steps.append(DeployStep(f"Executor already deployed (generation {prior.generation}); "
                                        "use --force to deploy a new one", prior.address, prior.tx, skipped=True))
-        _sync_workers(w3, state, network, lane, prior.address, workers, report, dry_run)
+        _sync_workers(w3, state, network, lane, prior.address, workers, report, dry_run, roles)
         return report
     if dry_run:
-        report.steps.append(DeployStep(f"deploy Executor (owner {lane.address})"))
+        report.steps.append(DeployStep(f"deploy Executor (owner {lane.address}, grant delay {roles.delay_s} s)"))
         report.steps.append(DeployStep(f"register {len(workers)} workers"))
         report.steps.append(DeployStep(f"allow targets {', '.join(targets)}"))
-        report.steps.append(DeployStep(f"allow spenders {', '.join(spenders)}"))
         return report
-    address, tx, receipt = _deploy(w3, lane, "Executor")
+    address, tx, receipt = _deploy(w3, lane, "Executor", roles.delay_s)
     report.steps.append(DeployStep("deploy Executor", address, tx, receipt["gasUsed"]))
     hashes = []
     for i in range(0, len(workers), 200):
@@ -106,8 +120,6 @@ def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: li
                                                    wait=False)))
     hashes.append(("allow targets (collateral + CTF)",
                    call_tx(lane, w3, "Executor", address, "setTargets", targets, True, wait=False)))
-    hashes.append(("allow exchange spenders", call_tx(lane, w3, "Executor", address, "setSpenders", spenders, True,
-                                                      wait=False)))
     for what, h in hashes:
         r = wait_receipt(w3, h)
         report.steps.append(DeployStep(what, address, h, r["gasUsed"]))
@@ -117,7 +129,7 @@ def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: li
 
 
 def _sync_workers(w3, state: State, network: str, lane: TxLane, executor: str, workers: list[str],
-                  report: DeployReport, dry_run: bool) -> None:
+                  report: DeployReport, dry_run: bool, roles: RolePlan) -> None:
     ex = contract(w3, "Executor", executor)
     missing = [a for a in workers if not ex.functions.isWorker(a).call()]
     if not missing:
@@ -126,16 +138,20 @@ def _sync_workers(w3, state: State, network: str, lane: TxLane, executor: str, w
     if dry_run:
         report.steps.append(DeployStep(f"register {len(missing)} missing workers", executor))
         return
-    r = call_tx(lane, w3, "Executor", executor, "addWorkers", missing)
-    report.steps.append(DeployStep(f"register {len(missing)} missing workers", executor, r["transactionHash"].hex(),
-                                   r["gasUsed"]))
-    state.record_workers(network, workers)
+    # A sealed Executor adds workers only after its delay (queued, then applied; the fork advances time).
+    res = grant(w3, lane, "Executor", executor, "worker", missing, on_fork=roles.on_fork)
+    report.steps.append(DeployStep(f"register {len(missing)} missing workers ({res.status})", executor,
+                                   res.txs[-1] if res.txs else None))
+    if res.status != "queued":
+        state.record_workers(network, workers)
 
 
 def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: list[str], force: bool = False,
                    dry_run: bool = False, executor: str | None = None, generation: int | None = None,
-                   status: str = "active") -> DeployReport:
-    """Deploy Treasury, the Proxy implementation and the ProxyFactory bound to the recorded Executor."""
+                   status: str = "active", roles: RolePlan | None = None) -> DeployReport:
+    """Deploy Treasury, the Proxy implementation and the ProxyFactory bound to the recorded Executor, have the
+    Executor trust it, then hand Executor, factory and Treasury over to `roles.admin` (chain/roles.py)."""
+    roles = default_roles(w3, lane, roles)
     report = DeployReport(network, dry_run=dry_run)
     gen = generation or _current_generation(state, network)
     if executor is None:
@@ -151,7 +167,8 @@ def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: lis
     if dry_run:
         report.steps += [DeployStep("deploy Treasury"), DeployStep("deploy Proxy implementation"),
                          DeployStep(f"deploy ProxyFactory bound to Executor {executor}"),
-                         DeployStep("trust ProxyFactory on the Executor")]
+                         DeployStep("trust ProxyFactory on the Executor"),
+                         DeployStep(f"seal the Executor; hand Executor, ProxyFactory, Treasury to {roles.admin}")]
         return report
     t_addr, t_tx, t_r = _deploy(w3, lane, "Treasury")
     report.steps.append(DeployStep("deploy Treasury", t_addr, t_tx, t_r["gasUsed"]))
@@ -160,15 +177,19 @@ def deploy_factory(w3, state: State, network: str, lane: TxLane, *, targets: lis
     nonce = lane.resync()
     i_addr, i_tx, i_r = _deploy(w3, lane, "Proxy", create_address(lane.address, nonce + 1))
     report.steps.append(DeployStep("deploy Proxy implementation", i_addr, i_tx, i_r["gasUsed"]))
-    f_addr, f_tx, f_r = _deploy(w3, lane, "ProxyFactory", executor, i_addr, targets)
+    f_addr, f_tx, f_r = _deploy(w3, lane, "ProxyFactory", executor, i_addr, targets, roles.delay_s)
     report.steps.append(DeployStep("deploy ProxyFactory", f_addr, f_tx, f_r["gasUsed"]))
-    # The Executor only moves funds of proxies made by a factory it trusts (and that names it).
-    r = call_tx(lane, w3, "Executor", executor, "setFactories", [f_addr], True)
-    report.steps.append(DeployStep("trust ProxyFactory on the Executor", executor,
-                                   "0x" + bytes(r["transactionHash"]).hex(), r["gasUsed"]))
+    # The Executor only moves funds of proxies made by a factory it trusts (and that names it): immediate in
+    # its setup phase, after the delay if it is already sealed (a new factory for a running Executor).
+    res = grant(w3, lane, "Executor", executor, "factory", [f_addr], on_fork=roles.on_fork)
+    report.steps.append(DeployStep(f"trust ProxyFactory on the Executor ({res.status})", executor,
+                                   res.txs[-1] if res.txs else None))
     _record(state, network, "Treasury", t_addr, t_tx, t_r, lane.address, gen, status)
     _record(state, network, "ProxyImplementation", i_addr, i_tx, i_r, lane.address, gen, status)
     _record(state, network, "ProxyFactory", f_addr, f_tx, f_r, lane.address, gen, status)
+    for what, where, h in handover(w3, lane, {"Executor": executor, "ProxyFactory": f_addr, "Treasury": t_addr},
+                                   roles):
+        report.steps.append(DeployStep(what, where, h))
     return report
 
 

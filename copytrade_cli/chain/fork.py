@@ -125,6 +125,7 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
     from .deploy import call_tx, deploy_executor, deploy_factory
     from .proxies import create_proxy, erc20, erc1155, fund_from_whale
+    from .roles import plan as role_plan
     from .tx import FeeOracle, TxLane, wait_receipt
 
     fees = FeeOracle(w3)
@@ -133,9 +134,10 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     s = time.time()
     say("deploying Executor and registering the worker fleet")
     spenders = [world.exchange]
+    roles = role_plan(settings, operator.address, True)
     r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.collateral, world.ctf],
-                         spenders=spenders)
-    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.collateral, world.ctf])
+                         spenders=spenders, roles=roles)
+    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.collateral, world.ctf], roles=roles)
     for r in (r1, r2):
         for st in r.steps:
             if st.address and st.what.startswith("deploy"):

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..settings import Settings, checksum_address
 from ..state import State
 from .network import ChainContext, connect_network
+from .roles import plan as role_plan
 
 
 def _address(value: str, option: str) -> str:
@@ -49,7 +50,7 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
     targets, spenders = targets_and_spenders(ctx, settings)
     fleet = [a.address for a in worker_accounts(settings, workers)]
     report = deploy_executor(ctx.w3, state, ctx.network, lane, workers=fleet, targets=targets, spenders=spenders,
-                             force=force, dry_run=dry_run)
+                             force=force, dry_run=dry_run, roles=role_plan(settings, lane.address, ctx.is_local))
     if not dry_run:
         write_addresses_file(settings, state, ctx.network)
         if ctx.is_local and ctx.world is not None:
@@ -73,7 +74,8 @@ def deploy_factory_op(settings: Settings, state: State, network: str | None, *, 
     lane = TxLane(ctx.w3, operator_account(settings))
     targets, _ = targets_and_spenders(ctx, settings)
     report = deploy_factory(ctx.w3, state, ctx.network, lane, targets=targets, force=force, dry_run=dry_run,
-                            executor=settings.executor_address)
+                            executor=settings.executor_address,
+                            roles=role_plan(settings, lane.address, ctx.is_local))
     if not dry_run:
         write_addresses_file(settings, state, ctx.network)
     return report

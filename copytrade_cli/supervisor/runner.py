@@ -139,8 +139,9 @@ class Supervisor:
     # --- start-up --------------------------------------------------------------------------------------
     def start(self) -> None:
         """Build the fleet, check it, resume unfinished work, start channels and the dispatcher."""
-        from ..chain.accounts import operator_account, worker_accounts
+        from ..chain.accounts import worker_accounts
         from ..chain.deploy import addresses
+        from ..chain.roles import funder_account
         from ..polymarket.clob import ClobGateway
         from ..readiness import run_checks
         from .fleet import Fleet
@@ -202,7 +203,7 @@ class Supervisor:
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.settings.supervisor_fanout_concurrency) + tails,
                                        thread_name_prefix="exec")
         try:
-            self.funder = operator_account(self.settings)
+            self.funder = funder_account(self.settings)
         except Exception:  # noqa: BLE001 — refuel is optional without an operator key
             self.funder = None
         if self.scale is not None:

@@ -9,6 +9,8 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from copytrade_cli.chain import contracts as C
+from copytrade_cli.chain.roles import AccountLane
+from copytrade_cli.chain.roles import grant as roles_grant
 from tests.conftest import DEV_KEYS
 
 USDC = 10**6
@@ -102,6 +104,13 @@ class System:
     def calldata(self, contract, fn_name, *args):
         return bytes.fromhex(contract.encode_abi(fn_name, args=list(args))[2:])
 
+    def grant(self, contract, kind, accounts):
+        """A delayed grant as the admin (queue, advance the fork's clock, apply); the applying receipt."""
+        name = "ProxyFactory" if any(f.get("name") == "pendingAdmin" for f in contract.abi) else "Executor"
+        res = roles_grant(self.w3, AccountLane(self.w3, self.admin), name, contract.address, kind, list(accounts),
+                          on_fork=True)
+        return self.w3.eth.get_transaction_receipt(res.txs[-1])
+
 
 def snapshot(w3):
     return w3.provider.make_request("evm_snapshot", [])["result"]
@@ -171,7 +180,7 @@ def test_proxy_and_implementation_cannot_be_reinitialized(s):
     assert_reverts(s.executor.functions.pullCollateral(s.usdc.address, [impl.address], [1]), s.w1.address, "not a proxy")
     # a factory refuses an implementation bound to another factory
     with pytest.raises(Exception):
-        C.deploy(s.w3, s.admin, "ProxyFactory", s.executor.address, impl.address, [], gas=3_000_000)
+        C.deploy(s.w3, s.admin, "ProxyFactory", s.executor.address, impl.address, [], 3600, gas=3_000_000)
 
 
 def test_privileged_functions_reject_unprivileged_callers(s):
@@ -179,10 +188,12 @@ def test_privileged_functions_reject_unprivileged_callers(s):
     ex, f, pa = s.executor, s.factory, s.pa
     tre = s.at("Treasury", s.stack.treasury)
     for fn in (ex.functions.transferOwnership(eve), ex.functions.addWorkers([eve]), ex.functions.removeWorkers([s.w1.address]),
-               ex.functions.setTargets([eve], True), ex.functions.setSpenders([eve], True),
-               ex.functions.setFactories([eve], True), ex.functions.pause(), ex.functions.unpause()):
+               ex.functions.setTargets([eve], True), ex.functions.setTargets([eve], False),
+               ex.functions.setFactories([eve], True), ex.functions.setFactories([eve], False),
+               ex.functions.queueGrant(1, [eve]), ex.functions.cancelGrant(1, [eve]), ex.functions.seal(),
+               ex.functions.pause(), ex.functions.unpause()):
         assert_reverts(fn, eve, "only owner")
-    for fn in (f.functions.setExecutor(eve), f.functions.setTargets([eve], True),
+    for fn in (f.functions.queueGrant(1, [eve]), f.functions.cancelGrant(1, [eve]), f.functions.setTargets([eve], False),
                f.functions.setProxiesPaused([pa.address], True), f.functions.transferAdmin(eve)):
         assert_reverts(fn, eve, "only admin")
     for fn in (pa.functions.withdraw(s.usdc.address, 1), pa.functions.withdraw1155(s.ctf.address, s.yes, 1),
@@ -208,15 +219,17 @@ def test_privileged_functions_reject_unprivileged_callers(s):
 
 def test_admin_functions_work_for_admin(s):
     ex, f = s.executor, s.factory
-    rc = s.tx(s.admin, ex.functions.addWorkers([s.eve.address]))
+    rc = s.grant(ex, "worker", [s.eve.address])
     assert ex.functions.isWorker(s.eve.address).call()
     assert ex.events.WorkerAdded().process_receipt(rc, errors=DISCARD)[0]["args"]["worker"] == s.eve.address
     s.tx(s.admin, ex.functions.removeWorkers([s.eve.address]))
     assert not ex.functions.isWorker(s.eve.address).call()
     s.tx(s.admin, ex.functions.transferOwnership(s.bob.address))
+    s.tx(s.bob, ex.functions.acceptOwnership())
     assert ex.functions.owner().call() == s.bob.address
     assert_reverts(ex.functions.pause(), s.admin.address, "only owner")
     s.tx(s.admin, f.functions.transferAdmin(s.bob.address))
+    s.tx(s.bob, f.functions.acceptAdmin())
     assert f.functions.admin().call() == s.bob.address
     # treasury: receives fees, owner withdraws
     tre = s.at("Treasury", s.stack.treasury)
@@ -248,21 +261,20 @@ def test_worker_cannot_send_proxy_funds_to_arbitrary_address(s):
     dirty = bytearray(s.calldata(s.usdc, "transfer", w1, USDC))
     dirty[4] = 0x01
     assert_reverts(ex_call(bytes(dirty)), w1, "dirty address")
-    # ERC-20 approve: only allow-listed spenders (revoking to anyone is fine)
-    assert_reverts(ex_call(s.calldata(s.usdc, "approve", eve, MAX)), w1, "spender not allowed")
-    s.tx(s.w1, ex_call(s.calldata(s.usdc, "approve", s.ex.address, MAX)))
-    assert s.usdc.functions.allowance(pa.address, s.ex.address).call() == MAX
-    s.tx(s.w1, ex_call(s.calldata(s.usdc, "approve", eve, 0)))
+    # ERC-20 approve: no path at all any more (#15: unused, and an approval outlives the transaction),
+    # not even to the exchange or a revocation
+    for spender, amount in ((eve, MAX), (s.ex.address, MAX), (eve, 0)):
+        assert_reverts(ex_call(s.calldata(s.usdc, "approve", spender, amount)), w1, "call not allowed")
+    assert s.usdc.functions.allowance(pa.address, s.ex.address).call() == 0
     # ERC-1155: the proxy's own tokens, to a worker or the owner only
     ctf = s.ctf.address
     assert_reverts(ex_call(s.calldata(s.ctf, "safeTransferFrom", pa.address, eve, s.yes, 1, b""), ctf), w1, "recipient not allowed")
     assert_reverts(ex_call(s.calldata(s.ctf, "safeTransferFrom", s.pb.address, w1, s.yes, 1, b""), ctf), w1, "proxy's own tokens")
     s.tx(s.w1, ex_call(s.calldata(s.ctf, "safeTransferFrom", pa.address, w1, s.yes, 2, b""), ctf))
     assert s.yes_bal(w1) == 2
-    assert_reverts(ex_call(s.calldata(s.ctf, "setApprovalForAll", eve, True), ctf), w1, "operator not allowed")
-    s.tx(s.w1, ex_call(s.calldata(s.ctf, "setApprovalForAll", s.ex.address, True), ctf))
-    assert s.ctf.functions.isApprovedForAll(pa.address, s.ex.address).call()
-    s.tx(s.w1, ex_call(s.calldata(s.ctf, "setApprovalForAll", eve, False), ctf))
+    for op, approved in ((eve, True), (s.ex.address, True), (eve, False)):
+        assert_reverts(ex_call(s.calldata(s.ctf, "setApprovalForAll", op, approved), ctf), w1, "call not allowed")
+    assert not s.ctf.functions.isApprovedForAll(pa.address, s.ex.address).call()
     # anything else: refused (transferFrom, batch transfer, unknown selectors, short data)
     assert_reverts(ex_call(s.calldata(s.usdc, "transferFrom", pa.address, eve, 1)), w1, "call not allowed")
     assert_reverts(ex_call(s.calldata(s.ctf, "safeBatchTransferFrom", pa.address, w1, [s.yes], [1], b""), ctf), w1, "call not allowed")
@@ -285,10 +297,10 @@ def test_target_allowlists_on_executor_and_factory(s):
     assert_reverts(s.executor.functions.execute(s.pa.address, other.address, data), w1, "target not allowed")
     assert_reverts(s.executor.functions.pullCollateral(other.address, [s.pa.address], [1]), w1, "target not allowed")
     # on the executor's list but not the factory's: the proxy itself refuses
-    s.tx(s.admin, s.executor.functions.setTargets([other.address], True))
+    s.grant(s.executor, "target", [other.address])
     assert_reverts(s.executor.functions.pullCollateral(other.address, [s.pa.address], [1]), w1, "target not allowed")
     # both: allowed
-    s.tx(s.admin, s.factory.functions.setTargets([other.address], True))
+    s.grant(s.factory, "target", [other.address])
     s.tx(s.admin, other.functions.mint(s.pa.address, 5))
     s.tx(s.w1, s.executor.functions.pullCollateral(other.address, [s.pa.address], [5]))
     assert other.functions.balanceOf(w1).call() == 5
@@ -310,7 +322,7 @@ def test_batches_accept_only_proxies_of_trusted_factories(s):
     s.mint(p2, USDC)
     assert_reverts(s.executor.functions.pullCollateral(s.usdc.address, [p2], [1]), w1, "untrusted factory")
     assert_reverts(s.executor.functions.pushCollateral(s.usdc.address, [p2], [1]), w1, "untrusted factory")
-    s.tx(s.admin, s.executor.functions.setFactories([f2.address], True))
+    s.grant(s.executor, "factory", [f2.address])
     s.tx(s.w1, s.executor.functions.pullCollateral(s.usdc.address, [p2, s.pa.address], [USDC, USDC]))
     assert s.bal(w1) == 2 * USDC
     # untrusting the original factory cuts its proxies off
@@ -323,11 +335,11 @@ def test_batches_accept_only_proxies_of_trusted_factories(s):
 def test_set_executor_rebinds_every_proxy(s):
     s.fund_proxy(s.alice, 10 * USDC)
     s.fund_proxy(s.bob, 10 * USDC)
-    new = s.at("Executor", C.deploy(s.w3, s.admin, "Executor")[0])
-    s.tx(s.admin, new.functions.setFactories([s.factory.address], True))
+    new = s.at("Executor", C.deploy(s.w3, s.admin, "Executor", 3600)[0])
+    s.tx(s.admin, new.functions.setFactories([s.factory.address], True))  # the new Executor's setup phase
     s.tx(s.admin, new.functions.setTargets([s.usdc.address, s.ctf.address], True))
     s.tx(s.admin, new.functions.addWorkers([s.w2.address]))
-    rc = s.tx(s.admin, s.factory.functions.setExecutor(new.address))
+    rc = s.grant(s.factory, "executor", [new.address])  # queued, delay passed, applied
     ev = s.factory.events.ExecutorChanged().process_receipt(rc, errors=DISCARD)[0]["args"]
     assert (ev["previousExecutor"], ev["newExecutor"]) == (s.executor.address, new.address)
     # old executor: every proxy refuses it now

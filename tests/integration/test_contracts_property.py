@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from copytrade_cli.chain.roles import advance_time
 from tests.integration.test_contracts import MAX, USDC, revert_to, snapshot, system_base  # noqa: F401
 
 GAS = 1_500_000  # fixed: reverting calls are mined (status 0) instead of failing estimation
@@ -142,7 +143,12 @@ def run_actions(s, actions):
                   proxy.functions.setApprovalForAll(s.ctf.address, s.eve.address, True)][k]
             c.send([s.eve, s.w1, s.admin][j % 3], fn)
         elif kind == "admin_add_eve":
-            c.send(s.admin, ex.functions.addWorkers([s.eve.address]))
+            # a sealed Executor's grants wait its delay: queue, let it pass, apply (the delay itself is
+            # attacked in test_contracts_attacks.py)
+            if ex.functions.grantEta(ex.functions.grantId(1, [s.eve.address]).call()).call() == 0:
+                c.send(s.admin, ex.functions.queueGrant(1, [s.eve.address]))
+            advance_time(s.w3, ex.functions.ADMIN_DELAY().call())
+            c.send(s.admin, ex.functions.applyGrant(1, [s.eve.address]))
         elif kind == "admin_remove_worker":
             c.send(s.admin, ex.functions.removeWorkers([[s.w1, s.w2, s.eve][k % 3].address]))
         elif kind == "admin_pause":
