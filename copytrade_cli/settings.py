@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from pydantic_settings import TomlConfigSettingsSource
 
 from .errors import ConfigError
+from .redact import redact_text, redact_url
 
 # Polymarket on Polygon (SPEC §8); py_clob_client_v2.config agrees.
 POLYGON_USDC_E = "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174"
@@ -26,6 +27,24 @@ SEED_LEADER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SEED_WHALE = "0xe7804c37c13166fF0b37F5aE0BB07A3aEbb6e245"
 # anvil/hardhat's public development mnemonic: the fork's default, never a real wallet.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+# Upper bounds of money settings and follow amounts: far above any real copy, low enough that no arithmetic
+# downstream (micro-units, sums of a day) can overflow or a typo (1e400) can pass.
+MAX_TRADE_USD = Decimal(10_000_000)
+MAX_CAP_USD = Decimal(1_000_000_000)
+
+# ape-style network names -> (canonical name, chain id, is the local fork)
+NETWORKS: dict[str, tuple[str, int, bool]] = {
+    "polygon:local": ("polygon:local", 137, True),
+    "polygon:fork": ("polygon:local", 137, True),
+    "local": ("polygon:local", 137, True),
+    "polygon:local:foundry": ("polygon:local", 137, True),
+    "polygon:local:hardhat": ("polygon:local", 137, True),
+    "polygon:mainnet": ("polygon:mainnet", 137, False),
+    "polygon": ("polygon:mainnet", 137, False),
+    "polygon:amoy": ("polygon:amoy", 80002, False),
+    "amoy": ("polygon:amoy", 80002, False),
+}
 
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -82,14 +101,14 @@ class Settings(BaseSettings):
         default_factory=list, alias="COPY_TRADING_EXECUTION_ALLOWLIST",
         json_schema_extra={"example": "0xabc...,0xdef..."})
     """Optional: only these follower wallets/proxies may be executed (comma-separated addresses)."""
-    copy_trading_max_trade_usd: Decimal | None = Field(None, alias="COPY_TRADING_MAX_TRADE_USD", gt=0,
+    copy_trading_max_trade_usd: Decimal | None = Field(None, alias="COPY_TRADING_MAX_TRADE_USD", gt=0, le=MAX_TRADE_USD,
                                                        json_schema_extra={"example": "100"})
     """Optional: largest single copy in USD."""
-    copy_trading_daily_cap_usd: Decimal | None = Field(None, alias="COPY_TRADING_DAILY_CAP_USD", gt=0,
+    copy_trading_daily_cap_usd: Decimal | None = Field(None, alias="COPY_TRADING_DAILY_CAP_USD", gt=0, le=MAX_CAP_USD,
                                                        json_schema_extra={"example": "50000"})
     """Optional: total USD copied per UTC day, all wallets."""
     copy_trading_wallet_daily_cap_usd: Decimal | None = Field(
-        None, alias="COPY_TRADING_WALLET_DAILY_CAP_USD", gt=0, json_schema_extra={"example": "500"})
+        None, alias="COPY_TRADING_WALLET_DAILY_CAP_USD", gt=0, le=MAX_CAP_USD, json_schema_extra={"example": "500"})
     """Optional: USD copied per follower wallet per UTC day."""
 
     # --- RPC ---------------------------------------------------------------------------------------
@@ -116,7 +135,7 @@ class Settings(BaseSettings):
         default_factory=list, alias="COPY_TRADING_WORKER_KEYS",
         json_schema_extra={"example": "0x<key1>,0x<key2>"})
     """Explicit worker keys (comma-separated); overrides the mnemonic. Never printed."""
-    copy_trading_worker_index: int = Field(0, alias="COPY_TRADING_WORKER_INDEX", ge=0,
+    copy_trading_worker_index: int = Field(0, alias="COPY_TRADING_WORKER_INDEX", ge=0, le=100_000,
                                            json_schema_extra={"example": "0"})
     """This instance's shard of the worker keys: it takes keys [index*pool, (index+1)*pool)."""
     copy_trading_max_retry_attempts: int = Field(3, alias="COPY_TRADING_MAX_RETRY_ATTEMPTS", ge=0, le=20,
@@ -132,7 +151,7 @@ class Settings(BaseSettings):
     supervisor_shard_count: int = Field(1, alias="SUPERVISOR_SHARD_COUNT", ge=1, le=1024,
                                         json_schema_extra={"example": "4"})
     """Number of supervisor instances splitting leaders."""
-    supervisor_shard_index: int = Field(0, alias="SUPERVISOR_SHARD_INDEX", ge=0,
+    supervisor_shard_index: int = Field(0, alias="SUPERVISOR_SHARD_INDEX", ge=0, le=1023,
                                         json_schema_extra={"example": "0"})
     """This instance's shard, 0-based, below SUPERVISOR_SHARD_COUNT."""
 
@@ -160,16 +179,16 @@ class Settings(BaseSettings):
     supervisor_queue_max_size: int = Field(5000, alias="SUPERVISOR_QUEUE_MAX_SIZE", ge=1, le=10_000_000,
                                            json_schema_extra={"example": "5000"})
     """Queue capacity; beyond it jobs are dropped and recorded, never silently."""
-    supervisor_queue_drain_interval_ms: int = Field(500, alias="SUPERVISOR_QUEUE_DRAIN_INTERVAL_MS", ge=1,
+    supervisor_queue_drain_interval_ms: int = Field(500, alias="SUPERVISOR_QUEUE_DRAIN_INTERVAL_MS", ge=1, le=600_000,
                                                     json_schema_extra={"example": "500"})
     """Queue drain period in milliseconds."""
-    supervisor_dedup_ttl_ms: int = Field(60_000, alias="SUPERVISOR_DEDUP_TTL_MS", ge=1,
+    supervisor_dedup_ttl_ms: int = Field(60_000, alias="SUPERVISOR_DEDUP_TTL_MS", ge=1, le=604_800_000,
                                          json_schema_extra={"example": "60000"})
     """How long a seen fill stays in the fast dedup set (the state file keeps it forever)."""
-    supervisor_guardrail_cache_ttl_ms: int = Field(5000, alias="SUPERVISOR_GUARDRAIL_CACHE_TTL_MS", ge=0,
+    supervisor_guardrail_cache_ttl_ms: int = Field(5000, alias="SUPERVISOR_GUARDRAIL_CACHE_TTL_MS", ge=0, le=3_600_000,
                                                    json_schema_extra={"example": "5000"})
     """Cache period of guardrail counters read from the shared store."""
-    supervisor_market_meta_ttl_ms: int = Field(300_000, alias="SUPERVISOR_MARKET_META_TTL_MS", ge=0,
+    supervisor_market_meta_ttl_ms: int = Field(300_000, alias="SUPERVISOR_MARKET_META_TTL_MS", ge=0, le=86_400_000,
                                                json_schema_extra={"example": "300000"})
     """Cache period of market metadata (tick size, neg-risk)."""
     supervisor_worker_pool_size: int = Field(20, alias="SUPERVISOR_WORKER_POOL_SIZE", ge=1, le=1000,
@@ -179,10 +198,10 @@ class Settings(BaseSettings):
                                               json_schema_extra={"example": "2"})
     """Job groups one worker wallet takes at once up to their orders' outcomes (its nonce lane pipelines their
     transactions; a Smart Buffer check reserves float per group, atomically). 1 = one group at a time."""
-    supervisor_config_refresh_ms: int = Field(10_000, alias="SUPERVISOR_CONFIG_REFRESH_MS", ge=10,
+    supervisor_config_refresh_ms: int = Field(10_000, alias="SUPERVISOR_CONFIG_REFRESH_MS", ge=10, le=86_400_000,
                                               json_schema_extra={"example": "10000"})
     """Incremental follow-config refresh period."""
-    supervisor_config_full_refresh_ms: int = Field(300_000, alias="SUPERVISOR_CONFIG_FULL_REFRESH_MS", ge=10,
+    supervisor_config_full_refresh_ms: int = Field(300_000, alias="SUPERVISOR_CONFIG_FULL_REFRESH_MS", ge=10, le=86_400_000,
                                                    json_schema_extra={"example": "300000"})
     """Full follow-config rebuild period."""
 
@@ -223,6 +242,13 @@ class Settings(BaseSettings):
     """Testing only: the supervisor SIGKILLs itself right after this step (pull, order, push, reimburse)."""
 
     # --- validators --------------------------------------------------------------------------------
+    @field_validator("network")
+    @classmethod
+    def _network(cls, v: str) -> str:
+        if v.strip().lower() not in NETWORKS:
+            raise ValueError("unknown network; use one of polygon:local, polygon:mainnet, polygon:amoy")
+        return v.strip()
+
     @field_validator("copy_trading_execution_allowlist", mode="before")
     @classmethod
     def _allowlist(cls, v: Any) -> list[str]:
@@ -245,7 +271,7 @@ class Settings(BaseSettings):
     @classmethod
     def _redis(cls, v: str | None) -> str | None:
         if v and not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"not a redis:// URL: {v!r}")
+            raise ValueError(f"not a redis:// URL: {redact_url(v)!r}")
         return v or None
 
     @field_validator("copy_trading_worker_keys", mode="before")
@@ -357,6 +383,10 @@ class Settings(BaseSettings):
                 value = [f"******** ({len(value)} keys)"]
             elif isinstance(value, (Path, Decimal)):
                 value = str(value)
+            elif isinstance(value, str) and "://" in value:
+                value = redact_url(value)
+            elif isinstance(value, list) and value and isinstance(value[0], str):
+                value = [redact_url(v) if "://" in v else v for v in value]
             out[key] = value
         return out
 
@@ -368,7 +398,7 @@ def _is_private_key(s: str) -> bool:
 
 def _check_url(u: str) -> str:
     if not re.match(r"^(https?|wss?)://[^\s/]+", u):
-        raise ValueError(f"not an http(s):// or ws(s):// URL: {u!r}")
+        raise ValueError(f"not an http(s):// or ws(s):// URL: {redact_url(u)!r}")
     return u
 
 
@@ -392,7 +422,7 @@ def load_settings(**overrides: Any) -> Settings:
         alias = (field.alias if field is not None and field.alias else fname.upper()) or "configuration"
         example = ((field.json_schema_extra or {}).get("example") if field is not None else None)
         value = err.get("input")
-        shown = "<secret>" if field is not None and "SecretStr" in str(field.annotation) else repr(value)
+        shown = "<secret>" if field is not None and "SecretStr" in str(field.annotation) else redact_text(repr(value))
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
         hint = f" (e.g. {alias}={example})" if example else ""
         if fname in ("", "__root__") or not loc:

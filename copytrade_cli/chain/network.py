@@ -6,20 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ChainError, NodeError, UsageError
-from ..settings import Settings
+from ..settings import NETWORKS, Settings
 from ..state import State
 
-KNOWN = {
-    "polygon:local": ("polygon:local", 137, True),
-    "polygon:fork": ("polygon:local", 137, True),
-    "local": ("polygon:local", 137, True),
-    "polygon:local:foundry": ("polygon:local", 137, True),
-    "polygon:local:hardhat": ("polygon:local", 137, True),
-    "polygon:mainnet": ("polygon:mainnet", 137, False),
-    "polygon": ("polygon:mainnet", 137, False),
-    "polygon:amoy": ("polygon:amoy", 80002, False),
-    "amoy": ("polygon:amoy", 80002, False),
-}
+KNOWN = NETWORKS  # one table, in settings (where COPYTRADE_NETWORK is validated)
 
 
 @dataclass

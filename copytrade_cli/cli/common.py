@@ -36,13 +36,10 @@ class Output:
         return self._console
 
     def scrub(self, text: str) -> str:
-        """Replace any configured secret by asterisks (defence in depth: secrets are never formatted in)."""
-        for s in self.secrets:
-            if s and s in text:
-                text = text.replace(s, "********")
-            if s and s.startswith("0x") and s[2:] in text:
-                text = text.replace(s[2:], "********")
-        return text
+        """Mask configured secrets and URL paths/passwords (defence in depth: secrets are never formatted in)."""
+        from ..redact import redact_text
+
+        return redact_text(text, self.secrets)
 
     def line(self, text: str = "", style: str | None = None) -> None:
         """A human line (suppressed in --json mode)."""
@@ -102,8 +99,11 @@ class AppContext:
         if self._settings is None:
             from ..settings import load_settings
 
+            from ..redact import install_log_redaction
+
             self._settings = load_settings()
             self.out.secrets = self._settings.secret_values()
+            install_log_redaction(self.out.secrets)
         return self._settings
 
     @property

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 
 from ..errors import UsageError
-from ..settings import Settings, checksum_address
+from ..settings import MAX_CAP_USD, MAX_TRADE_USD, Settings, checksum_address
 from ..state import Follow, State
 
 MICRO = 10**6
@@ -18,6 +18,9 @@ SIZINGS = ("fixed", "proportional", "percent")
 SELL_MODES = ("proportional", "ignore")
 SIDES = ("BOTH", "BUY", "SELL")
 FLOWS = ("standard", "buffer")
+# Largest --amount by sizing: USD for fixed, a multiple of the leader's notional for proportional, percent.
+AMOUNT_BOUNDS = {"fixed": MAX_TRADE_USD, "proportional": Decimal(1000), "percent": Decimal(100)}
+MAX_COPY_MICRO = int(MAX_TRADE_USD) * MICRO
 
 
 def _dec(value: str | None, name: str, *, lo: Decimal | None = None, hi: Decimal | None = None,
@@ -57,10 +60,10 @@ def validate_follow(*, follower: str, leader: str, owner: str | None = None, siz
         raise UsageError(f"--side {side_filter!r}: use one of {', '.join(SIDES)}")
     if flow not in FLOWS:
         raise UsageError(f"--flow {flow!r}: use one of {', '.join(FLOWS)}")
-    hi = Decimal(100) if sizing == "percent" else None
-    amt = _dec(amount, "--amount", lo=Decimal("0.000001"), hi=hi, example="10")
-    mn = _dec(min_usd, "--min-usd", lo=Decimal(0), example="1")
-    mx = _dec(max_usd, "--max-usd", lo=Decimal("0.01"), example="100")
+    # Every number is bounded where it enters: a typo (1e400) is refused, never stored (see AMOUNT_BOUNDS).
+    amt = _dec(amount, "--amount", lo=Decimal("0.000001"), hi=AMOUNT_BOUNDS[sizing], example="10")
+    mn = _dec(min_usd, "--min-usd", lo=Decimal(0), hi=MAX_TRADE_USD, example="1")
+    mx = _dec(max_usd, "--max-usd", lo=Decimal("0.01"), hi=MAX_TRADE_USD, example="100")
     if mn is not None and mx is not None and Decimal(mn) > Decimal(mx):
         raise UsageError(f"--min-usd {mn} is above --max-usd {mx}")
     return Follow(follower=follower_c, leader=leader_c, owner=checksum_address(owner) if owner else None,
@@ -68,7 +71,7 @@ def validate_follow(*, follower: str, leader: str, owner: str | None = None, siz
                   max_slippage=_dec(max_slippage, "--max-slippage", lo=Decimal(0), hi=Decimal("0.5"),
                                     example="0.05") or "0.05",
                   sell_mode=sell_mode, side_filter=side_filter,
-                  min_leader_usd=_dec(min_leader_usd, "--min-leader-usd", lo=Decimal(0), example="5"),
+                  min_leader_usd=_dec(min_leader_usd, "--min-leader-usd", lo=Decimal(0), hi=MAX_CAP_USD, example="5"),
                   max_price=_dec(max_price, "--max-price", lo=Decimal("0.001"), hi=Decimal("0.999"), example="0.9"),
                   flow=flow)
 
@@ -278,6 +281,15 @@ def _fixed_micro(amount, max_usd, min_usd) -> int | str:
 
 
 def _size_buy(f: Follow, fill, balances: dict[str, int]) -> int | Skip:
+    micro = _size_buy_unchecked(f, fill, balances)
+    if not isinstance(micro, Skip) and micro > MAX_COPY_MICRO:
+        # A row edited by hand (or by an older version) past the bounds `follow add` enforces.
+        return Skip(f, f"invalid follow config: a copy of {Decimal(micro) / MICRO:.2E} USD is above the bound "
+                       f"of {MAX_TRADE_USD} USD")
+    return micro
+
+
+def _size_buy_unchecked(f: Follow, fill, balances: dict[str, int]) -> int | Skip:
     if f.sizing == "fixed":
         micro = _fixed_micro(f.amount, f.max_usd, f.min_usd)
         if isinstance(micro, str):
