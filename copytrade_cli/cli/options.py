@@ -143,8 +143,9 @@ SellsOpt = Annotated[SellMode, typer.Option("--sells", parser=_one_of(SellMode, 
                                             help="proportional (to the position held) or ignore.")]
 SideFilterOpt = Annotated[SideFilter, typer.Option("--side", parser=_one_of(SideFilter, "--side", spelling=str.upper),
                                                    help="BOTH, BUY or SELL.")]
+# NOTE: a trade's side was always read leniently (" sell" works); a follow's side filter only upper-cased
 TradeSideOpt = Annotated[TradeSide, typer.Option("--side", parser=_one_of(TradeSide, "--side",
-                                                                                spelling=lambda v: v.strip().upper()),
+                                                                          spelling=lambda v: v.strip().upper()),
                                                  help="BUY or SELL.")]
 FlowOpt = Annotated[Flow, typer.Option("--flow", parser=_one_of(Flow, "--flow"),
                                        help="standard (pull, order, push) or buffer (Smart Buffer).")]
