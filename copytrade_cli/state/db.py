@@ -39,6 +39,8 @@ def dumps(obj: Any) -> str:
 
 def _restrict(path: Path) -> None:
     """Create the state file owner-only if it is new, and tighten it and its existing siblings (-wal, -shm)."""
+    if str(path) == ":memory:":  # SQLite's in-memory database: no file
+        return
     if not path.exists():
         # NOTE: SQLite gives the -wal/-shm files it creates the main file's mode, so creating the main file
         # 0600 before SQLite opens it makes every sibling 0600 too (the umask can only remove bits).
