@@ -1,21 +1,19 @@
 """What every command shares: the context (settings loaded once, state opened once), the output object
-(human or --json, secrets scrubbed), option aliases, and the one place errors become one-line messages."""
+(human or --json, secrets scrubbed), and the one place errors become one-line messages. The option aliases
+live in `options.py` (the common ones are re-exported here)."""
 from __future__ import annotations
 
 import functools
 import json
 import os
 import sys
-from typing import Annotated, Any, Callable
+from typing import Any, Callable
 
 import typer
 
 from ..errors import CopytradeError
+from .options import DryRunOpt, JsonOpt, NetworkOpt, YesOpt  # noqa: F401 — re-exported: commands import them here
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-NetworkOpt = Annotated[str | None, typer.Option("--network", "-n", help="Network: polygon:local (fork), polygon:mainnet, polygon:amoy.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would happen; change nothing.")]
 
 
 class Output:
@@ -138,22 +136,23 @@ def handle_errors(fn: Callable) -> Callable:
         except CopytradeError as exc:
             if os.environ.get("COPYTRADE_DEBUG") == "1":
                 raise
-            _emit_error(str(exc))
+            emit_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _emit_error("interrupted")
+            emit_error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 — the one place unexpected errors are reported
             if os.environ.get("COPYTRADE_DEBUG") == "1":
                 raise
-            _emit_error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            emit_error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                         "(rerun with COPYTRADE_DEBUG=1 for a traceback)")
             raise typer.Exit(1) from None
 
     return wrapper
 
 
-def _emit_error(text: str) -> None:
+def emit_error(text: str) -> None:
+    """Print the one-line error, scrubbed of any configured secret (even when the configuration is bad)."""
     out = Output()
     try:
         # scrub with whatever secrets are configured, without failing on a bad config

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .common import DryRunOpt, JsonOpt, NetworkOpt, YesOpt, get_ctx, handle_errors
+from .options import AddressFormat, AddressFormatOpt
 
 app = typer.Typer(no_args_is_help=True)
 ForceOpt = Annotated[bool, typer.Option("--force", help="Deploy a new one even if one is recorded.")]
@@ -87,7 +88,7 @@ def factory(ctx: typer.Context, network: NetworkOpt = None, force: ForceOpt = Fa
 @app.command("addresses")
 @handle_errors
 def addresses(ctx: typer.Context, network: NetworkOpt = None,
-              fmt: Annotated[str, typer.Option("--format", help="table, json or env.")] = "table",
+              fmt: AddressFormatOpt = AddressFormat.TABLE,
               write_env: Annotated[Path | None, typer.Option("--write-env", help="Also write env lines to this file (replacing those keys).")] = None,
               json_: JsonOpt = False):
     """What is deployed where (from state; also in $COPYTRADE_HOME/deployed-addresses.json).
@@ -96,19 +97,16 @@ def addresses(ctx: typer.Context, network: NetworkOpt = None,
     """
     from ..chain.deploy import env_lines
     from ..chain.operations import addresses_op
-    from ..errors import UsageError
 
     c = get_ctx(ctx, json_)
-    if fmt not in ("table", "json", "env"):
-        raise UsageError(f"--format {fmt!r}: use table, json or env")
     data = addresses_op(c.settings, c.state, network)
     lines = env_lines(data["contracts"], data["collateral"], data["ctf"])
     if write_env:
         _write_env(write_env, lines)
-    if c.out.json_mode or fmt == "json":
+    if c.out.json_mode or fmt is AddressFormat.JSON:
         c.out.json_mode = True
         c.out.json(data)
-    elif fmt == "env":
+    elif fmt is AddressFormat.ENV:
         for line in lines:
             c.out.line(line)
     else:

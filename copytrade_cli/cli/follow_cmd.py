@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .common import JsonOpt, NetworkOpt, get_ctx, handle_errors
+from .options import Flow, FlowOpt, SellMode, SellsOpt, SideFilter, SideFilterOpt, Sizing, SizingOpt
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,16 +23,16 @@ def _show(c, f) -> None:
 def add(ctx: typer.Context,
         follower: Annotated[str, typer.Option("--follower", help="Follower's proxy address.")],
         leader: Annotated[str, typer.Option("--leader", help="Trader to copy.")],
-        sizing: Annotated[str, typer.Option("--sizing", help="fixed (USD), proportional (x leader notional), percent (of proxy balance).")] = "fixed",
+        sizing: SizingOpt = Sizing.FIXED,
         amount: Annotated[str, typer.Option("--amount", help="USD, scale or percent, by --sizing.")] = "10",
         min_usd: Annotated[str | None, typer.Option("--min-usd", help="Skip copies smaller than this.")] = None,
         max_usd: Annotated[str | None, typer.Option("--max-usd", help="Cap each copy at this.")] = None,
         max_slippage: Annotated[str, typer.Option("--max-slippage", help="Worst price vs the leader's, as a fraction.")] = "0.05",
-        sells: Annotated[str, typer.Option("--sells", help="proportional (to the position held) or ignore.")] = "proportional",
-        side: Annotated[str, typer.Option("--side", help="BOTH, BUY or SELL.")] = "BOTH",
+        sells: SellsOpt = SellMode.PROPORTIONAL,
+        side: SideFilterOpt = SideFilter.BOTH,
         min_leader_usd: Annotated[str | None, typer.Option("--min-leader-usd", help="Ignore leader fills below this notional.")] = None,
         max_price: Annotated[str | None, typer.Option("--max-price", help="Ignore leader buys above this price.")] = None,
-        flow: Annotated[str, typer.Option("--flow", help="standard (pull, order, push) or buffer (Smart Buffer).")] = "standard",
+        flow: FlowOpt = Flow.STANDARD,
         owner: Annotated[str | None, typer.Option("--owner", help="Owner of the proxy (for allowlists).")] = None,
         json_: JsonOpt = False):
     """Add (or update) a follow config.
@@ -41,9 +42,10 @@ def add(ctx: typer.Context,
     from ..supervisor.configs import add_follow
 
     c = get_ctx(ctx, json_)
-    _show(c, add_follow(c.state, follower=follower, leader=leader, owner=owner, sizing=sizing, amount=amount,
-                        min_usd=min_usd, max_usd=max_usd, max_slippage=max_slippage, sell_mode=sells,
-                        side_filter=side, min_leader_usd=min_leader_usd, max_price=max_price, flow=flow))
+    _show(c, add_follow(c.state, follower=follower, leader=leader, owner=owner, sizing=sizing.value, amount=amount,
+                        min_usd=min_usd, max_usd=max_usd, max_slippage=max_slippage, sell_mode=sells.value,
+                        side_filter=side.value, min_leader_usd=min_leader_usd, max_price=max_price,
+                        flow=flow.value))
 
 
 @app.command("list")
@@ -104,7 +106,7 @@ def resume(ctx: typer.Context, follow_id: Annotated[int, typer.Argument(help="Fo
 @handle_errors
 def seed(ctx: typer.Context,
          amount: Annotated[str, typer.Option("--amount", help="Fixed USD per copy.")] = "10",
-         flow: Annotated[str, typer.Option("--flow", help="standard or buffer.")] = "standard",
+         flow: FlowOpt = Flow.STANDARD,
          network: NetworkOpt = None, json_: JsonOpt = False):
     """Write the seed's test follow config (the operator's proxy follows 0x7099...79C8).
 
@@ -115,4 +117,4 @@ def seed(ctx: typer.Context,
     from ..supervisor.configs import seed as seed_config
 
     c = get_ctx(ctx, json_)
-    _show(c, seed_config(c.settings, c.state, amount=amount, flow=flow, network=network))
+    _show(c, seed_config(c.settings, c.state, amount=amount, flow=flow.value, network=network))

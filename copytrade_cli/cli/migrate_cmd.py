@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .common import DryRunOpt, JsonOpt, NetworkOpt, YesOpt, get_ctx, handle_errors
+from .options import ExportFormat, ExportFormatOpt
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -103,7 +104,7 @@ def proxy(ctx: typer.Context, network: NetworkOpt = None,
 @app.command("users")
 @handle_errors
 def users(ctx: typer.Context, network: NetworkOpt = None,
-          fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+          fmt: ExportFormatOpt = ExportFormat.TABLE,
           output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the csv/json export to this "
                                                       "file instead of stdout.")] = None,
           dry_run: DryRunOpt = False, json_: JsonOpt = False):
@@ -112,19 +113,16 @@ def users(ctx: typer.Context, network: NetworkOpt = None,
 
     Example: copytrade migrate users --format csv --output users.csv
     """
-    from ..errors import UsageError
     from ..migrate import migrate_users, users_export
 
     c = get_ctx(ctx, json_)
-    if fmt not in ("table", "csv", "json"):
-        raise UsageError(f"--format {fmt!r}: use table, csv or json")
     rep = migrate_users(c.settings, c.state, network, dry_run=dry_run)
     rows = rep.data["users"]
-    if fmt in ("csv", "json") and not c.out.json_mode:
-        text = users_export(rows, fmt)
+    if fmt is not ExportFormat.TABLE and not c.out.json_mode:
+        text = users_export(rows, fmt.value)
         if output:
             output.write_text(text)
-            c.out.line(f"{len(rows)} users written to {output} ({fmt}); {rep.summary}")
+            c.out.line(f"{len(rows)} users written to {output} ({fmt.value}); {rep.summary}")
         else:
             sys.stdout.write(text)
         return

@@ -6,11 +6,12 @@ from typing import Annotated
 import typer
 
 from .common import NetworkOpt, get_ctx, handle_errors
+from .options import Channels, ChannelsOpt
 
 
 @handle_errors
 def supervise(ctx: typer.Context, network: NetworkOpt = None,
-              channels: Annotated[str, typer.Option("--channels", help="Comma list of mempool, logs, activity, data_api.")] = "mempool,logs,activity",
+              channels: ChannelsOpt = Channels.parse("mempool,logs,activity"),
               per_follower: Annotated[bool, typer.Option("--per-follower", help="One order per follower (the seed's model) instead of aggregated execution.")] = False,
               no_coalesce: Annotated[bool, typer.Option("--no-coalesce", help="Never merge queued fills of the same order (flow, side, token, price) into one order under backlog: one order per leader fill.")] = False,
               max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Stop after this long.")] = None,
@@ -29,7 +30,7 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     import signal
     import sys
 
-    from ..errors import NotReadyError, UsageError
+    from ..errors import NotReadyError
 
     c = get_ctx(ctx)
     if health:
@@ -47,12 +48,9 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
         return
 
     from ..chain.network import connect_network
-    from ..supervisor.runner import CHANNELS, Supervisor, SupervisorOptions
+    from ..supervisor.runner import Supervisor, SupervisorOptions
 
-    chans = tuple(x.strip() for x in channels.split(",") if x.strip())
-    bad = [x for x in chans if x not in CHANNELS]
-    if bad or not chans:
-        raise UsageError(f"--channels {channels!r}: use a comma list of {', '.join(CHANNELS)}")
+    chans = tuple(ch.value for ch in channels)
     say = c.out.line
     chain = connect_network(c.settings, c.state, network)
     if log_json:

@@ -6,11 +6,11 @@ from typing import Annotated
 import typer
 
 from .common import JsonOpt, get_ctx, handle_errors
+from .options import TradeSide, TradeSideOpt
 
 app = typer.Typer(no_args_is_help=True)
 LeaderOpt = Annotated[str | None, typer.Option("--leader", help="Leader address (default: the seed's 0x7099…79C8).")]
 MarketOpt = Annotated[int, typer.Option("--market", help="Market index on the fork (see fork status).")]
-SideOpt = Annotated[str, typer.Option("--side", help="BUY or SELL.")]
 UsdOpt = Annotated[float, typer.Option("--usd", help="Notional in USDC.")]
 OutcomeOpt = Annotated[str, typer.Option("--outcome", help="Yes or No.")]
 PriceOpt = Annotated[str, typer.Option("--price", help="Fill price.")]
@@ -40,7 +40,7 @@ def _chain(c):
 
 @app.command("impersonate")
 @handle_errors
-def impersonate(ctx: typer.Context, leader: LeaderOpt = None, market: MarketOpt = 0, side: SideOpt = "BUY",
+def impersonate(ctx: typer.Context, leader: LeaderOpt = None, market: MarketOpt = 0, side: TradeSideOpt = TradeSide.BUY,
                 usd: UsdOpt = 10.0, outcome: OutcomeOpt = "Yes", price: PriceOpt = "0.5", pending_ms: PendingOpt = 300,
                 json_: JsonOpt = False):
     """The leader trades on the fork: a pending exchange fill, then mined; prints `Signal Sent!`.
@@ -52,14 +52,14 @@ def impersonate(ctx: typer.Context, leader: LeaderOpt = None, market: MarketOpt 
     c = get_ctx(ctx, json_)
     chain = _chain(c)
     _render(c, leader_trade(chain.w3, chain.world, leader=leader, market_index=market, outcome=outcome,
-                            side=side.upper(), usd=usd, price=price, pending_ms=pending_ms))
+                            side=side.value, usd=usd, price=price, pending_ms=pending_ms))
 
 
 @app.command("batch")
 @handle_errors
 def batch(ctx: typer.Context, count: Annotated[int, typer.Option("--count", help="Fills in the one transaction.")] = 3,
           leader: Annotated[list[str] | None, typer.Option("--leader", help="Leader(s); repeat for several.")] = None,
-          side: SideOpt = "BUY", usd: UsdOpt = 10.0, outcome: OutcomeOpt = "Yes", price: PriceOpt = "0.5",
+          side: TradeSideOpt = TradeSide.BUY, usd: UsdOpt = 10.0, outcome: OutcomeOpt = "Yes", price: PriceOpt = "0.5",
           pending_ms: PendingOpt = 300, json_: JsonOpt = False):
     """N leader fills (several leaders/markets) in ONE transaction and ONE block.
 
@@ -69,5 +69,5 @@ def batch(ctx: typer.Context, count: Annotated[int, typer.Option("--count", help
 
     c = get_ctx(ctx, json_)
     chain = _chain(c)
-    _render(c, leader_batch(chain.w3, chain.world, count=count, leaders=leader or None, side=side.upper(), usd=usd,
+    _render(c, leader_batch(chain.w3, chain.world, count=count, leaders=leader or None, side=side.value, usd=usd,
                             outcome=outcome, price=price, pending_ms=pending_ms))

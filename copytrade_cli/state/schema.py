@@ -146,3 +146,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_guardrail_totals", _m005_guardrail_totals),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# The tables of copytrade's records (for `state info` and `State.rows`); `_migrations` and the running totals
+# of the guardrail ledger are bookkeeping, not records.
+TABLES = ["nodes", "deployments", "proxies", "follows", "signals", "jobs", "groups", "job_steps",
+          "guardrail_ledger", "workers", "debts", "cursors", "migration_ops"]
