@@ -81,14 +81,7 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     # NOTE: handlers only set the stop event; shutdown runs in run()'s finally.
     signal.signal(signal.SIGTERM, lambda *_: sup.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: sup.stop_event.set())
-    try:
-        sup.start()
-    except BaseException:
-        sup.stop_event.set()
-        sup._bg_stop.set()
-        sup._release_shared()
-        sup.prom.close()
-        raise
+    sup.start()  # a failed start releases what it took and raises (nothing runs)
     if view is not None:
         import threading
 
