@@ -214,7 +214,7 @@ def read_health_files(settings) -> list[dict[str, Any]]:
 def check_health(settings) -> tuple[bool, list[dict[str, Any]], str]:
     """(healthy, instances, summary): healthy when at least one instance reports and every one says "ok"."""
     if settings.redis:
-        from .redis_backend import read_health
+        from .coordination.redis_ops import read_health
 
         docs = read_health(settings)
         where = "Redis"

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from ..model import GROUP_PARKED, GroupStatus
 from .redis_link import RedisDown, RedisLink
 from .redis_queue import _ENQUEUE, RedisQueue
 from .redis_registry import _CAS_DEL, WorkerRegistry
@@ -85,7 +86,7 @@ class ScaleOut:
     def _refill(self, force: bool) -> int:
         n = 0
         for g in self.state.orphaned_groups():
-            if g["status"] in ("dropped", "dlq"):
+            if g["status"] == GroupStatus.DROPPED or g["status"] in GROUP_PARKED:
                 continue
             s = self.link.script("enqueue", _ENQUEUE)
             res = s(keys=[self.queue.stream, self.queue.ids], args=[g["group_id"], 0])
