@@ -81,7 +81,11 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     # NOTE: handlers only set the stop event; shutdown runs in run()'s finally.
     signal.signal(signal.SIGTERM, lambda *_: sup.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: sup.stop_event.set())
-    sup.start()  # a failed start releases what it took and raises (nothing runs)
+    try:
+        sup.start()
+    except BaseException:
+        sup.abort()  # stop before anything runs, releasing what was taken (idempotent)
+        raise
     if view is not None:
         import threading
 

@@ -12,7 +12,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Protocol
+import typing
+from typing import Any, Callable, Iterable
 
 from ..polymarket import fills as F
 
@@ -20,7 +21,7 @@ log = logging.getLogger("copytrade.detect")
 LeadersFn = Callable[[], set[str]]
 
 
-class FillSink(Protocol):
+class FillSink(typing.Protocol):
     """What a channel hands fills to (the supervisor's intake)."""
 
     def on_fill(self, fill: F.LeaderFill) -> None:
