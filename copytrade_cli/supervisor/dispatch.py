@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -50,8 +51,6 @@ class RetryScheduler:
 
     def schedule(self, retry: Retry) -> None:
         """Re-queue `retry.group_id` after `retry.defer_s` seconds."""
-        import time
-
         with self._cv:
             self._n += 1
             heapq.heappush(self._due, (time.monotonic() + retry.defer_s, self._n, retry))
@@ -65,8 +64,6 @@ class RetryScheduler:
     def loop(self, stop: threading.Event) -> None:
         """Until `stop`: hand every due retry to `requeue` (retries still waiting at stop are dropped; the
         groups stay journalled and resume at the next start)."""
-        import time
-
         while not stop.is_set():
             with self._cv:
                 now = time.monotonic()
