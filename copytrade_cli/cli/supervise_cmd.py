@@ -82,10 +82,7 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     try:
         sup.start()
     except BaseException:
-        sup.stop_event.set()
-        sup._bg_stop.set()
-        sup._release_shared()
-        sup.prom.close()
+        sup.abort()  # stop before anything runs, releasing what was taken (idempotent)
         raise
     if view is not None:
         import threading

@@ -4,8 +4,9 @@
 - `Dedup`: the fast per-fill dedup set with a TTL (the durable rule stays the unique job row in SQLite).
 - `CapStore`: the guardrail counters, reserved / committed / released atomically.
 
-Without a Redis URL the supervisor uses `MemoryQueue`, `TTLSet` (runner.py) and `SqliteCaps`, exactly as a
-single instance always did; with one, `redis_backend.py` provides the same calls on Redis.
+Without a Redis URL the supervisor uses `MemoryQueue`, `TTLSet` (coordination/local.py) and `SqliteCaps`, exactly
+as a single instance always did; with one, `coordination/redis_*.py` provide the same calls on Redis. Which set
+is used is decided once (`coordination.choose`).
 """
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ class Dedup(Protocol):
     def add(self, key: str, channel: str = "") -> tuple[bool, bool]:
         """(new key, new channel for this key) within the TTL."""
 
+    def seen(self, key: str) -> bool:
+        """A cheap hint that the key is known (False when it cannot tell); `add` decides."""
+
     def done(self, key: str) -> None:
         """Every decision about this fill is recorded (a replay may now be treated as a duplicate for good)."""
 
@@ -58,9 +62,15 @@ class Dedup(Protocol):
 class CapStore(Protocol):
     """The guardrail counters for the UTC day."""
 
+    commits_in_state: bool  # commits belong in the state file's transaction (the ledger is the store)
+
     def reserve(self, *, day: str, wallet: str, usd_micro: int, job_key: str, wallet_cap_micro: int | None,
                 global_cap_micro: int | None) -> tuple[bool, str]:
         """Reserve against both caps atomically; (False, reason) if either would be exceeded; idempotent by key."""
+
+    def reserve_many(self, *, day: str, items: list[tuple[str, int, str]], wallet_cap_micro: int | None,
+                     global_cap_micro: int | None) -> list[tuple[bool, str]]:
+        """`reserve` for several (wallet, usd_micro, job_key), in order."""
 
     def commit(self, job_key: str, usd_micro: int | None = None) -> None:
         """Keep a reservation (with the amount actually spent)."""
@@ -108,6 +118,8 @@ def _usd(micro: int) -> str:
 
 class SqliteCaps:
     """Caps reserved in the state file's ledger (BEGIN IMMEDIATE): atomic for every process sharing the file."""
+
+    commits_in_state = True
 
     def __init__(self, state):
         self.state = state

@@ -346,19 +346,18 @@ class Guardrails:
             global_cap_micro=_micro(s.copy_trading_daily_cap_usd))
 
     def reserve_many(self, items: list[tuple[str, int, str]]) -> list[tuple[bool, str]]:
-        """`reserve` for every (wallet, usd_micro, key) of one fill, in order: one call to a store that has
-        `reserve_many` (the state file's ledger), one `reserve` each otherwise."""
+        """`reserve` for every (wallet, usd_micro, key) of one fill, in order, in one call to the store."""
         s = self.settings
         if s.copy_trading_daily_cap_usd is None and s.copy_trading_wallet_daily_cap_usd is None:
             return [(True, "no caps")] * len(items)
-        day = utc_day()
-        wcap, gcap = _micro(s.copy_trading_wallet_daily_cap_usd), _micro(s.copy_trading_daily_cap_usd)
-        many = getattr(self.store, "reserve_many", None)
-        if many is not None:
-            return many(day=day, items=[(w.lower(), u, k) for w, u, k in items], wallet_cap_micro=wcap,
-                        global_cap_micro=gcap)
-        return [self.store.reserve(day=day, wallet=w.lower(), usd_micro=u, job_key=k, wallet_cap_micro=wcap,
-                                   global_cap_micro=gcap) for w, u, k in items]
+        return self.store.reserve_many(day=utc_day(), items=[(w.lower(), u, k) for w, u, k in items],
+                                       wallet_cap_micro=_micro(s.copy_trading_wallet_daily_cap_usd),
+                                       global_cap_micro=_micro(s.copy_trading_daily_cap_usd))
+
+    @property
+    def commits_in_state(self) -> bool:
+        """Cap commits belong in the state file's transaction (the store is the state file's ledger)."""
+        return bool(self.store.commits_in_state)
 
     def commit(self, key: str, usd_micro: int | None = None) -> None:
         """The copy executed: keep the reservation (with the actual amount)."""

@@ -1,5 +1,5 @@
 """Detection channels. Each runs in its own thread, turns what it sees into `LeaderFill`s with the one
-canonical key, and hands them to `on_fill`; dedup happens downstream, per fill, not per tx.
+canonical key, and hands them to the intake it was built with; dedup happens there, per fill, not per tx.
 
 - `MempoolChannel`: pending transactions (eth_newPendingTransactionFilter), decoded before they are mined.
 - `LogChannel`: mined `OrderFilled` (V1/V2) logs, resuming from the last block processed (persisted).
@@ -12,45 +12,55 @@ import json
 import logging
 import threading
 import time
+import typing
 from typing import Any, Callable, Iterable
 
 from ..polymarket import fills as F
 
 log = logging.getLogger("copytrade.detect")
-OnFill = Callable[[F.LeaderFill], None]
 LeadersFn = Callable[[], set[str]]
 
 
+class FillSink(typing.Protocol):
+    """What a channel hands fills to (the supervisor's intake)."""
+
+    def on_fill(self, fill: F.LeaderFill) -> None:
+        """One fill."""
+
+    def on_fills(self, fills: list[F.LeaderFill]) -> None:
+        """The fills of one poll, committed together."""
+
+
 class Channel(threading.Thread):
-    """A detection channel thread with a stop event, an error counter and a backoff."""
+    """A detection channel thread with a stop event, an error counter and a backoff. It hands what it finds to
+    the intake it was built with (`on_fill` for one fill, `on_fills` for one poll's fills: one state commit)."""
 
     name_ = "channel"
 
-    def __init__(self, on_fill: OnFill, leaders: LeadersFn, stop: threading.Event):
+    def __init__(self, intake: "FillSink", leaders: LeadersFn, stop: threading.Event):
         super().__init__(name=f"detect-{self.name_}", daemon=True)
-        self.on_fill, self.leaders, self.stop_event = on_fill, leaders, stop
+        self.intake, self.leaders, self.stop_event = intake, leaders, stop
         self.seen = 0
         self.errors = 0
         self.connected = False
-        self.on_fills: Callable[[list[F.LeaderFill]], None] | None = None  # batch consumer (group commit)
 
     def emit_many(self, fills: list[F.LeaderFill]) -> None:
-        """Everything one poll found, handed over at once when the consumer takes batches (one state commit
-        for the lot), else one by one."""
-        if self.on_fills is None or len(fills) < 2:
+        """Everything one poll found, handed over at once (the intake commits them together)."""
+        if len(fills) < 2:
             for f in fills:
                 self.emit(f)
             return
         self.seen += len(fills)
         try:
-            self.on_fills(fills)
+            self.intake.on_fills(fills)
         except Exception:  # noqa: BLE001 — a bad batch must never kill a channel
             log.exception("processing %d fills failed", len(fills))
 
     def emit(self, fill: F.LeaderFill) -> None:
+        """One fill, handed over as a plain call: the channel's cursor moves only after it is recorded."""
         self.seen += 1
         try:
-            self.on_fill(fill)
+            self.intake.on_fill(fill)
         except Exception:  # noqa: BLE001 — a bad fill must never kill a channel
             log.exception("processing fill %s failed", fill.key)
 
@@ -116,9 +126,9 @@ class MempoolChannel(Channel):
 
     name_ = "mempool"
 
-    def __init__(self, on_fill, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], ctf: str,
+    def __init__(self, intake, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], ctf: str,
                  chain_id: int = 137, poll_s: float = 0.02):
-        super().__init__(on_fill, leaders, stop)
+        super().__init__(intake, leaders, stop)
         self.rpc = _Rpc(rpc_url)
         self.exchanges, self.ctf, self.chain_id, self.poll_s = list(exchanges), ctf, chain_id, poll_s
 
@@ -161,9 +171,9 @@ class LogChannel(Channel):
 
     name_ = "logs"
 
-    def __init__(self, on_fill, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], state,
+    def __init__(self, intake, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], state,
                  cursor_name: str = "logs:last_block", poll_s: float = 0.2, world=None, ws_url: str | None = None):
-        super().__init__(on_fill, leaders, stop)
+        super().__init__(intake, leaders, stop)
         self.rpc = _Rpc(rpc_url)
         self.exchanges, self.state, self.cursor_name, self.poll_s = list(exchanges), state, cursor_name, poll_s
         self.world = world
@@ -247,9 +257,9 @@ class ActivityChannel(Channel):
 
     name_ = "activity_ws"
 
-    def __init__(self, on_fill, leaders, stop, *, url: str, filter_by_address: bool = True, ping_s: float = 10.0,
+    def __init__(self, intake, leaders, stop, *, url: str, filter_by_address: bool = True, ping_s: float = 10.0,
                  silence_s: float = 30.0):
-        super().__init__(on_fill, leaders, stop)
+        super().__init__(intake, leaders, stop)
         self.url, self.filter, self.ping_s, self.silence_s = url, filter_by_address, ping_s, silence_s
 
     def loop(self) -> None:
@@ -288,8 +298,8 @@ class DataApiChannel(Channel):
 
     name_ = "data_api"
 
-    def __init__(self, on_fill, leaders, stop, *, url: str, state, poll_s: float = 2.0):
-        super().__init__(on_fill, leaders, stop)
+    def __init__(self, intake, leaders, stop, *, url: str, state, poll_s: float = 2.0):
+        super().__init__(intake, leaders, stop)
         import requests
 
         self.url, self.state, self.poll_s = url.rstrip("/"), state, poll_s

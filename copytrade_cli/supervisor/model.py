@@ -36,6 +36,13 @@ class Outcome:
         """The group will never run again."""
         return self.status in GROUP_TERMINAL
 
+    @classmethod
+    def of(cls, result: "Outcome | str", cause: StallCause | None = None) -> "Outcome":
+        """An Outcome from what a flow returned: an Outcome as it is, a bare status string with `cause`."""
+        if isinstance(result, Outcome):
+            return result
+        return cls(GroupStatus(str(result)), cause)
+
 
 @dataclass(frozen=True)
 class Retry:
@@ -45,3 +52,11 @@ class Retry:
     attempt: int
     defer_s: float
     cause: StallCause = StallCause.OTHER
+
+
+@dataclass(frozen=True)
+class PlannedGroup:
+    """A group the planner recorded (its jobs attached): the queue takes it once its transaction committed."""
+
+    group_id: str
+    jobs: int

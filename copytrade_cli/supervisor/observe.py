@@ -11,10 +11,68 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class Metrics:
+    """Counters the live view and the metrics endpoint read."""
+
+    signals: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    jobs: dict[str, int] = field(default_factory=dict)
+    drops: int = 0
+    groups_done: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+
+
+class Tally:
+    """Where the stages count what happened: the plain `Metrics` and the Prometheus side, together."""
+
+    def __init__(self, metrics: Metrics, prom: "SupervisorMetrics"):
+        self.metrics, self.prom = metrics, prom
+
+    def signal(self, channel: str) -> None:
+        """A channel handed over a fill."""
+        self.metrics.signals[channel] = self.metrics.signals.get(channel, 0) + 1
+        self.prom.signals.labels(channel).inc()
+
+    def duplicate(self) -> None:
+        """Dedup dropped a fill."""
+        self.metrics.duplicates += 1
+        self.prom.duplicates.inc()
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Jobs (or groups, by final status) by outcome."""
+        self.metrics.jobs[what] = self.metrics.jobs.get(what, 0) + n
+        self.prom.jobs.labels(what).inc(n)
+
+    def drop(self, n: int) -> None:
+        """Jobs dropped by a full queue (recorded)."""
+        self.metrics.drops += n
+        self.prom.drops.inc(n)
+
+    def rpc_error(self, where: str) -> None:
+        """An RPC/chain error stopped a group."""
+        self.prom.rpc_errors.labels(where).inc()
+
+    def group_done(self, g: dict[str, Any] | None) -> None:
+        """A group reached a final status: its latencies from the journal's timestamps."""
+        self.metrics.groups_done += 1
+        if g and g.get("t_order_accepted") and g.get("t_detected"):
+            self.metrics.latency_ms.append((g["t_order_accepted"] - g["t_detected"]) * 1000)
+            self.prom.latency.observe(g["t_order_accepted"] - g["t_detected"])
+        if g and g.get("t_done") and g.get("t_detected"):
+            self.prom.group_seconds.observe(g["t_done"] - g["t_detected"])
+
+    def step(self, step: str, status: str, seconds: float | None) -> None:
+        """One execution step's duration (the flows' `on_step`)."""
+        if seconds is not None and status == "ok":
+            self.prom.steps.labels(step).observe(seconds)
 
 
 class SupervisorMetrics:
@@ -76,7 +134,7 @@ class _ScrapeTime:
         g.add_metric([], _safe(sup.queue_depth, -1))
         yield g
         g = GaugeMetricFamily("copytrade_groups_running", "Groups this instance is executing")
-        g.add_metric([], sup._running)
+        g.add_metric([], sup.running)
         yield g
         g = GaugeMetricFamily("copytrade_intake_paused", "1 while intake is paused (Redis unreachable)")
         g.add_metric([], 1 if sup.intake_paused() else 0)
@@ -98,19 +156,10 @@ class _ScrapeTime:
         for ch in sup.channels:
             c.add_metric([ch.name_], ch.errors)
         yield c
-        if sup.scale is not None:
-            g = GaugeMetricFamily("copytrade_redis_up", "1 when Redis answers")
-            g.add_metric([], 1 if sup.scale.link.up.is_set() else 0)
-            yield g
-            c = CounterMetricFamily("copytrade_redis_disconnects", "Redis connection losses")
-            c.add_metric([], sup.scale.link.downs)
-            yield c
-            c = CounterMetricFamily("copytrade_queue_reclaimed", "Stream entries reclaimed from dead consumers")
-            c.add_metric([], sup.scale.queue.reclaimed)
-            yield c
-            c = CounterMetricFamily("copytrade_queue_dead_lettered", "Groups moved to the dead-letter stream")
-            c.add_metric([], sup.scale.queue.dead_lettered)
-            yield c
+        for kind, name, doc, value in sup.coord.stats():
+            fam = GaugeMetricFamily(name, doc) if kind == "gauge" else CounterMetricFamily(name, doc)
+            fam.add_metric([], value)
+            yield fam
 
 
 def _safe(fn, default):
@@ -165,7 +214,7 @@ def read_health_files(settings) -> list[dict[str, Any]]:
 def check_health(settings) -> tuple[bool, list[dict[str, Any]], str]:
     """(healthy, instances, summary): healthy when at least one instance reports and every one says "ok"."""
     if settings.redis:
-        from .redis_backend import read_health
+        from .coordination.redis_ops import read_health
 
         docs = read_health(settings)
         where = "Redis"

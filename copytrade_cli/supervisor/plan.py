@@ -1,0 +1,194 @@
+"""Plan: a fill's decision becomes reservations, job rows, legs and groups (recorded), handed on as
+`PlannedGroup`s for the queue. Legs are built here and only here, as `model.Leg`.
+
+Also what sizing needs from the chain (`SizingReader`, read before any state transaction), and recovery's
+regrouping of jobs a dead process claimed but never grouped.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+import time
+import uuid
+from decimal import Decimal
+from typing import Any, Callable
+
+from ..polymarket.fills import LeaderFill
+from .decide import Decision
+from .model import JobStatus, Leg, PlannedGroup, legs_to_json
+
+_JOB_COLS = ["fill_key", "leader", "side", "token_id", "condition_id", "follower", "follow_id", "flow", "status",
+             "reason", "usd", "shares", "price", "group_id"]
+ChainInputs = tuple[dict, dict, "int | None"]  # (balances, positions, leader position before the fill)
+
+
+@functools.lru_cache(maxsize=4096)
+def _usd_str(micro: int) -> str:
+    """A micro amount as the jobs table's decimal string (one Decimal division per distinct amount)."""
+    return str(Decimal(micro) / 10**6)
+
+
+def iso(ts: float) -> str:
+    """A unix time as the state file's ISO timestamp (UTC, milliseconds)."""
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class SizingReader:
+    """Chain reads sizing needs: follower balances (BUY, standard flow or percent sizing), or positions and the
+    leader's position before the fill (SELL). `collateral` and `ctf` are set at start-up."""
+
+    def __init__(self, chain):
+        self.chain = chain
+        self.collateral: str | None = None
+        self.ctf: str | None = None
+
+    def follower_balances(self, token: str, follows) -> dict[str, int]:
+        """Collateral of every follower, in ONE JSON-RPC batch (was one round trip per follower)."""
+        from ..chain.reads import erc20_balances
+
+        addrs = list(dict.fromkeys(f.follower for f in follows))
+        try:
+            vals = erc20_balances(self.chain.w3, token, addrs)
+        except Exception:  # noqa: BLE001 — a node without batch support: one call each
+            from .flows import _cached_contract
+
+            tok = _cached_contract("erc20", self.chain.w3, token)
+            vals = [tok.functions.balanceOf(a).call() for a in addrs]
+        return {a.lower(): int(v) for a, v in zip(addrs, vals)}
+
+    def read(self, fill: LeaderFill, follows) -> ChainInputs:
+        """(balances, positions, leader position before) for this fill's follows."""
+        from ..chain.proxies import erc1155
+
+        balances, positions, before = {}, {}, None
+        if fill.side == "BUY":
+            if any(f.sizing == "percent" or f.flow == "standard" for f in follows):
+                balances = self.follower_balances(self.collateral, follows)
+        else:
+            ctf = erc1155(self.chain.w3, self.ctf)
+            ids = [int(fill.token_id)] * len(follows)
+            bals = ctf.functions.balanceOfBatch([f.follower for f in follows], ids).call()
+            positions = {f.follower.lower(): b for f, b in zip(follows, bals)}
+            held_now = ctf.functions.balanceOf(fill.leader, int(fill.token_id)).call()
+            # A mined fill already left the leader's balance; a pending one has not.
+            before = held_now + fill.shares_micro if fill.block_number is not None or fill.source != "mempool" \
+                else held_now
+        return balances, positions, before
+
+
+class Planner:
+    """Turns one fill's `Decision` into recorded reservations, jobs and groups."""
+
+    def __init__(self, *, state, guardrails, coord, aggregate: bool, say: Callable[[str], None],
+                 count: Callable[[str, int], None]):
+        self.state, self.guardrails, self.coord = state, guardrails, coord
+        self.aggregate, self.say, self.count = aggregate, say, count
+
+    def plan(self, fill: LeaderFill, fkey: str, decision: Decision) -> list[PlannedGroup]:
+        """Reserve caps, claim one job per follower (never twice), build legs and groups; returns the groups
+        to queue once the surrounding transaction commits."""
+        # Job rows as tuples in _JOB_COLS order (no dict per job): fill_key, leader, side, token_id,
+        # condition_id, then follower, follow_id, flow, status, reason, usd, shares, price, group_id.
+        base = (fkey, fill.leader, fill.side, fill.token_id, fill.condition_id)
+        rows: list[tuple] = [(*base, sk.follow.follower, sk.follow.id, sk.follow.flow, "skipped", sk.reason, None,
+                              None, None, None) for sk in decision.skips]
+        what: list[tuple] = [("skip", sk.follow.follower, sk.reason) for sk in decision.skips]
+        gids: dict[tuple, str] = {}
+        limits: dict[tuple, str] = {}
+        # Caps for every BUY copy of the fill in one call (in process: one read of the totals and one
+        # executemany into the ledger, inside the fill's transaction; shared: retried across an outage, safe
+        # since a reservation is idempotent by key, outside any SQLite transaction).
+        buys = [(cp.follow.follower, cp.usd_micro, f"{fkey}:{cp.follow.follower.lower()}")
+                for cp in decision.copies if cp.side == "BUY"]
+        verdicts = self.coord.through_outage(lambda: self.guardrails.reserve_many(buys)) if buys else []
+        nth = iter(zip(buys, verdicts))
+        for cp in decision.copies:
+            f = cp.follow
+            key = None
+            if cp.side == "BUY":
+                (_w, _u, key), (ok, why) = next(nth)
+                if not ok:
+                    rows.append((*base, f.follower, f.id, f.flow, "skipped", why, _usd_str(cp.usd_micro), None, None,
+                                 None))
+                    what.append(("skip", f.follower, why))
+                    continue
+            flow = f.flow if cp.side == "BUY" else "standard"
+            lim = str(cp.price_limit)
+            # The group is known before the claim: jobs are inserted already attached to it (status
+            # queued), and the group row follows in the same transaction, so nobody can see one without
+            # the other and no second write per job is needed.
+            gkey = (flow, cp.side, lim) if self.aggregate else (flow, cp.side, len(rows))
+            gid = gids.get(gkey)
+            if gid is None:
+                gid = gids[gkey] = os.urandom(8).hex()
+                limits[gkey] = lim
+            rows.append((*base, f.follower, f.id, flow, "queued", None, _usd_str(cp.usd_micro),
+                         _usd_str(cp.shares_micro), lim, gid))
+            what.append(("copy", cp, key, gkey))
+        # With group commit the fill's transaction (intake) is open around all of this: reservations, job
+        # claims and groups commit together, with no savepoint of their own. Otherwise claims and groups get
+        # one transaction here.
+        legs_by_group: dict[tuple, list[Leg]] = {}
+        planned: list[PlannedGroup] = []
+        with contextlib.nullcontext() if self.coord.group_commit else self.state.transaction():
+            ids = self.state.claim_jobs(rows, cols=_JOB_COLS)
+            for jid, w in zip(ids, what):
+                if jid is None:
+                    continue  # this fill x follower already has its job: never twice
+                if w[0] == "skip":
+                    self.count(str(JobStatus.SKIPPED), 1)
+                    self.say(f"Skipped copy for {w[1]}: {w[2]}")
+                    continue
+                _, cp, key, gkey = w
+                legs_by_group.setdefault(gkey, []).append(Leg(job_id=jid, proxy=cp.follow.follower,
+                                                              usd_micro=cp.usd_micro, shares_micro=cp.shares_micro,
+                                                              reserve_key=key))
+            n_jobs = sum(len(v) for v in legs_by_group.values())
+            if n_jobs:
+                self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
+            now = time.time()
+            for gkey, legs in legs_by_group.items():
+                gid = gids[gkey]
+                self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": gkey[0], "side": gkey[1],
+                                         "token_id": fill.token_id, "condition_id": fill.condition_id,
+                                         "price_limit": limits[gkey], "t_detected": fill.seen_at, "stage": "queued",
+                                         "status": "queued", "legs_json": legs_to_json(legs), "t_queued": now},
+                                        [])
+                planned.append(PlannedGroup(gid, len(legs)))
+        return planned
+
+    # --- recovery ----------------------------------------------------------------------------------------
+    def regroup_orphans(self, older_than_s: float | None = None) -> None:
+        """Jobs claimed but not yet grouped when the process died: group them now (nothing accepted is lost)."""
+        orphans = [j for j in self.state.list_jobs(status="pending", limit=100_000) if not j.get("group_id")]
+        if older_than_s is not None:
+            cutoff = iso(time.time() - older_than_s)
+            orphans = [j for j in orphans if j["created_at"] < cutoff]
+        groups: dict[tuple, list[dict[str, Any]]] = {}
+        for j in orphans:
+            groups.setdefault((j["fill_key"], j["flow"], j["side"], j["price"], j["token_id"], j["condition_id"]),
+                              []).append(j)
+        for (fill_key, flow, side, price, token, cond), jobs in groups.items():
+            legs = [Leg(job_id=j["id"], proxy=j["follower"],
+                        usd_micro=int(Decimal(j["usd"] or 0) * 10**6) if side == "BUY" else 0,
+                        shares_micro=int(Decimal(j["shares"] or 0) * 10**6) if side == "SELL" else 0,
+                        reserve_key=f"{fill_key}:{j['follower'].lower()}" if side == "BUY" else None) for j in jobs]
+            sig = self.state.get_signal(fill_key) or {}
+            self.create_group({"fill_key": fill_key, "flow": flow, "side": side, "token_id": token,
+                               "condition_id": cond, "price_limit": price,
+                               "t_detected": (sig.get("detected_ms") or 0) / 1000 or None}, legs)
+
+    def create_group(self, row: dict[str, Any], legs: list[Leg]) -> tuple[str | None, list[Leg]]:
+        """Record a group over jobs no other group holds yet (a recovering instance may have grouped some of
+        them meanwhile: those are left to that group, never executed twice)."""
+        while legs:
+            gid = uuid.uuid4().hex[:16]
+            if self.state.create_group({**row, "group_id": gid, "stage": "queued", "status": "queued",
+                                        "legs_json": legs_to_json(legs), "t_queued": time.time()},
+                                       [leg.job_id for leg in legs], exclusive=True):
+                return gid, legs
+            free = {j["id"] for j in self.state.jobs_by_ids([leg.job_id for leg in legs]) if not j["group_id"]}
+            legs = [leg for leg in legs if leg.job_id in free]
+        return None, []
