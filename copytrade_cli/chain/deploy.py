@@ -11,7 +11,8 @@ from ..state import Deployment, State
 from .contracts import create_address
 from .contracts import deploy as deploy_artifact
 from .contracts import load_artifact
-from .tx import TxLane, wait_receipt
+from .lanes import TxLane
+from .rpc import wait_receipt
 
 
 @dataclass

@@ -42,7 +42,7 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
     """Deploy (or report) the Executor with the worker fleet and allowlists."""
     from .accounts import operator_account, worker_accounts
     from .deploy import deploy_executor
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
@@ -67,7 +67,7 @@ def deploy_factory_op(settings: Settings, state: State, network: str | None, *, 
     """Deploy (or report) Treasury + ProxyFactory bound to the recorded Executor."""
     from .accounts import operator_account
     from .deploy import deploy_factory
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
@@ -119,7 +119,7 @@ def proxy_create_op(settings: Settings, state: State, network: str | None, owner
     """Create the proxy of `owner` (default: the operator) on the recorded factory."""
     from .accounts import operator_account
     from .proxies import create_proxy, factory_of
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     op = operator_account(settings)
@@ -185,7 +185,7 @@ def proxy_withdraw_op(settings: Settings, state: State, network: str | None, pro
     """The owner (the operator account) withdraws collateral from their proxy."""
     from .accounts import operator_account
     from .proxies import withdraw, erc20
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     collateral, _ = collateral_and_ctf(ctx, settings)
