@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..polymarket.addresses import chain_contracts
 from ..settings import Settings, checksum_address
 from ..state import State
 from .network import ChainContext, connect_network
@@ -22,19 +23,14 @@ def _address(value: str, option: str) -> str:
 
 def targets_and_spenders(ctx: ChainContext, settings: Settings) -> tuple[list[str], list[str]]:
     """Target allowlist (collateral + CTF) and exchange spenders for this chain."""
-    if ctx.is_local and ctx.world is not None:
-        return [ctx.world.collateral, ctx.world.ctf], [ctx.world.exchange]
-    from ..polymarket.addresses import polymarket_addresses
-
-    pm = polymarket_addresses(ctx.chain_id)
-    return [settings.usdc_address, settings.ctf_address], [pm.exchange_v2, pm.neg_risk_exchange_v2]
+    c = chain_contracts(ctx.chain_id, ctx.world if ctx.is_local else None, settings)
+    return c.targets, list(c.spenders)
 
 
 def collateral_and_ctf(ctx: ChainContext, settings: Settings) -> tuple[str, str]:
     """Collateral and CTF addresses on this chain."""
-    if ctx.is_local and ctx.world is not None:
-        return ctx.world.collateral, ctx.world.ctf
-    return settings.usdc_address, settings.ctf_address
+    c = chain_contracts(ctx.chain_id, ctx.world if ctx.is_local else None, settings)
+    return c.collateral, c.ctf
 
 
 def deploy_executor_op(settings: Settings, state: State, network: str | None, *, workers: int | None,

@@ -141,6 +141,7 @@ class Supervisor:
         """Build the fleet, check it, resume unfinished work, start channels and the dispatcher."""
         from ..chain.accounts import operator_account, worker_accounts
         from ..chain.deploy import addresses
+        from ..polymarket.addresses import chain_contracts
         from ..polymarket.clob import ClobGateway
         from ..readiness import run_checks
         from .fleet import Fleet
@@ -159,9 +160,8 @@ class Supervisor:
             raise NotReadyError(f"no Executor recorded on {self.chain.network}: run `copytrade deploy executor` "
                                 "(or `copytrade fork up`)")
         world = self.chain.world
-        collateral = world.collateral if world else self.settings.usdc_address
-        ctf = world.ctf if world else self.settings.ctf_address
-        exchange = world.exchange if world else _live_exchange(self.chain.chain_id)
+        contracts = chain_contracts(self.chain.chain_id, world, self.settings)
+        collateral, ctf, exchange = contracts.collateral, contracts.ctf, contracts.exchange
         clob_url = self._clob_url()
         accounts = worker_accounts(self.settings)
         self.fleet = Fleet(w3, accounts, clob_factory=lambda a: ClobGateway(clob_url, self.chain.chain_id, a.key.hex()
@@ -238,6 +238,7 @@ class Supervisor:
         return "https://clob.polymarket.com"
 
     def _start_channels(self, exchange: str, ctf: str, world) -> None:
+        from ..polymarket.addresses import chain_contracts
         from .detect import ActivityChannel, DataApiChannel, LogChannel, MempoolChannel
 
         leaders = self.book.leaders
@@ -245,11 +246,7 @@ class Supervisor:
         rpcs = list(getattr(self.chain.w3.provider, "urls", None) or [rpc])  # failover order (COPY_TRADING_RPC_URLS)
         if rpc in rpcs:
             rpcs = rpcs[rpcs.index(rpc):] + rpcs[:rpcs.index(rpc)]
-        exchanges = [exchange]
-        if not self.chain.is_local:
-            from ..polymarket.addresses import polymarket_addresses
-
-            exchanges = list(polymarket_addresses(self.chain.chain_id).exchanges)
+        exchanges = list(chain_contracts(self.chain.chain_id, world, self.settings).exchanges)
         rec = self.state.get_node() if self.chain.is_local else None
         for name in self.opts.channels:
             if name == "mempool":
@@ -1005,9 +1002,3 @@ def _iso(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _live_exchange(chain_id: int) -> str:
-    from ..polymarket.addresses import polymarket_addresses
-
-    return polymarket_addresses(chain_id).exchange_v2
