@@ -12,10 +12,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from .chain import reads
 from .chain.reads import FAILED
+from .chain.rpc import redact as redact_url  # one place: chain I/O shows endpoints as scheme://host only
 from .errors import ChainError, ConfigError, CopytradeError, NodeError, UsageError
 from .settings import DEV_MNEMONIC, Settings
 from .state import State
@@ -91,18 +91,6 @@ def _short(address: str) -> str:
 def _some(items: list[str]) -> str:
     more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
     return "; ".join(items[:SHOWN]) + more
-
-
-def redact_url(url: str) -> str:
-    """An endpoint as scheme://host[:port] (paths and credentials often carry API keys: never shown)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    tail = "/..." if (parts.path not in ("", "/") or parts.query) else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
 
 
 # --- the checks ------------------------------------------------------------------------------------------
