@@ -12,10 +12,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from .chain import reads
 from .chain.reads import FAILED
+from .chain.rpc import redact as redact_url  # one place: chain I/O shows endpoints as scheme://host only
 from .errors import ChainError, ConfigError, CopytradeError, NodeError, UsageError
 from .settings import DEV_MNEMONIC, Settings
 from .state import State
@@ -91,18 +91,6 @@ def _short(address: str) -> str:
 def _some(items: list[str]) -> str:
     more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
     return "; ".join(items[:SHOWN]) + more
-
-
-def redact_url(url: str) -> str:
-    """An endpoint as scheme://host[:port] (paths and credentials often carry API keys: never shown)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    tail = "/..." if (parts.path not in ("", "/") or parts.query) else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
 
 
 # --- the checks ------------------------------------------------------------------------------------------
@@ -234,16 +222,12 @@ def _chain_checks(settings: Settings, state: State, name: str, chain_id: int, is
                   workers: list[str]) -> list[Check]:
     """Contracts, fleet and follower proxies, read in two JSON-RPC batches."""
     from .chain.deploy import addresses
-    from .chain.network import ChainContext
-    from .chain.operations import collateral_and_ctf, targets_and_spenders
     from .localworld.world import World
+    from .polymarket.addresses import chain_contracts
 
     world = World.from_json(node.world_json) if node is not None and node.world_json else None
-    ctx = ChainContext(network=name, chain_id=chain_id, is_local=is_local, w3=w3, rpc_url="", world=world)
-    ctx._settings = settings
-    collateral, ctf = collateral_and_ctf(ctx, settings)
-    _, spenders = targets_and_spenders(ctx, settings)
-    exchange = world.exchange if world is not None else _live_exchange(chain_id)
+    c = chain_contracts(chain_id, world, settings)
+    collateral, ctf, exchange, spenders = c.collateral, c.ctf, c.exchange, list(c.spenders)
     addrs = addresses(state, name)
     executor = settings.executor_address or addrs.get("Executor")
     factory = settings.proxy_factory_address or addrs.get("ProxyFactory")
@@ -455,12 +439,6 @@ def _usdc(micro: Any) -> str:
     return f"{usd(micro)} USDC" if isinstance(micro, int) else "? USDC"
 
 
-def _live_exchange(chain_id: int) -> str:
-    from .polymarket.addresses import polymarket_addresses
-
-    return polymarket_addresses(chain_id).exchange_v2
-
-
 def _clob_checks(settings: Settings, node, network: str, chain_id: int, is_local: bool) -> list[Check]:
     if is_local:
         url = settings.clob_url or (node.clob_url if node is not None else None)
@@ -468,8 +446,10 @@ def _clob_checks(settings: Settings, node, network: str, chain_id: int, is_local
             return [_fail("clob", "no local CLOB recorded for this fork",
                           "`copytrade fork up` starts it (or run `copytrade clob serve`)")]
         return [local_clob_check(url)]
+    from .polymarket.addresses import chain_contracts
+
     return live_clob_checks(settings, settings.clob_url or "https://clob.polymarket.com", chain_id,
-                            _live_exchange(chain_id))
+                            chain_contracts(chain_id).exchange)
 
 
 def local_clob_check(url: str) -> Check:

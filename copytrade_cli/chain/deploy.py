@@ -12,8 +12,9 @@ from ..state import Deployment, State
 from .contracts import create_address
 from .contracts import deploy as deploy_artifact
 from .contracts import load_artifact
+from .lanes import TxLane
 from .roles import RolePlan, grant, handover
-from .tx import TxLane, wait_receipt
+from .rpc import wait_receipt
 
 
 @dataclass

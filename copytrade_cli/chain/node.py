@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,17 +47,20 @@ def port_in_use(port: int) -> bool:
 
 
 def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
-    """One JSON-RPC call with the standard library (cheap, no web3 import)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    """One JSON-RPC call on a fresh connection (cheap, no web3 import): for probing a node we may have just
+    started, where a kept-alive connection would outlive the process."""
+    from .rpc import JsonRpc, RpcError, TransportError, redact
+
+    client = JsonRpc(url, timeout=timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            data = json.loads(resp.read())
-    except OSError as exc:
-        raise NodeError(f"node at {url} is not answering ({exc}); is it running? try `copytrade fork status`") from None
-    if "error" in data:
-        raise NodeError(f"{method} failed on {url}: {data['error'].get('message')}")
-    return data["result"]
+        return client.call(method, params)
+    except TransportError as exc:
+        raise NodeError(f"node at {redact(url)} is not answering ({exc}); is it running? "
+                        "try `copytrade fork status`") from None
+    except RpcError as exc:
+        raise NodeError(f"{method} failed on {redact(url)}: {str(exc).split(': ', 1)[-1]}") from None
+    finally:
+        client.close()
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..polymarket.addresses import chain_contracts
 from ..settings import Settings, checksum_address
 from ..state import State
 from .network import ChainContext, connect_network
@@ -23,19 +24,14 @@ def _address(value: str, option: str) -> str:
 
 def targets_and_spenders(ctx: ChainContext, settings: Settings) -> tuple[list[str], list[str]]:
     """Target allowlist (collateral + CTF) and exchange spenders for this chain."""
-    if ctx.is_local and ctx.world is not None:
-        return [ctx.world.collateral, ctx.world.ctf], [ctx.world.exchange]
-    from ..polymarket.addresses import polymarket_addresses
-
-    pm = polymarket_addresses(ctx.chain_id)
-    return [settings.usdc_address, settings.ctf_address], [pm.exchange_v2, pm.neg_risk_exchange_v2]
+    c = chain_contracts(ctx.chain_id, ctx.world if ctx.is_local else None, settings)
+    return c.targets, list(c.spenders)
 
 
 def collateral_and_ctf(ctx: ChainContext, settings: Settings) -> tuple[str, str]:
     """Collateral and CTF addresses on this chain."""
-    if ctx.is_local and ctx.world is not None:
-        return ctx.world.collateral, ctx.world.ctf
-    return settings.usdc_address, settings.ctf_address
+    c = chain_contracts(ctx.chain_id, ctx.world if ctx.is_local else None, settings)
+    return c.collateral, c.ctf
 
 
 def deploy_executor_op(settings: Settings, state: State, network: str | None, *, workers: int | None,
@@ -43,7 +39,7 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
     """Deploy (or report) the Executor with the worker fleet and allowlists."""
     from .accounts import operator_account, worker_accounts
     from .deploy import deploy_executor
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
@@ -68,7 +64,7 @@ def deploy_factory_op(settings: Settings, state: State, network: str | None, *, 
     """Deploy (or report) Treasury + ProxyFactory bound to the recorded Executor."""
     from .accounts import operator_account
     from .deploy import deploy_factory
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
@@ -121,7 +117,7 @@ def proxy_create_op(settings: Settings, state: State, network: str | None, owner
     """Create the proxy of `owner` (default: the operator) on the recorded factory."""
     from .accounts import operator_account
     from .proxies import create_proxy, factory_of
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     op = operator_account(settings)
@@ -187,7 +183,7 @@ def proxy_withdraw_op(settings: Settings, state: State, network: str | None, pro
     """The owner (the operator account) withdraws collateral from their proxy."""
     from .accounts import operator_account
     from .proxies import withdraw, erc20
-    from .tx import TxLane
+    from .lanes import TxLane
 
     ctx = connect_network(settings, state, network)
     collateral, _ = collateral_and_ctf(ctx, settings)

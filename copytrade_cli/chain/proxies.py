@@ -9,7 +9,8 @@ from ..errors import DeploymentError, FundsError, UsageError
 from ..polymarket.addresses import ERC20_ABI, ERC1155_ABI
 from ..state import ProxyRecord, State
 from .deploy import call_tx, contract, has_code
-from .tx import TxLane, wait_receipt
+from .lanes import TxLane
+from .rpc import wait_receipt
 
 USDC = 10**6
 ZERO = "0x0000000000000000000000000000000000000000"

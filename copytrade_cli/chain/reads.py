@@ -69,8 +69,31 @@ def has_code(address: str) -> Read:
 
 def read_many(w3, reads: Sequence[Read]) -> list[Any]:
     """Run `reads` in as few round trips as possible; each result is its decoded value or FAILED."""
+    from .rpc import chain_io
+
+    io = chain_io(w3)
+    if io is None:
+        return _read_many_web3(w3.provider, reads)
     out: list[Any] = []
-    provider = w3.provider
+    for i in range(0, len(reads), CHUNK):
+        chunk = reads[i:i + CHUNK]
+        try:
+            answers = io.rpc.batch([(r.method, r.params) for r in chunk])
+        except Exception:  # noqa: BLE001 — no endpoint answered: every read of the chunk failed
+            answers = [None] * len(chunk)
+        out.extend(_decoded_result(r, a) for r, a in zip(chunk, answers))
+    return out
+
+
+def _decoded_result(r: Read, raw: Any) -> Any:
+    if raw is None or isinstance(raw, Exception):
+        return FAILED
+    return _decoded(r, {"result": raw})
+
+
+def _read_many_web3(provider, reads: Sequence[Read]) -> list[Any]:
+    """`read_many` over a provider that is not plain HTTP (web3's own batching, else one by one)."""
+    out: list[Any] = []
     batching = hasattr(provider, "make_batch_request")
     for i in range(0, len(reads), CHUNK):
         chunk = reads[i:i + CHUNK]
@@ -119,19 +142,19 @@ def _decoded(r: Read, ans: Any) -> Any:
 def erc20_balances(w3, token: str, holders: Sequence[str]) -> list[int]:
     """`token.balanceOf(h)` for every holder in ONE plain JSON-RPC batch (the supervisor's hot path: web3's
     contract call stack cost ~15% of its Python CPU under load); raises ChainError if any read failed."""
-    from .tx import raw_rpc
     from ..errors import ChainError
+    from .rpc import chain_io
 
     if not holders:
         return []
-    rr = raw_rpc(w3)
-    if rr is None:
+    io = chain_io(w3)
+    if io is None:
         got = read_many(w3, [view(token, "balanceOf(address)", h, returns="uint256") for h in holders])
         if any(g is FAILED for g in got):
             raise ChainError(f"balanceOf on {token} failed")
         return [int(g) for g in got]
-    got = rr.batch([("eth_call", [{"to": token, "data": "0x70a08231" + h[2:].lower().rjust(64, "0")}, "latest"])
-                    for h in holders])
+    got = io.rpc.batch([("eth_call", [{"to": token, "data": "0x70a08231" + h[2:].lower().rjust(64, "0")}, "latest"])
+                        for h in holders])
     bad = [g for g in got if isinstance(g, Exception) or g in (None, "0x")]
     if bad:
         raise ChainError(f"balanceOf on {token} failed: {bad[0]}")

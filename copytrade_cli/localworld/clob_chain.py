@@ -7,19 +7,19 @@ pipelined nonces (many in flight), each awaited for its receipt independently.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import aiohttp
 import rlp
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_keys import keys
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+
+from ..chain.rpc import Endpoints, RpcError  # noqa: F401 — RpcError: raised by every call, caught by the CLOB
+from ..chain.rpc.client import AsyncJsonRpc
 
 log = logging.getLogger(__name__)
 
@@ -37,69 +37,19 @@ ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 SPLIT_GAS = 400_000
 
 
-class RpcError(Exception):
-    """The node answered a JSON-RPC request with an error (or not at all)."""
+class AsyncRpc(AsyncJsonRpc):
+    """The local CLOB's JSON-RPC client: chain I/O's asyncio client (one aiohttp session, keep-alive, the one
+    failover policy), whose batch raises its first failed entry (a failed read must never look like a zero)."""
 
-
-class AsyncRpc:
-    """A minimal JSON-RPC client over one aiohttp session (keep-alive), with batching."""
-
-    def __init__(self, url: str, *, timeout: float = 30.0, max_connections: int = 64):
-        self.url = url
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-        self._ids = itertools.count(1)
-        self.calls: Counter[str] = Counter()  # JSON-RPC methods sent (batched calls counted one by one)
-
-    async def _ensure(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._max_connections))
-        return self._session
-
-    async def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def call(self, method: str, params: list | None = None) -> Any:
-        """One JSON-RPC call; raises RpcError on an error answer."""
-        session = await self._ensure()
-        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
-        self.calls[method] += 1
-        try:
-            async with session.post(self.url, json=payload) as resp:
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise RpcError(f"{method}: node unreachable at {self.url}: {exc}") from None
-        if "error" in data:
-            raise RpcError(f"{method}: {data['error'].get('message', data['error'])}")
-        return data.get("result")
+    def __init__(self, url: str | list[str], *, timeout: float = 30.0, max_connections: int = 64):
+        super().__init__(Endpoints(url, user="the local CLOB"), timeout=timeout, max_connections=max_connections)
 
     async def batch(self, calls: Sequence[tuple[str, list]]) -> list[Any]:
         """Several calls in one HTTP round trip; results in call order (errors raise RpcError)."""
-        session = await self._ensure()
-        first = next(self._ids)
-        payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-        for _ in range(len(calls) - 1):
-            next(self._ids)
-        self.calls.update(m for m, _ in calls)
-        try:
-            async with session.post(self.url, json=payload) as resp:
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise RpcError(f"batch: node unreachable at {self.url}: {exc}") from None
-        if isinstance(data, dict):  # a node that rejects batches answers with one error object
-            raise RpcError(f"batch: {data.get('error', data)}")
-        by_id = {item.get("id"): item for item in data}
-        out = []
-        for i, (method, _params) in enumerate(calls):
-            item = by_id.get(first + i, {})
-            if "error" in item:
-                raise RpcError(f"{method}: {item['error'].get('message', item['error'])}")
-            out.append(item.get("result"))
+        out = await super().batch(calls)
+        for r in out:
+            if isinstance(r, RpcError):
+                raise r
         return out
 
 

@@ -79,6 +79,39 @@ def polymarket_addresses(chain_id: int = POLYGON) -> PolymarketAddresses:
     )
 
 
+@dataclass(frozen=True)
+class ChainContracts:
+    """The contracts copytrade trades through on one chain: the one answer to "which collateral, CTF and
+    exchange(s) here" for the supervisor, readiness, deploys and migrations."""
+
+    collateral: str
+    """What follower proxies hold and the Executor pulls and pushes (USDC.e; the planted one on the fork)."""
+    ctf: str
+    """ConditionalTokens (the outcome tokens)."""
+    exchange: str
+    """The exchange our CLOB orders are signed for (V2)."""
+    exchanges: tuple[str, ...]
+    """Every exchange whose fills detection decodes."""
+    spenders: tuple[str, ...]
+    """The exchanges the Executor lets collateral and outcome tokens be approved to."""
+
+    @property
+    def targets(self) -> list[str]:
+        """The Executor's and the factory's target allowlist: collateral + CTF."""
+        return [self.collateral, self.ctf]
+
+
+def chain_contracts(chain_id: int, world=None, settings=None) -> ChainContracts:
+    """Which collateral, CTF and exchange(s) copytrade uses on `chain_id`: the planted world's on the local fork
+    (pass its `World`), else Polymarket's, with collateral and CTF as configured (USDC_ADDRESS, CTF_ADDRESS)."""
+    if world is not None:
+        return ChainContracts(world.collateral, world.ctf, world.exchange, (world.exchange,), (world.exchange,))
+    pm = polymarket_addresses(chain_id)
+    collateral = settings.usdc_address if settings is not None else pm.usdc_e
+    ctf = settings.ctf_address if settings is not None else pm.ctf
+    return ChainContracts(collateral, ctf, pm.exchange_v2, pm.exchanges, (pm.exchange_v2, pm.neg_risk_exchange_v2))
+
+
 @lru_cache(maxsize=None)
 def exchange_v1_abi() -> list[dict]:
     """The CTF Exchange V1 ABI (functions, events, errors) shipped in py_clob_client_v2."""

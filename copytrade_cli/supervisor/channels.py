@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+from ..polymarket.addresses import chain_contracts
 from .detect import ActivityChannel, Channel, DataApiChannel, FillSink, LogChannel, MempoolChannel
 
 CHANNELS = ("mempool", "logs", "activity", "data_api")
@@ -15,11 +16,7 @@ def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, s
     rpcs = list(getattr(chain.w3.provider, "urls", None) or [rpc])  # failover order (COPY_TRADING_RPC_URLS)
     if rpc in rpcs:
         rpcs = rpcs[rpcs.index(rpc):] + rpcs[:rpcs.index(rpc)]
-    exchanges = [exchange]
-    if not chain.is_local:
-        from ..polymarket.addresses import polymarket_addresses
-
-        exchanges = list(polymarket_addresses(chain.chain_id).exchanges)
+    exchanges = list(chain_contracts(chain.chain_id, world, settings).exchanges)
     rec = state.get_node() if chain.is_local else None
     out: list[Channel] = []
     for name in names:

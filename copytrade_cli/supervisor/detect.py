@@ -15,6 +15,7 @@ import time
 import typing
 from typing import Any, Callable, Iterable
 
+from ..chain.rpc import BatchRefused, Endpoints, JsonRpc
 from ..polymarket import fills as F
 
 log = logging.getLogger("copytrade.detect")
@@ -81,44 +82,20 @@ class Channel(threading.Thread):
         raise NotImplementedError
 
 
-class _Rpc:
-    """Minimal JSON-RPC over a keep-alive HTTP connection (cheaper than web3 on a 20 Hz poll). Given several
-    endpoints (COPY_TRADING_RPC_URLS), a connection error moves to the next one and is raised, so the channel
-    restarts its loop (filters, cursors) on the new endpoint."""
+class _Rpc(JsonRpc):
+    """Detection's JSON-RPC client (chain.rpc over keep-alive http.client: cheaper than web3 on a 20 Hz poll).
+    Given several endpoints (COPY_TRADING_RPC_URLS), the one failover policy without retry: a connection error
+    moves to the next endpoint and is raised, so the channel restarts its loop (filters, cursors) there."""
 
     def __init__(self, url: str | list[str]):
-        from ..chain.tx import JsonHttp
-
-        self.urls = [url] if isinstance(url, str) else list(url)
-        self.url = self.urls[0]
-        self.http = JsonHttp(timeout=10)
-        self._id = 0
-
-    def _post(self, body: Any) -> Any:
-        from ..chain.tx import ChainError
-
-        try:
-            return self.http.post(self.url, body)
-        except ChainError:
-            if len(self.urls) > 1:
-                bad = self.url
-                self.url = self.urls[(self.urls.index(bad) + 1) % len(self.urls)]
-                log.warning("RPC endpoint %s failed; detection moves to %s", bad, self.url)
-            raise
-
-    def call(self, method: str, params: list | None = None) -> Any:
-        self._id += 1
-        data = self._post({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or []})
-        if data.get("error"):
-            raise RuntimeError(f"{method}: {data['error'].get('message')}")
-        return data.get("result")
+        super().__init__(Endpoints(url, retry=False, user="detection"), timeout=10)
 
     def batch(self, calls: list[tuple[str, list]]) -> list[Any]:
-        if not calls:
-            return []
-        body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-        res = {d["id"]: d.get("result") for d in self._post(body)}
-        return [res.get(i) for i in range(len(calls))]
+        """Results in order; an entry that failed is None (a batch refused as a whole raises)."""
+        got = super().batch(calls)
+        if got and isinstance(got[0], BatchRefused):
+            raise got[0]
+        return [None if isinstance(g, Exception) else g for g in got]
 
 
 class MempoolChannel(Channel):

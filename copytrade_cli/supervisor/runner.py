@@ -138,6 +138,7 @@ class Supervisor:
         from ..chain.accounts import worker_accounts
         from ..chain.roles import funder_account
         from ..chain.deploy import addresses, contract
+        from ..polymarket.addresses import chain_contracts
         from ..polymarket.clob import ClobGateway
         from ..readiness import run_checks
         from .fleet import Fleet
@@ -155,9 +156,8 @@ class Supervisor:
             raise NotReadyError(f"no Executor recorded on {self.chain.network}: run `copytrade deploy executor` "
                                 "(or `copytrade fork up`)")
         world = self.chain.world
-        collateral = world.collateral if world else self.settings.usdc_address
-        ctf = world.ctf if world else self.settings.ctf_address
-        exchange = world.exchange if world else _live_exchange(self.chain.chain_id)
+        contracts = chain_contracts(self.chain.chain_id, world, self.settings)
+        collateral, ctf, exchange = contracts.collateral, contracts.ctf, contracts.exchange
         clob_url = self._clob_url()
 
         def clob_factory(a):
@@ -354,8 +354,3 @@ class Supervisor:
         clear_health_file(self.settings, self.instance_id)
         self.prom.close()
 
-
-def _live_exchange(chain_id: int) -> str:
-    from ..polymarket.addresses import polymarket_addresses
-
-    return polymarket_addresses(chain_id).exchange_v2
