@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ChainError, NodeError, UsageError
+from ..polymarket.world import World
 from ..settings import Settings
-from ..state import State
+from ..state import NodeRecord, State
+from . import node as nodes
+from .tx import connect_checked
+
+LOCAL_NETWORK = "polygon:local"
 
 KNOWN = {
     "polygon:local": ("polygon:local", 137, True),
@@ -31,13 +36,21 @@ class ChainContext:
     is_local: bool
     w3: Any
     rpc_url: str
-    world: Any = None
+    world: World | None = None
 
     @property
     def collateral(self) -> str:
         return self.world.collateral if self.world is not None else self._settings.usdc_address
 
     _settings: Any = None
+
+
+def running_node(state: State) -> NodeRecord | None:
+    """The recorded node if its process is alive."""
+    rec = state.get_node()
+    if rec and nodes.pid_alive(rec.pid):
+        return rec
+    return None
 
 
 def normalize(network: str | None, settings: Settings) -> tuple[str, int, bool]:
@@ -51,8 +64,6 @@ def normalize(network: str | None, settings: Settings) -> tuple[str, int, bool]:
 def endpoint_urls(settings: Settings, state: State, network: str | None = None) -> list[str]:
     """The RPC endpoints of a network in failover order: on the fork the recorded node (unless
     COPY_TRADING_RPC_URL overrides it), live the configured ones. Raises when there are none."""
-    from .fork import running_node
-
     name, _, is_local = normalize(network, settings)
     if is_local:
         rec = running_node(state)
@@ -68,10 +79,6 @@ def endpoint_urls(settings: Settings, state: State, network: str | None = None) 
 
 def connect_network(settings: Settings, state: State, network: str | None = None) -> ChainContext:
     """Connect to the network: the recorded fork for polygon:local, else the configured RPC endpoints."""
-    from ..localworld.world import World
-    from .fork import running_node
-    from .tx import connect_checked
-
     name, chain_id, is_local = normalize(network, settings)
     urls = endpoint_urls(settings, state, name)
     world = None

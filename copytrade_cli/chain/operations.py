@@ -54,7 +54,7 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
         write_addresses_file(settings, state, ctx.network)
         if ctx.is_local and ctx.world is not None:
             from .deploy import DeployStep
-            from .fork import fund_workers
+            from .funding import fund_workers
 
             executor = state.get_deployment(ctx.network, "Executor").address
             sent = fund_workers(ctx.w3, lane, ctx.world, worker_accounts(settings, workers), executor)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Callable
 
 import typer
 
-from ..errors import CopytradeError
+from ..errors import CopytradeError, NotBuiltError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 NetworkOpt = Annotated[str | None, typer.Option("--network", "-n", help="Network: polygon:local (fork), polygon:mainnet, polygon:amoy.")]
@@ -167,6 +167,4 @@ def _emit_error(text: str) -> None:
 
 def not_built(what: str, issue: int) -> None:
     """Refuse honestly: the command is planned but not built."""
-    from ..errors import NotBuiltError
-
     raise NotBuiltError(f"`copytrade {what}` is not built yet (tracked in issue #{issue})")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from .common import DryRunOpt, JsonOpt, NetworkOpt, YesOpt, get_ctx, handle_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -14,7 +15,6 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Deploy a new one even i
 
 def _confirm_live(c, network: str | None, yes: bool, dry_run: bool) -> None:
     from ..chain.network import normalize
-    from ..errors import UsageError
 
     name, _, is_local = normalize(network, c.settings)
     if is_local or yes or dry_run:
@@ -96,7 +96,6 @@ def addresses(ctx: typer.Context, network: NetworkOpt = None,
     """
     from ..chain.deploy import env_lines
     from ..chain.operations import addresses_op
-    from ..errors import UsageError
 
     c = get_ctx(ctx, json_)
     if fmt not in ("table", "json", "env"):

@@ -1,10 +1,15 @@
 """`copytrade supervise`."""
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
 from typing import Annotated
 
 import typer
 
+from ..errors import NotReadyError, UsageError
 from .common import NetworkOpt, get_ctx, handle_errors
 
 
@@ -26,11 +31,6 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
 
     Example: copytrade supervise --channels mempool,logs,activity --metrics-port 9108
     """
-    import signal
-    import sys
-
-    from ..errors import NotReadyError, UsageError
-
     c = get_ctx(ctx)
     if health:
         from ..supervisor.observe import check_health
@@ -46,7 +46,9 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
             raise NotReadyError(summary)
         return
 
+    # NOTE: imported here, not at the top: they pull in web3 and pydantic, and `copytrade --help` must stay fast.
     from ..chain.network import connect_network
+    from ..runbook.supervise import start_supervisor
     from ..supervisor.runner import CHANNELS, Supervisor, SupervisorOptions
 
     chans = tuple(x.strip() for x in channels.split(",") if x.strip())
@@ -56,15 +58,13 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     say = c.out.line
     chain = connect_network(c.settings, c.state, network)
     if log_json:
-        import logging
-
         from ..supervisor.observe import setup_json_logging
 
         slog = logging.getLogger("copytrade.supervisor")
         say = lambda line: slog.info(c.out.scrub(line))  # noqa: E731
     view = None
     if live:
-        from .live import LiveView
+        from .live import LiveView  # NOTE: lazily: it pulls in statistics, which `copytrade --help` does not need
 
         view = LiveView(c.out, None)
         say = view.say
@@ -82,7 +82,7 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     signal.signal(signal.SIGTERM, lambda *_: sup.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: sup.stop_event.set())
     try:
-        sup.start()
+        start_supervisor(sup)  # the readiness pre-flight, then the supervisor
     except BaseException:
         sup.stop_event.set()
         sup._bg_stop.set()
@@ -90,8 +90,6 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
         sup.prom.close()
         raise
     if view is not None:
-        import threading
-
         view.sup = sup
         result: list = []
         runner = threading.Thread(target=lambda: result.append(sup.run()), name="supervisor", daemon=True)

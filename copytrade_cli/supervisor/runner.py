@@ -142,14 +142,9 @@ class Supervisor:
         from ..chain.accounts import operator_account, worker_accounts
         from ..chain.deploy import addresses
         from ..polymarket.clob import ClobGateway
-        from ..readiness import run_checks
         from .fleet import Fleet
 
-        ready = run_checks(self.settings, self.state, self.chain.network)
-        if not ready.ready and not self.chain.is_local:
-            raise NotReadyError(ready.summary())  # NOTE: live trading never starts on a failed required check
-        for row in ready.failing():
-            self.say(f"readiness warning: {row.name}: {row.detail}")
+        # NOTE: the readiness pre-flight runs before this, in runbook.supervise (the supervisor never imports it).
         if self.scale is not None:
             self.scale.link.connect()  # start-up failure (Redis unreachable) stops before anything runs
         w3 = self.chain.w3
