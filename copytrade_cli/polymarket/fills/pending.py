@@ -10,6 +10,8 @@ from typing import Any, Iterable, Mapping
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
+from ..addresses import polymarket_addresses
+from ..orders import order_v1_digest, order_v2_digest, recover_signer
 from .model import DecodeError, LeaderFill, SOURCE_MEMPOOL
 from .parse import _MAX_INPUT, _b32hex, _bytes, _checksum, _get, _leader_set, _opt_int, _price
 
@@ -67,8 +69,6 @@ def _shares_usd(side: int, making: int, taking: int) -> tuple[int, int]:
 
 def _signed_by(o: _Ord, chain_id: int, exchange: str) -> bool:
     """True when an EOA-style order signature (types 0-2) recovers to its signer; type 3 is not checkable here."""
-    from copytrade_cli.polymarket.orders import order_v1_digest, order_v2_digest, recover_signer
-
     if o.signature_type == 3:
         return True
     try:
@@ -112,8 +112,6 @@ def decode_pending_tx(
     `verify_signatures` an exchange order only counts when its EIP-712 signature recovers to its signer
     (and, with `operators`, only when the sender is a known exchange operator).
     """
-    from copytrade_cli.polymarket.addresses import polymarket_addresses
-
     if not isinstance(tx, Mapping) and not hasattr(tx, "input"):
         raise DecodeError("tx: expected a mapping")
     to = _get(tx, "to")
