@@ -2,12 +2,14 @@
 approvals its flows need. Used by `fork up` and by `deploy executor` on the fork; idempotent."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..polymarket.world import World
 from .cheats import Cheats
 from .proxies import erc20, erc1155
 from .tx import TxLane, wait_receipt
+
+if TYPE_CHECKING:
+    from ..polymarket.world import World
 
 WORKER_GAS_WEI = 50 * 10**18  # POL per worker on the fork
 WORKER_FLOAT_MICRO = 2000 * 10**6  # Smart Buffer float per worker on the fork

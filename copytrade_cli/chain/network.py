@@ -3,14 +3,15 @@ Local vs live is decided by the network name the operator gave, never by the cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ChainError, NodeError, UsageError
-from ..polymarket.world import World
 from ..settings import Settings
 from ..state import NodeRecord, State
-from . import node as nodes
 from .tx import connect_checked
+
+if TYPE_CHECKING:
+    from ..polymarket.world import World
 
 LOCAL_NETWORK = "polygon:local"
 
@@ -40,6 +41,7 @@ class ChainContext:
 
     @property
     def collateral(self) -> str:
+        """The collateral token: the planted world's on the fork, the configured one live."""
         return self.world.collateral if self.world is not None else self._settings.usdc_address
 
     _settings: Any = None
@@ -47,6 +49,8 @@ class ChainContext:
 
 def running_node(state: State) -> NodeRecord | None:
     """The recorded node if its process is alive."""
+    from . import node as nodes  # NOTE: lazily, like World below: `normalize` alone must stay a cheap import
+
     rec = state.get_node()
     if rec and nodes.pid_alive(rec.pid):
         return rec
@@ -79,6 +83,10 @@ def endpoint_urls(settings: Settings, state: State, network: str | None = None) 
 
 def connect_network(settings: Settings, state: State, network: str | None = None) -> ChainContext:
     """Connect to the network: the recorded fork for polygon:local, else the configured RPC endpoints."""
+    # NOTE: lazily: World pulls in eth_account (~0.1 s), and commands that only name a network (`follow add`,
+    # `migrate status`, `deploy addresses`) import this module for `normalize`.
+    from ..polymarket.world import World
+
     name, chain_id, is_local = normalize(network, settings)
     urls = endpoint_urls(settings, state, name)
     world = None

@@ -43,6 +43,7 @@ class ForkReport:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape."""
         return {"rpc_url": self.rpc_url, "chain_id": self.chain_id, "pid": self.pid, "seconds": round(self.seconds, 2),
                 "steps": [{"step": s, "detail": d, "seconds": round(t, 3)} for s, d, t in self.steps],
                 "addresses": self.addresses}

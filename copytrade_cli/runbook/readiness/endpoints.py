@@ -41,6 +41,7 @@ def ping_row(i: int, url: str, chain_id: int, is_local: bool) -> tuple[Check, An
 
 
 def clob_rows(settings: Settings, node, network: str, chain_id: int, is_local: bool) -> list[Check]:
+    """The CLOB rows: the fork's local CLOB answers, or the live CLOB answers and derives credentials."""
     if is_local:
         url = settings.clob_url or (node.clob_url if node is not None else None)
         if not url:
@@ -114,6 +115,7 @@ def supervisor_health_row(settings: Settings) -> Check:
 
 
 def redis_row(settings: Settings) -> Check:
+    """A warning row: Redis answers PING when configured (one instance without it)."""
     url = settings.redis
     if not url:
         return passed("redis", "not configured: one supervisor instance, in-process queue (SUPERVISOR_REDIS_URL "

@@ -49,6 +49,7 @@ def key_rows(settings: Settings, is_local: bool) -> tuple[list[Check], list[str]
 
 
 def real_trading_row(settings: Settings, is_local: bool) -> Check:
+    """A warning row: whether copies spend real funds, and under which caps."""
     name = "real trading"
     allow = settings.copy_trading_execution_allowlist
     only = f"; only {len(allow)} allow-listed follower(s) execute" if allow else ""
