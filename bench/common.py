@@ -125,7 +125,7 @@ class BenchFork:
     + funded fleet + local CLOB process); `close()` stops exactly those processes, by PID."""
 
     def __init__(self, *, clob: bool = True, block_time: float | None = None, watch: bool = True, **env: str):
-        from copytrade_cli.chain.fork import LOCAL_NETWORK, fork_up
+        from copytrade_cli.runbook.fork import LOCAL_NETWORK, fork_up
         from copytrade_cli.chain.network import connect_network
         from copytrade_cli.settings import Settings
         from copytrade_cli.state import open_state
@@ -164,7 +164,7 @@ class BenchFork:
         return self.chain.rpc_url
 
     def close(self) -> None:
-        from copytrade_cli.chain.fork import fork_down
+        from copytrade_cli.runbook.fork import fork_down
 
         if self.watch is not None:
             self.watch.stop()

@@ -61,7 +61,7 @@ def main() -> None:
 
     import redis
 
-    from copytrade_cli.chain.fork import LOCAL_NETWORK, fork_down, fork_up
+    from copytrade_cli.runbook.fork import LOCAL_NETWORK, fork_down, fork_up
     from copytrade_cli.chain.network import connect_network
     from copytrade_cli.localworld.plant import plant_polymarket
     from copytrade_cli.localworld.trades import leader_batch

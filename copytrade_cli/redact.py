@@ -2,7 +2,7 @@
 
 RPC providers put API keys in the URL path (`https://polygon-mainnet.g.alchemy.com/v2/<key>`) or the query,
 Redis URLs carry passwords (`redis://:pw@host:6379/0`). So a URL is only ever shown as scheme, host and port
-(plus a Redis database number); everything else becomes `***`. Config output, log records, error lines and
+(plus a Redis database number); the path and query become `/...`, a password `***`. Config output, log records, error lines and
 status documents all go through here.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def redact_url(url: str | None) -> str | None:
         if path in ("/", "") or (scheme.lower().startswith("redis") and _DB_PATH.match(path)):
             shown += path
         else:
-            shown += "/***"
+            shown += "/..."
     return shown
 
 

@@ -3,11 +3,17 @@ Local vs live is decided by the network name the operator gave, never by the cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ChainError, NodeError, UsageError
 from ..settings import NETWORKS, Settings
-from ..state import State
+from ..state import NodeRecord, State
+from .rpc import connect_checked
+
+if TYPE_CHECKING:
+    from ..polymarket.world import World
+
+LOCAL_NETWORK = "polygon:local"
 
 KNOWN = NETWORKS  # one table, in settings (where COPYTRADE_NETWORK is validated)
 
@@ -21,13 +27,24 @@ class ChainContext:
     is_local: bool
     w3: Any
     rpc_url: str
-    world: Any = None
+    world: World | None = None
 
     @property
     def collateral(self) -> str:
+        """The collateral token: the planted world's on the fork, the configured one live."""
         return self.world.collateral if self.world is not None else self._settings.usdc_address
 
     _settings: Any = None
+
+
+def running_node(state: State) -> NodeRecord | None:
+    """The recorded node if its process is alive."""
+    from . import node as nodes  # NOTE: lazily, like World below: `normalize` alone must stay a cheap import
+
+    rec = state.get_node()
+    if rec and nodes.pid_alive(rec.pid):
+        return rec
+    return None
 
 
 def normalize(network: str | None, settings: Settings) -> tuple[str, int, bool]:
@@ -41,8 +58,6 @@ def normalize(network: str | None, settings: Settings) -> tuple[str, int, bool]:
 def endpoint_urls(settings: Settings, state: State, network: str | None = None) -> list[str]:
     """The RPC endpoints of a network in failover order: on the fork the recorded node (unless
     COPY_TRADING_RPC_URL overrides it), live the configured ones. Raises when there are none."""
-    from .fork import running_node
-
     name, _, is_local = normalize(network, settings)
     if is_local:
         rec = running_node(state)
@@ -58,9 +73,9 @@ def endpoint_urls(settings: Settings, state: State, network: str | None = None) 
 
 def connect_network(settings: Settings, state: State, network: str | None = None) -> ChainContext:
     """Connect to the network: the recorded fork for polygon:local, else the configured RPC endpoints."""
-    from ..localworld.world import World
-    from .fork import running_node
-    from .tx import connect_checked
+    # NOTE: lazily: World pulls in eth_account (~0.1 s), and commands that only name a network (`follow add`,
+    # `migrate status`, `deploy addresses`) import this module for `normalize`.
+    from ..polymarket.world import World
 
     name, chain_id, is_local = normalize(network, settings)
     urls = endpoint_urls(settings, state, name)

@@ -11,7 +11,12 @@ from ..errors import UsageError
 from ..polymarket.addresses import chain_contracts
 from ..settings import Settings, checksum_address
 from ..state import State
-from .network import ChainContext, connect_network
+from .accounts import operator_account, worker_accounts
+from .deploy import DeployStep, addresses, contract, deploy_executor, deploy_factory
+from .funding import fund_workers
+from .lanes import TxLane
+from .network import ChainContext, connect_network, normalize
+from .proxies import ZERO, create_proxy, erc20, factory_of, fund_from_whale, proxy_balances, usd, withdraw
 from .roles import plan as role_plan
 
 
@@ -37,10 +42,6 @@ def collateral_and_ctf(ctx: ChainContext, settings: Settings) -> tuple[str, str]
 def deploy_executor_op(settings: Settings, state: State, network: str | None, *, workers: int | None,
                        force: bool, dry_run: bool):
     """Deploy (or report) the Executor with the worker fleet and allowlists."""
-    from .accounts import operator_account, worker_accounts
-    from .deploy import deploy_executor
-    from .lanes import TxLane
-
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
     targets, spenders = targets_and_spenders(ctx, settings)
@@ -50,9 +51,6 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
     if not dry_run:
         write_addresses_file(settings, state, ctx.network)
         if ctx.is_local and ctx.world is not None:
-            from .deploy import DeployStep
-            from .fork import fund_workers
-
             executor = state.get_deployment(ctx.network, "Executor").address
             sent = fund_workers(ctx.w3, lane, ctx.world, worker_accounts(settings, workers), executor)
             report.steps.append(DeployStep(f"fleet on the fork: {sent['gas']} gas top-ups, {sent['float']} "
@@ -62,10 +60,6 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
 
 def deploy_factory_op(settings: Settings, state: State, network: str | None, *, force: bool, dry_run: bool):
     """Deploy (or report) Treasury + ProxyFactory bound to the recorded Executor."""
-    from .accounts import operator_account
-    from .deploy import deploy_factory
-    from .lanes import TxLane
-
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
     targets, _ = targets_and_spenders(ctx, settings)
@@ -79,9 +73,6 @@ def deploy_factory_op(settings: Settings, state: State, network: str | None, *, 
 
 def addresses_op(settings: Settings, state: State, network: str | None) -> dict[str, Any]:
     """What is deployed where on a network (no node needed: read from state)."""
-    from .deploy import addresses
-    from .network import normalize
-
     name, chain_id, is_local = normalize(network, settings)
     addrs = addresses(state, name)
     collateral, ctf = settings.usdc_address, settings.ctf_address
@@ -91,8 +82,6 @@ def addresses_op(settings: Settings, state: State, network: str | None) -> dict[
 
 def write_addresses_file(settings: Settings, state: State, network: str) -> Path:
     """Refresh $COPYTRADE_HOME/deployed-addresses.json (all networks)."""
-    from .deploy import addresses
-
     path = settings.home / "deployed-addresses.json"
     data = {}
     for net in sorted({d.network for d in state.list_deployments()}):
@@ -115,10 +104,6 @@ def parse_usd(value: str) -> int:
 
 def proxy_create_op(settings: Settings, state: State, network: str | None, owner: str | None) -> dict[str, Any]:
     """Create the proxy of `owner` (default: the operator) on the recorded factory."""
-    from .accounts import operator_account
-    from .proxies import create_proxy, factory_of
-    from .lanes import TxLane
-
     ctx = connect_network(settings, state, network)
     op = operator_account(settings)
     owner = _address(owner, "--owner") if owner else op.address
@@ -130,8 +115,6 @@ def proxy_create_op(settings: Settings, state: State, network: str | None, owner
 
 def proxy_fund_op(settings: Settings, state: State, network: str | None, proxy: str | None, amount: str) -> dict[str, Any]:
     """On the fork: fund a proxy (default: the operator's) with collateral from the whale."""
-    from .proxies import fund_from_whale, erc20
-
     ctx = connect_network(settings, state, network)
     if not ctx.is_local:
         raise UsageError("`proxy fund` impersonates the whale and only works on the local fork; on a live network "
@@ -144,10 +127,6 @@ def proxy_fund_op(settings: Settings, state: State, network: str | None, proxy: 
 
 
 def _proxy_or_operator(settings: Settings, state: State, ctx: ChainContext, proxy: str | None) -> str:
-    from .accounts import operator_account
-    from .deploy import contract
-    from .proxies import ZERO, factory_of
-
     if proxy:
         address = _address(proxy, "--proxy")
         f = factory_of(ctx.w3, state, ctx.network, settings.proxy_factory_address)
@@ -164,8 +143,6 @@ def _proxy_or_operator(settings: Settings, state: State, ctx: ChainContext, prox
 
 def proxy_list_op(settings: Settings, state: State, network: str | None) -> list[dict[str, Any]]:
     """Every recorded proxy with its collateral balance and positions on known markets."""
-    from .proxies import proxy_balances, usd
-
     ctx = connect_network(settings, state, network)
     collateral, ctf = collateral_and_ctf(ctx, settings)
     token_ids = [int(t) for m in (ctx.world.markets if ctx.world else []) for t in m.token_ids]
@@ -181,10 +158,6 @@ def proxy_list_op(settings: Settings, state: State, network: str | None) -> list
 def proxy_withdraw_op(settings: Settings, state: State, network: str | None, proxy: str | None,
                       amount: str | None) -> dict[str, Any]:
     """The owner (the operator account) withdraws collateral from their proxy."""
-    from .accounts import operator_account
-    from .proxies import withdraw, erc20
-    from .lanes import TxLane
-
     ctx = connect_network(settings, state, network)
     collateral, _ = collateral_and_ctf(ctx, settings)
     target = _proxy_or_operator(settings, state, ctx, proxy)

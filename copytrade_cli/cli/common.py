@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import typer
 
-from ..errors import CopytradeError
+from ..errors import CopytradeError, NotBuiltError
 from .options import DryRunOpt, JsonOpt, NetworkOpt, YesOpt  # noqa: F401 — re-exported: commands import them here
 
 
@@ -166,6 +166,4 @@ def emit_error(text: str) -> None:
 
 def not_built(what: str, issue: int) -> None:
     """Refuse honestly: the command is planned but not built."""
-    from ..errors import NotBuiltError
-
     raise NotBuiltError(f"`copytrade {what}` is not built yet (tracked in issue #{issue})")

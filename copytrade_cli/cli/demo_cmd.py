@@ -18,8 +18,7 @@ def demo(ctx: typer.Context, keep: Annotated[bool, typer.Option("--keep", help="
 
     Example: copytrade demo
     """
-    from ..demo import run_demo
-    from ..errors import CopytradeError
+    from ..runbook.demo import run_demo
 
     c = get_ctx(ctx, json_)
     rep = run_demo(c.settings, c.state, say=c.out.line, keep=keep)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from .common import DryRunOpt, JsonOpt, NetworkOpt, YesOpt, get_ctx, handle_errors
 from .options import AddressFormat, AddressFormatOpt
 
@@ -15,7 +16,6 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Deploy a new one even i
 
 def _confirm_live(c, network: str | None, yes: bool, dry_run: bool) -> None:
     from ..chain.network import normalize
-    from ..errors import UsageError
 
     name, _, is_local = normalize(network, c.settings)
     if is_local or yes or dry_run:

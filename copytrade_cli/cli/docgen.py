@@ -4,6 +4,8 @@ Run: .venv/bin/python -m copytrade_cli.cli.docgen > docs/commands.md
 """
 from __future__ import annotations
 
+import sys
+
 import typer.main
 
 
@@ -63,6 +65,4 @@ def configuration() -> str:
 
 
 if __name__ == "__main__":
-    import sys
-
     print(configuration() if sys.argv[1:] == ["config"] else reference(), end="")

@@ -24,7 +24,7 @@ def up(ctx: typer.Context,
 
     Example: copytrade fork up
     """
-    from ..chain.fork import fork_up
+    from ..runbook.fork import fork_up
 
     c = get_ctx(ctx, json_)
     if c.out.json_mode:
@@ -53,7 +53,7 @@ def down(ctx: typer.Context, json_: JsonOpt = False):
 
     Example: copytrade fork down
     """
-    from ..chain.fork import fork_down
+    from ..runbook.fork import fork_down
 
     c = get_ctx(ctx, json_)
     res = fork_down(c.state)
@@ -69,7 +69,7 @@ def status(ctx: typer.Context, json_: JsonOpt = False):
 
     Example: copytrade fork status --json
     """
-    from ..chain.fork import fork_status
+    from ..runbook.fork import fork_status
 
     c = get_ctx(ctx, json_)
     st = fork_status(c.state)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from .common import JsonOpt, get_ctx, handle_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -34,8 +35,6 @@ def show(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.
 
     Example: copytrade jobs show 1
     """
-    from ..errors import UsageError
-
     c = get_ctx(ctx, json_)
     job = c.state.get_job(job_id)
     if job is None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from .common import DryRunOpt, JsonOpt, NetworkOpt, YesOpt, get_ctx, handle_errors
 from .options import ExportFormat, ExportFormatOpt
 
@@ -15,7 +16,6 @@ app = typer.Typer(no_args_is_help=True)
 
 def _confirm_live(c, network: str | None, yes: bool, dry_run: bool, what: str) -> None:
     from ..chain.network import normalize
-    from ..errors import UsageError
 
     name, _, is_local = normalize(network, c.settings)
     if is_local or yes or dry_run:
@@ -48,7 +48,7 @@ def plan(ctx: typer.Context, network: NetworkOpt = None, dry_run: DryRunOpt = Fa
 
     Example: copytrade migrate plan --network polygon:local
     """
-    from ..migrate import migration_plan
+    from ..runbook.migrate import migration_plan
 
     c = get_ctx(ctx, json_)
     rep = migration_plan(c.settings, c.state, network, dry_run=dry_run)
@@ -77,7 +77,7 @@ def deploy(ctx: typer.Context, network: NetworkOpt = None, dry_run: DryRunOpt = 
 
     Example: copytrade migrate deploy --network polygon:local
     """
-    from ..migrate import migrate_deploy
+    from ..runbook.migrate import migrate_deploy
 
     c = get_ctx(ctx, json_)
     _confirm_live(c, network, yes, dry_run, "deploy")
@@ -94,7 +94,7 @@ def proxy(ctx: typer.Context, network: NetworkOpt = None,
 
     Example: copytrade migrate proxy --move-funds
     """
-    from ..migrate import migrate_proxy
+    from ..runbook.migrate import migrate_proxy
 
     c = get_ctx(ctx, json_)
     _confirm_live(c, network, yes, dry_run, "proxy")
@@ -113,7 +113,7 @@ def users(ctx: typer.Context, network: NetworkOpt = None,
 
     Example: copytrade migrate users --format csv --output users.csv
     """
-    from ..migrate import migrate_users, users_export
+    from ..runbook.migrate import migrate_users, users_export
 
     c = get_ctx(ctx, json_)
     rep = migrate_users(c.settings, c.state, network, dry_run=dry_run)
@@ -149,7 +149,7 @@ def deprecate(ctx: typer.Context, network: NetworkOpt = None,
 
     Example: copytrade migrate deprecate --batch-size 200
     """
-    from ..migrate import migrate_deprecate
+    from ..runbook.migrate import migrate_deprecate
 
     c = get_ctx(ctx, json_)
     _confirm_live(c, network, yes, dry_run, "deprecate")
@@ -163,7 +163,7 @@ def status(ctx: typer.Context, network: NetworkOpt = None, json_: JsonOpt = Fals
 
     Example: copytrade migrate status --json
     """
-    from ..migrate import migration_status
+    from ..runbook.migrate import migration_status
 
     c = get_ctx(ctx, json_)
     rep = migration_status(c.settings, c.state, network)

@@ -1,10 +1,15 @@
 """`copytrade supervise`."""
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
 from typing import Annotated
 
 import typer
 
+from ..errors import NotReadyError, UsageError
 from .common import NetworkOpt, get_ctx, handle_errors
 from .options import Channels, ChannelsOpt
 
@@ -27,11 +32,6 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
 
     Example: copytrade supervise --channels mempool,logs,activity --metrics-port 9108
     """
-    import signal
-    import sys
-
-    from ..errors import NotReadyError
-
     c = get_ctx(ctx)
     if health:
         from ..supervisor.observe import check_health
@@ -47,22 +47,22 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
             raise NotReadyError(summary)
         return
 
+    # NOTE: imported here, not at the top: they pull in web3 and pydantic, and `copytrade --help` must stay fast.
     from ..chain.network import connect_network
+    from ..runbook.supervise import start_supervisor
     from ..supervisor.runner import Supervisor, SupervisorOptions
 
     chans = tuple(ch.value for ch in channels)
     say = c.out.line
     chain = connect_network(c.settings, c.state, network)
     if log_json:
-        import logging
-
         from ..supervisor.observe import setup_json_logging
 
         slog = logging.getLogger("copytrade.supervisor")
         say = lambda line: slog.info(c.out.scrub(line))  # noqa: E731
     view = None
     if live:
-        from .live import LiveView
+        from .live import LiveView  # NOTE: lazily: it pulls in statistics, which `copytrade --help` does not need
 
         view = LiveView(c.out, None)
         say = view.say
@@ -80,13 +80,11 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     signal.signal(signal.SIGTERM, lambda *_: sup.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: sup.stop_event.set())
     try:
-        sup.start()
+        start_supervisor(sup)  # the readiness pre-flight, then the supervisor
     except BaseException:
         sup.abort()  # stop before anything runs, releasing what was taken (idempotent)
         raise
     if view is not None:
-        import threading
-
         view.sup = sup
         result: list = []
         runner = threading.Thread(target=lambda: result.append(sup.run()), name="supervisor", daemon=True)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from .common import JsonOpt, get_ctx, handle_errors
 from .options import TradeSide, TradeSideOpt
 
@@ -30,7 +31,6 @@ def _render(c, res) -> None:
 
 def _chain(c):
     from ..chain.network import connect_network
-    from ..errors import UsageError
 
     chain = connect_network(c.settings, c.state)
     if not chain.is_local or chain.world is None:

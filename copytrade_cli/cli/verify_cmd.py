@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from ..errors import ConfigError, NotReadyError
 from .common import JsonOpt, NetworkOpt, get_ctx, handle_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -16,8 +17,7 @@ def readiness(ctx: typer.Context, network: NetworkOpt = None, json_: JsonOpt = F
 
     Example: copytrade verify readiness --network polygon:mainnet --json
     """
-    from ..errors import ConfigError, NotReadyError
-    from ..readiness import config_failed, run_checks
+    from ..runbook.readiness import config_failed, run_checks
 
     c = get_ctx(ctx, json_)
     try:

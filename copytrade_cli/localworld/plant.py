@@ -18,7 +18,7 @@ from copytrade_cli.chain import contracts as C
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.tx import TxLane, wait_receipt
 from copytrade_cli.errors import DeploymentError
-from copytrade_cli.localworld.world import (
+from copytrade_cli.polymarket.world import (
     DEV_ADDRESSES, DEV_KEYS, EXCHANGE_OPERATOR, MARKET_MAKER, SEED_LEADER, TRADE_OPERATOR, Market, World,
     dev_key_for,
 )

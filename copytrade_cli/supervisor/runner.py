@@ -140,14 +140,9 @@ class Supervisor:
         from ..chain.deploy import addresses, contract
         from ..polymarket.addresses import chain_contracts
         from ..polymarket.clob import ClobGateway
-        from ..readiness import run_checks
         from .fleet import Fleet
 
-        ready = run_checks(self.settings, self.state, self.chain.network)
-        if not ready.ready and not self.chain.is_local:
-            raise NotReadyError(ready.summary())  # NOTE: live trading never starts on a failed required check
-        for row in ready.failing():
-            self.say(f"readiness warning: {row.name}: {row.detail}")
+        # NOTE: the readiness pre-flight runs before this, in runbook.supervise (the supervisor never imports it).
         self.coord.connect()  # start-up failure (Redis unreachable) stops before anything runs
         w3 = self.chain.w3
         addrs = addresses(self.state, self.chain.network)

@@ -83,9 +83,9 @@ def test_config_show_never_shows_a_url_path_or_password(tmp_path):
         for s in ("SeCrEtKeY", "RedisPassw0rd", "/v2/"):
             assert s not in text, (prefix, text)
     data = json.loads(run(["--json", "config", "show"], env=env, home=tmp_path).stdout)
-    assert data["COPY_TRADING_RPC_URL"] == "https://polygon-mainnet.g.alchemy.com/***"
+    assert data["COPY_TRADING_RPC_URL"] == "https://polygon-mainnet.g.alchemy.com/..."
     assert data["SUPERVISOR_REDIS_URL"] == "redis://***@10.1.2.3:6379/0"
-    assert data["COPY_TRADING_RPC_URLS"] == ["https://b.example/***", "https://c.example/***"]
+    assert data["COPY_TRADING_RPC_URLS"] == ["https://b.example/...", "https://c.example/..."]
 
 
 def test_a_bad_url_value_is_refused_without_echoing_its_path(tmp_path):

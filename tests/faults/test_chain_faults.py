@@ -56,7 +56,7 @@ def test_node_unreachable_for_10s_mid_flow(fork):
 
 
 def test_rpc_endpoint_dead_at_start_is_skipped(fork):
-    from copytrade_cli.chain.fork import LOCAL_NETWORK
+    from copytrade_cli.runbook.fork import LOCAL_NETWORK
     from copytrade_cli.chain.network import connect_network
     from copytrade_cli.chain.node import free_port
 
@@ -71,7 +71,7 @@ def test_rpc_endpoint_dead_at_start_is_skipped(fork):
 
 @pytest.mark.slow
 def test_rpc_endpoint_dies_mid_run_fails_over(fork):
-    from copytrade_cli.chain.fork import LOCAL_NETWORK
+    from copytrade_cli.runbook.fork import LOCAL_NETWORK
     from copytrade_cli.chain.network import connect_network
 
     proxy, token, before = setup_follow(fork, amount="2")

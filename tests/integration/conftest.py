@@ -35,7 +35,7 @@ def make_settings(home, **env):
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory):
     """`fork up` through the library in a private home; torn down (by PID) after the module."""
-    from copytrade_cli.chain.fork import LOCAL_NETWORK, fork_down, fork_up
+    from copytrade_cli.runbook.fork import LOCAL_NETWORK, fork_down, fork_up
     from copytrade_cli.chain.network import connect_network
     from copytrade_cli.state import open_state
 
@@ -58,7 +58,7 @@ def new_follower(fork: Fork, usdc: int = 1000) -> str:
     from eth_account import Account
 
     from copytrade_cli.chain.accounts import derive_keys, operator_account
-    from copytrade_cli.chain.fork import LOCAL_NETWORK
+    from copytrade_cli.runbook.fork import LOCAL_NETWORK
     from copytrade_cli.chain.proxies import create_proxy, fund_from_whale
     from copytrade_cli.chain.tx import TxLane
     from copytrade_cli.settings import DEV_MNEMONIC
@@ -81,6 +81,7 @@ class RunningSupervisor:
     """A Supervisor in a thread; `stop()` shuts it down cleanly."""
 
     def __init__(self, fork: Fork, settings=None, **opts):
+        from copytrade_cli.runbook.supervise import start_supervisor
         from copytrade_cli.supervisor.runner import Supervisor, SupervisorOptions
 
         # Start detection at the chain head: earlier fills belong to earlier tests.
@@ -89,7 +90,7 @@ class RunningSupervisor:
         self.lines: list[str] = []
         self.sup = Supervisor(settings or fork.settings, fork.state, fork.chain, say=self.lines.append,
                               options=SupervisorOptions(**{"reimburse_every_s": 0.3, **opts}))
-        self.sup.start()
+        start_supervisor(self.sup)  # the readiness pre-flight, then start(), as `copytrade supervise` does
         self.thread = threading.Thread(target=self.sup.run, daemon=True)
         self.thread.start()
         time.sleep(0.4)  # channels subscribe

@@ -14,14 +14,14 @@ from typer.testing import CliRunner
 from copytrade_cli.chain.accounts import derive_keys, operator_account, worker_accounts
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, contract
-from copytrade_cli.chain.fork import LOCAL_NETWORK
+from copytrade_cli.runbook.fork import LOCAL_NETWORK
 from copytrade_cli.chain.proxies import create_proxy, erc20, erc1155, fund_from_whale, withdraw
 from copytrade_cli.chain.tx import TxLane
 from copytrade_cli.cli.main import app
 from copytrade_cli.localworld.trades import leader_trade
-from copytrade_cli.migrate import (migrate_deploy, migrate_deprecate, migrate_proxy, migrate_users, migration_plan,
+from copytrade_cli.runbook.migrate import (migrate_deploy, migrate_deprecate, migrate_proxy, migrate_users, migration_plan,
                                    migration_status)
-from copytrade_cli.readiness import run_checks
+from copytrade_cli.runbook.readiness import run_checks
 from copytrade_cli.settings import DEV_MNEMONIC, SEED_LEADER
 from copytrade_cli.state.store import TABLES
 from copytrade_cli.supervisor.configs import add_follow
@@ -245,7 +245,7 @@ def test_cli_after_migration(fork, tmp_path):
     assert bad.exit_code == 2 and "--batch-size" in bad.output
 
     # after the migration, the operator's proxy (status, `seed`) is the new one
-    from copytrade_cli.chain.fork import fork_status
+    from copytrade_cli.runbook.fork import fork_status
     from copytrade_cli.supervisor.configs import operator_proxy
 
     op_new = data["data"]["steps"]["proxy"]["detail"]["proxy"]

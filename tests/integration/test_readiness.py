@@ -10,13 +10,13 @@ from typer.testing import CliRunner
 from copytrade_cli.chain.accounts import operator_account, worker_accounts
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, call_tx, contract
-from copytrade_cli.chain.fork import LOCAL_NETWORK, fork_down, fork_up, setup_contracts
+from copytrade_cli.runbook.fork import LOCAL_NETWORK, fork_down, fork_up, setup_contracts
 from copytrade_cli.chain.node import free_port
 from copytrade_cli.chain.proxies import erc20
 from copytrade_cli.chain.tx import TxLane
 from copytrade_cli.cli.main import app
 from copytrade_cli.errors import NotReadyError
-from copytrade_cli.readiness import run_checks
+from copytrade_cli.runbook.readiness import run_checks
 from copytrade_cli.settings import SEED_LEADER
 from copytrade_cli.state import open_state
 from copytrade_cli.supervisor.configs import add_follow
@@ -168,6 +168,7 @@ def test_supervisor_refuses_live_start_when_not_ready(fork):
     """A live network (the fork posing as polygon:mainnet): no contracts recorded there, so start() refuses,
     before anything runs. The live CLOB rows run the real client against the local CLOB."""
     from copytrade_cli.chain.network import connect_network
+    from copytrade_cli.runbook.supervise import start_supervisor
     from copytrade_cli.supervisor.runner import Supervisor
 
     live = make_settings(fork.settings.home, COPYTRADE_NETWORK="polygon:mainnet",
@@ -182,7 +183,7 @@ def test_supervisor_refuses_live_start_when_not_ready(fork):
     chain = connect_network(live, fork.state, "polygon:mainnet")
     sup = Supervisor(live, fork.state, chain)
     with pytest.raises(NotReadyError, match="executor"):
-        sup.start()
+        start_supervisor(sup)
     assert sup.fleet is None and not sup._threads
 
 

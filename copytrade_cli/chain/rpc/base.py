@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...errors import ChainError
+from ...redact import redact_url
 
 
 class RpcError(ChainError):
@@ -49,14 +50,7 @@ class AsyncTransport:
 
 def redact(url: str) -> str:
     """An endpoint as scheme://host[:port] (paths and credentials often carry API keys: never shown)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    tail = "/..." if (parts.path not in ("", "/") or parts.query) else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
+    return redact_url(url) or ""
 
 
 def scrub(text: str, url: str) -> str:

@@ -11,8 +11,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .settings import SEED_LEADER, Settings
-from .state import State
+from eth_account import Account
+
+from ..chain.accounts import DevAccounts, dev_key
+from ..chain.network import LOCAL_NETWORK, connect_network
+from ..chain.proxies import create_proxy, erc20, erc1155, fund_from_whale
+from ..chain.tx import TxLane
+from ..localworld.trades import leader_trade
+from ..settings import SEED_LEADER, Settings
+from ..state import State
+from ..supervisor.configs import add_follow, seed
+from ..supervisor.runner import Supervisor, SupervisorOptions
+from .fork import fork_down, fork_up
+from .supervise import start_supervisor
 
 SECOND_OWNER_INDEX = 5  # dev account that owns the Smart Buffer follower's proxy
 
@@ -32,15 +43,6 @@ class DemoReport:
 def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, usd: float = 10.0,
              timeout: float = 90.0, keep: bool = False) -> DemoReport:
     """Run the runbook end to end; always tears down what it started unless `keep`."""
-    from .chain.accounts import DevAccounts, dev_key
-    from .chain.fork import LOCAL_NETWORK, fork_down, fork_up
-    from .chain.network import connect_network
-    from .chain.proxies import create_proxy, erc20, erc1155, fund_from_whale
-    from .chain.tx import TxLane
-    from .localworld.trades import leader_trade
-    from .supervisor.configs import add_follow, seed
-    from .supervisor.runner import Supervisor, SupervisorOptions
-
     rep = DemoReport()
     t0 = time.time()
     say("== T1/T2: fork up (node, Polymarket planted, Executor + Factory, operator proxy funded)")
@@ -51,8 +53,6 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
     try:
         chain = connect_network(settings, state, LOCAL_NETWORK)
         w3, world = chain.w3, chain.world
-        from eth_account import Account
-
         owner2 = Account.from_key(dev_key(SECOND_OWNER_INDEX))
         factory = fr.addresses["ProxyFactory"]
         proxy2, _ = create_proxy(w3, state, LOCAL_NETWORK, TxLane(w3, Account.from_key(dev_key(DevAccounts.operator))),
@@ -72,7 +72,7 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
         say("== T3b: supervise")
         sup = Supervisor(settings, state, chain, say=lambda l: say("   " + l),
                          options=SupervisorOptions(channels=("mempool", "logs", "activity"), reimburse_every_s=0.5))
-        sup.start()
+        start_supervisor(sup)
         runner = threading.Thread(target=sup.run, daemon=True)
         runner.start()
         time.sleep(0.5)  # let the channels subscribe

@@ -11,18 +11,26 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..chain import node as nodes
+from ..chain.accounts import DevAccounts, dev_key, operator_account, worker_accounts
+from ..chain.deploy import addresses, deploy_executor, deploy_factory
+from ..chain.funding import fund_workers
+from ..chain.network import LOCAL_NETWORK, running_node
+from ..chain.proxies import create_proxy, fund_from_whale
+from ..chain.lanes import FeeOracle, TxLane
+from ..chain.roles import plan as role_plan
+from ..chain.rpc import connect
 from ..errors import NodeError
+from ..localworld.plant import plant_polymarket
+from ..polymarket.world import World
 from ..settings import Settings
 from ..state import NodeRecord, State, now_iso
-from . import node as nodes
 
-LOCAL_NETWORK = "polygon:local"
 OPERATOR_PROXY_FUNDING = 1000 * 10**6
-WORKER_GAS_WEI = 50 * 10**18  # POL per worker on the fork
-WORKER_FLOAT_MICRO = 2000 * 10**6  # Smart Buffer float per worker on the fork
 
 
 @dataclass
@@ -37,20 +45,13 @@ class ForkReport:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape."""
         return {"rpc_url": self.rpc_url, "chain_id": self.chain_id, "pid": self.pid, "seconds": round(self.seconds, 2),
                 "steps": [{"step": s, "detail": d, "seconds": round(t, 3)} for s, d, t in self.steps],
                 "addresses": self.addresses}
 
 
 Progress = Callable[[str], None]
-
-
-def running_node(state: State) -> NodeRecord | None:
-    """The recorded node if its process is alive."""
-    rec = state.get_node()
-    if rec and nodes.pid_alive(rec.pid):
-        return rec
-    return None
 
 
 def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int | None = None,
@@ -96,10 +97,6 @@ def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int 
 
 
 def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, step, say) -> None:
-    from ..localworld.plant import plant_polymarket
-    from .accounts import DevAccounts, dev_key, operator_account, worker_accounts
-    from .tx import TxLane, connect
-
     w3 = connect(rec.rpc_url)
     operator = operator_account(settings)
     s = time.time()
@@ -123,11 +120,6 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
 
 def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
     """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
-    from .deploy import call_tx, deploy_executor, deploy_factory
-    from .proxies import create_proxy, erc20, erc1155, fund_from_whale
-    from .roles import plan as role_plan
-    from .tx import FeeOracle, TxLane, wait_receipt
-
     fees = FeeOracle(w3)
     lane = TxLane(w3, operator, fees=fees)
     worker_addrs = [a.address for a in workers]
@@ -156,58 +148,8 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     step("fleet", f"{len(workers)} workers: gas, float, approvals", s)
 
 
-def fund_workers(w3, lane, world, workers, executor: str, gas_wei: int = WORKER_GAS_WEI,
-                 float_micro: int = WORKER_FLOAT_MICRO) -> dict[str, int]:
-    """Top up each worker (idempotent): gas from the operator and a Smart Buffer float from the whale when
-    below half the target, and the four approvals its flows need: collateral + CTF to the exchange
-    (trading) and to the Executor (pushes). Returns how many transactions of each kind were sent."""
-    from .cheats import Cheats
-    from .proxies import erc20, erc1155
-    from .tx import TxLane, wait_receipt
-
-    token, ctf = erc20(w3, world.collateral), erc1155(w3, world.ctf)
-    sent = {"gas": 0, "float": 0, "approvals": 0}
-    hashes = [lane.send({"to": wk.address, "value": gas_wei}, gas=21_000)
-              for wk in workers if w3.eth.get_balance(wk.address) < gas_wei // 2]
-    sent["gas"] = len(hashes)
-    for h in hashes:
-        wait_receipt(w3, h)
-    needy = [wk for wk in workers if token.functions.balanceOf(wk.address).call() < float_micro // 2]
-    if needy:
-        cheats = Cheats(w3)
-        cheats.set_balance(world.whale, 10**20)
-        cheats.impersonate(world.whale)
-        try:
-            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
-                                           "data": token.encode_abi("transfer", args=[wk.address, float_micro])})
-                  for wk in needy]
-        finally:
-            cheats.stop_impersonating(world.whale)
-        for h in hs:
-            wait_receipt(w3, "0x" + bytes(h).hex())
-        sent["float"] = len(needy)
-    approvals = []
-    for wk in workers:
-        wl = None
-        for spender in (world.exchange, executor):
-            if token.functions.allowance(wk.address, spender).call() < 2**255:
-                wl = wl or TxLane(w3, wk, fees=lane.fees)
-                approvals.append(wl.send({"to": world.collateral,
-                                          "data": token.encode_abi("approve", args=[spender, 2**256 - 1])}, gas=80_000))
-            if not ctf.functions.isApprovedForAll(wk.address, spender).call():
-                wl = wl or TxLane(w3, wk, fees=lane.fees)
-                approvals.append(wl.send({"to": world.ctf, "data": ctf.encode_abi("setApprovalForAll",
-                                                                                  args=[spender, True])}, gas=80_000))
-    for h in approvals:
-        wait_receipt(w3, h)
-    sent["approvals"] = len(approvals)
-    return sent
-
-
 def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, timeout: float = 20.0) -> tuple[str, int]:
     """Start `copytrade clob serve` in the background for this node; return (url, pid) when it answers."""
-    import urllib.request
-
     port = port or nodes.free_port()
     log = settings.home / "logs" / f"clob-{port}.log"
     env = dict(os.environ)
@@ -270,12 +212,8 @@ def fork_status(state: State) -> dict[str, Any]:
             out["error"] = str(exc)
     addrs: dict[str, str] = {}
     if rec.world_json:
-        from ..localworld.world import World
-
         w = World.from_json(rec.world_json)
         addrs.update({"USDC.e": w.collateral, "pUSD": w.pusd, "CTF": w.ctf, "Exchange V2": w.exchange})
-    from .deploy import addresses
-
     addrs.update(addresses(state, LOCAL_NETWORK))
     # after a migration, the operator's proxy is the one on the active factory
     proxies = [p for p in state.list_proxies(LOCAL_NETWORK) if p.factory == addrs.get("ProxyFactory")] or \

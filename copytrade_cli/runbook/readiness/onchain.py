@@ -1,0 +1,241 @@
+"""Readiness rows read on chain: the Executor and ProxyFactory, the worker fleet, the follower proxies (two
+JSON-RPC batches in all)."""
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ...chain import reads
+from ...chain.deploy import addresses
+from ...chain.proxies import usd
+from ...polymarket.addresses import chain_contracts
+from ...polymarket.world import World
+from ...settings import Settings
+from ...state import State
+from .report import (MIN_ALLOWANCE_MICRO, MIN_PROXY_MICRO, MIN_WORKER_GAS_WEI, WARNING, Check, failed, passed, short,
+                     some_of)
+
+FAILED = reads.FAILED
+CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "workers registered",
+              "workers gas", "worker approvals", "follower proxies", "follower funding")
+
+
+def unchecked_chain_rows() -> list[Check]:
+    """The on-chain rows, each failed as not checked (no endpoint answered)."""
+    return [failed(n, "not checked: no RPC endpoint answered", "fix the rpc rows first") for n in CHAIN_ROWS]
+
+
+def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_local: bool, node, w3,
+                  workers: list[str]) -> list[Check]:
+    """Contracts, fleet and follower proxies, read in two JSON-RPC batches."""
+    world = World.from_json(node.world_json) if node is not None and node.world_json else None
+    c = chain_contracts(chain_id, world, settings)
+    collateral, ctf, exchange, spenders = c.collateral, c.ctf, c.exchange, list(c.spenders)
+    addrs = addresses(state, name)
+    executor = settings.executor_address or addrs.get("Executor")
+    factory = settings.proxy_factory_address or addrs.get("ProxyFactory")
+    blocked = state.unroutable_proxies(name)
+    followers = sorted({f.follower for f in state.list_follows(status="active")})
+    routed = [p for p in followers if p.lower() not in blocked]
+
+    V = reads.view
+    plan: dict[str, reads.Read] = {}
+    if executor:
+        plan.update({"ex.code": reads.has_code(executor), "ex.paused": V(executor, "paused()"),
+                     "ex.owner": V(executor, "owner()", returns="address"),
+                     "ex.t.collateral": V(executor, "isTarget(address)", collateral),
+                     "ex.t.ctf": V(executor, "isTarget(address)", ctf)})
+        if factory:
+            plan["ex.trusts"] = V(executor, "isFactory(address)", factory)
+    if factory:
+        plan.update({"f.code": reads.has_code(factory), "f.executor": V(factory, "executor()", returns="address"),
+                     "f.t.collateral": V(factory, "isTarget(address)", collateral),
+                     "f.t.ctf": V(factory, "isTarget(address)", ctf)})
+    for a in workers:
+        plan[f"w.gas.{a}"] = reads.balance(a)
+        if executor:
+            plan[f"w.reg.{a}"] = V(executor, "isWorker(address)", a)
+        for label, spender in (("exchange", exchange), ("Executor", executor)):
+            if spender:
+                plan[f"w.a20.{label}.{a}"] = V(collateral, "allowance(address,address)", a, spender, returns="uint256")
+                plan[f"w.a1155.{label}.{a}"] = V(ctf, "isApprovedForAll(address,address)", a, spender)
+    for p in routed:
+        plan[f"p.code.{p}"] = reads.has_code(p)
+        plan[f"p.factory.{p}"] = V(p, "factory()", returns="address")
+        plan[f"p.bal.{p}"] = V(collateral, "balanceOf(address)", p, returns="uint256")
+    got = dict(zip(plan, reads.read_many(w3, list(plan.values()))))
+
+    # second round: what each follower proxy's own factory says about it
+    second: dict[str, reads.Read] = {}
+    pfac = {p: str(got[f"p.factory.{p}"]) for p in routed if got[f"p.factory.{p}"] is not FAILED}
+    for f in set(pfac.values()):
+        second[f"F.executor.{f}"] = V(f, "executor()", returns="address")
+        if executor:
+            second[f"F.trusted.{f}"] = V(executor, "isFactory(address)", f)
+    for p, f in pfac.items():
+        second[f"F.isProxy.{p}"] = V(f, "isProxy(address)", p)
+        second[f"F.paused.{p}"] = V(f, "isPaused(address)", p)
+    got.update(zip(second, reads.read_many(w3, list(second.values()))))
+
+    gen = state.get_deployment(name, "Executor")
+    rows = [_executor_row(name, executor, got, gen.generation if gen else None),
+            _executor_allowlist_row(executor, got, spenders, collateral, ctf),
+            _factory_row(name, factory, executor, got),
+            _factory_allowlist_row(factory, got),
+            *_worker_rows(workers, executor, exchange, got),
+            *_follower_rows(followers, routed, blocked, executor, got)]
+    return rows
+
+
+def _cs(a: Any) -> str:
+    return to_checksum_address(str(a))
+
+
+def _same(a: Any, b: str | None) -> bool:
+    return a is not FAILED and b is not None and str(a).lower() == b.lower()
+
+
+def _executor_row(network: str, executor: str | None, got: dict, generation: int | None) -> Check:
+    if not executor:
+        return failed("executor", f"no Executor recorded on {network}",
+                      "run `copytrade deploy executor` (on the fork: `copytrade fork up`)")
+    if not got.get("ex.code"):
+        return failed("executor", f"Executor {executor} is recorded but has no code on chain",
+                      "deploy it again: `copytrade deploy executor --force` (a new fork forgets contracts)")
+    if got.get("ex.paused") is not False:
+        return failed("executor", f"Executor {executor} is paused: every worker call reverts",
+                      f"call Executor.unpause() from its owner {_cs(got['ex.owner']) if got.get('ex.owner') else ''}")
+    gen = f" (generation {generation})" if generation else ""
+    return passed("executor", f"Executor {executor}{gen} has code, not paused, owner {_cs(got['ex.owner'])}")
+
+
+def _executor_allowlist_row(executor: str | None, got: dict, spenders: list[str], collateral: str, ctf: str) -> Check:
+    if not executor or not got.get("ex.code"):
+        return failed("executor allowlist", "not checked: no Executor", "deploy the Executor first")
+    missing = [n for n, k in (("collateral", "ex.t.collateral"), ("CTF", "ex.t.ctf")) if got.get(k) is not True]
+    if missing:
+        return failed("executor allowlist", f"missing on the Executor: {', '.join(missing)}",
+                      f"from the Executor owner: queueGrant(2, [{collateral}, {ctf}]) (what is missing), "
+                      "then applyGrant after its delay")
+    return passed("executor allowlist", f"targets collateral + CTF, {len(spenders)} exchange spender(s)")
+
+
+def _factory_row(network: str, factory: str | None, executor: str | None, got: dict) -> Check:
+    if not factory:
+        return failed("factory", f"no ProxyFactory recorded on {network}",
+                      "run `copytrade deploy factory` (on the fork: `copytrade fork up`)")
+    if not got.get("f.code"):
+        return failed("factory", f"ProxyFactory {factory} is recorded but has no code on chain",
+                      "deploy it again: `copytrade deploy factory --force`")
+    if executor and not _same(got.get("f.executor"), executor):
+        return failed("factory", f"ProxyFactory {factory} is bound to {got.get('f.executor')}, not the Executor {executor}",
+                      f"from the factory admin: ProxyFactory.queueGrant(1, [{executor}]), then applyGrant after its delay")
+    if executor and got.get("ex.trusts") is not True:
+        return failed("factory", f"the Executor does not trust ProxyFactory {factory} (isFactory is false)",
+                      f"from the Executor owner: Executor.queueGrant(3, [{factory}]), then applyGrant after its delay")
+    return passed("factory", f"ProxyFactory {factory} has code, bound to the Executor, trusted by it")
+
+
+def _factory_allowlist_row(factory: str | None, got: dict) -> Check:
+    if not factory or not got.get("f.code"):
+        return failed("factory allowlist", "not checked: no ProxyFactory", "deploy the ProxyFactory first")
+    missing = [n for n, k in (("collateral", "f.t.collateral"), ("CTF", "f.t.ctf")) if got.get(k) is not True]
+    if missing:
+        return failed("factory allowlist", f"missing on the ProxyFactory: {', '.join(missing)}",
+                      "from the factory admin: ProxyFactory.queueGrant(2, [collateral, CTF]), then applyGrant after its delay")
+    return passed("factory allowlist", "targets collateral + CTF")
+
+
+def _worker_rows(workers: list[str], executor: str | None, exchange: str, got: dict) -> list[Check]:
+    if not workers:
+        why = "not checked: no worker keys"
+        return [failed(n, why, "fix the worker keys row first")
+                for n in ("workers registered", "workers gas", "worker approvals")]
+    rows = []
+    if not executor or not got.get("ex.code"):
+        rows.append(failed("workers registered", "not checked: no Executor", "deploy the Executor first"))
+    else:
+        missing = [short(a) for a in workers if got.get(f"w.reg.{a}") is not True]
+        rows.append(failed("workers registered", f"{len(missing)}/{len(workers)} not registered on the Executor: "
+                           f"{some_of(missing)}", "`copytrade deploy executor` registers the missing workers")
+                    if missing else passed("workers registered", f"{len(workers)}/{len(workers)} registered on the Executor"))
+    low = [f"{short(a)} {_pol(got.get(f'w.gas.{a}'))}" for a in workers
+           if not isinstance(got.get(f"w.gas.{a}"), int) or got[f"w.gas.{a}"] < MIN_WORKER_GAS_WEI]
+    gas = [got.get(f"w.gas.{a}") for a in workers if isinstance(got.get(f"w.gas.{a}"), int)]
+    rows.append(failed("workers gas", f"{len(low)}/{len(workers)} below {_pol(MIN_WORKER_GAS_WEI)}: {some_of(low)}",
+                       "send POL to them (on the fork `copytrade fork up` funds the fleet)")
+                if low else passed("workers gas", f"{len(workers)}/{len(workers)} hold >= {_pol(MIN_WORKER_GAS_WEI)} "
+                                              f"(lowest {_pol(min(gas))})"))
+    lacking = []
+    for a in workers:
+        miss = []
+        for label, spender in (("exchange", exchange), ("Executor", executor)):
+            if not spender:
+                miss.append(f"{label} (no address)")
+                continue
+            allowance = got.get(f"w.a20.{label}.{a}")
+            if not isinstance(allowance, int) or allowance < MIN_ALLOWANCE_MICRO:
+                miss.append(f"collateral to {label}")
+            if got.get(f"w.a1155.{label}.{a}") is not True:
+                miss.append(f"CTF to {label}")
+        if miss:
+            lacking.append(f"{short(a)}: {', '.join(miss)}")
+    rows.append(failed("worker approvals", f"{len(lacking)}/{len(workers)} workers lack approvals: {some_of(lacking)}",
+                       "from each worker: collateral.approve(spender, max) and CTF.setApprovalForAll(spender, true) "
+                       "for the exchange and the Executor (on the fork `copytrade fork up` does it)")
+                if lacking else passed("worker approvals", f"{len(workers)}/{len(workers)}: collateral + CTF approved to "
+                                                        "the exchange and the Executor"))
+    return rows
+
+
+def _pol(wei: Any) -> str:
+    if not isinstance(wei, int):
+        return "? POL"
+    return f"{wei / 10**18:.4g} POL"
+
+
+def _follower_rows(followers: list[str], routed: list[str], blocked: dict[str, str], executor: str | None,
+                   got: dict) -> list[Check]:
+    skipped = len(followers) - len(routed)
+    note = f"; {skipped} on deprecated or previous-generation proxies, skipped by the supervisor" if skipped else ""
+    if not followers:
+        return [failed("follower proxies", "no active follows: the supervisor has nothing to copy",
+                       "add one: `copytrade seed` or `copytrade follow add --follower P --leader L`", WARNING),
+                passed("follower funding", "no active follows")]
+    if not routed:
+        return [failed("follower proxies", f"all {skipped} active follows are on deprecated or previous-generation "
+                       "proxies: the supervisor has nothing to copy",
+                       "users re-deposit into new proxies, then `copytrade migrate users` moves their follows", WARNING),
+                passed("follower funding", "no follows on usable proxies")]
+    bad = []
+    for p in routed:
+        f = got.get(f"p.factory.{p}")
+        if not got.get(f"p.code.{p}"):
+            bad.append(f"{short(p)}: no contract at this address")
+        elif f is FAILED:
+            bad.append(f"{short(p)}: not a copytrade proxy")
+        elif got.get(f"F.isProxy.{p}") is not True:
+            bad.append(f"{short(p)}: its factory does not know it")
+        elif not _same(got.get(f"F.executor.{f}"), executor) or got.get(f"F.trusted.{f}") is not True:
+            bad.append(f"{short(p)}: bound to another Executor (factory {short(str(f))})")
+        elif got.get(f"F.paused.{p}") is not False:
+            bad.append(f"{short(p)}: paused")
+    rows = [failed("follower proxies", f"{len(bad)}/{len(routed)} proxies of active follows unusable: {some_of(bad)}{note}",
+                   "create proxies with `copytrade proxy create --owner O` and point follows at them; a paused or "
+                   "migrated proxy's follows move to the owner's new proxy (`copytrade migrate users`)")
+            if bad else passed("follower proxies", f"{len(routed)}/{len(routed)} proxies of active follows exist, bound "
+                                                f"to this Executor, not paused{note}")]
+    poor = [f"{short(p)} {_usdc(got.get(f'p.bal.{p}'))}" for p in routed
+            if not isinstance(got.get(f"p.bal.{p}"), int) or got[f"p.bal.{p}"] < MIN_PROXY_MICRO]
+    rows.append(failed("follower funding", f"{len(poor)}/{len(routed)} proxies hold less than 1 USDC: {some_of(poor)}",
+                       "the owner deposits USDC into the proxy (on the fork: `copytrade proxy fund --proxy P "
+                       "--amount 100`)")
+                if poor else passed("follower funding", f"{len(routed)}/{len(routed)} proxies hold >= 1 USDC"))
+    return rows
+
+
+def _usdc(micro: Any) -> str:
+    return f"{usd(micro)} USDC" if isinstance(micro, int) else "? USDC"
+
+
