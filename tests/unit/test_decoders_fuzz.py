@@ -3,9 +3,11 @@ DecodeError, never anything else (hypothesis)."""
 from __future__ import annotations
 
 import json
+import time
 import re
 from decimal import Decimal
 
+import pytest
 from eth_abi import encode as abi_encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -167,3 +169,17 @@ def test_activity_fill_agrees_with_its_message(size, price, side, usdc, wallet):
     assert f.leader == LEADER and f.side == side.upper() and f.tx_hash == TX and f.token_id == str(TOKEN)
     assert abs(f.shares_micro - float(size) * 10**6) <= 1
     assert f.price == (None if price is None else Decimal(str(price)))
+
+
+def test_a_hostile_array_length_is_refused_before_decoding():
+    """A length word of 2**32 with every element's offset pointing at the same bytes used to make the ABI
+    decoder build billions of orders (the fuzzer hung on it): refused at once, with the reason."""
+    data = bytearray(VALID_MATCH)
+    body = data[4:]
+    offset = int.from_bytes(body[64:96], "big")  # makerOrders (3rd argument)
+    body[offset:offset + 32] = (2**32).to_bytes(32, "big")
+    tx = {"hash": TX, "to": EX2, "from": DEV_ADDRESSES[3], "input": "0x" + (bytes(data[:4]) + bytes(body)).hex()}
+    t0 = time.perf_counter()
+    with pytest.raises(F.DecodeError, match="at most 256"):
+        F.decode_pending_tx(tx, [LEADER], verify_signatures=False)
+    assert time.perf_counter() - t0 < 1.0

@@ -29,6 +29,29 @@ _FUNCS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# Longest array a real call carries (the exchanges take at most a few dozen maker orders per match; a CTF
+# batch transfer of a market's outcomes is small). Checked before decoding: a hostile length word with element
+# offsets pointing back at the same bytes would make the ABI decoder build millions of elements.
+_MAX_ARRAY = 256
+
+
+def _check_array_lengths(func: tuple[str, list[str]], body: bytes) -> None:
+    """Refuse calldata whose top-level dynamic arrays claim more than _MAX_ARRAY elements (or point outside)."""
+    name, types = func
+    for i, t in enumerate(types):
+        if not t.endswith("[]"):
+            continue
+        head = body[32 * i:32 * i + 32]
+        if len(head) < 32:
+            raise DecodeError(f"{name} calldata: truncated head")
+        offset = int.from_bytes(head, "big")
+        if offset > len(body) - 32:
+            raise DecodeError(f"{name} calldata: array offset outside the input")
+        length = int.from_bytes(body[offset:offset + 32], "big")
+        if length > _MAX_ARRAY:
+            raise DecodeError(f"{name} calldata: an array of {min(length, 10**9)} elements (at most {_MAX_ARRAY})")
+
+
 @lru_cache(maxsize=None)
 def _selectors() -> dict[bytes, str]:
     return {keccak(text=f"{name}({','.join(types)})")[:4]: kind for kind, (name, types) in _FUNCS.items()}
@@ -148,6 +171,7 @@ def decode_pending_tx(
     if operators is not None and not is_ctf_call:
         if sender is None or sender.lower() not in {o.lower() for o in operators}:
             return []
+    _check_array_lengths(_FUNCS[kind], data[4:])
     try:
         args = abi_decode(_FUNCS[kind][1], data[4:])
     except Exception as exc:  # noqa: BLE001 - eth_abi raises many types on hostile calldata
