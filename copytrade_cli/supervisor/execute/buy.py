@@ -13,7 +13,7 @@ import time
 from decimal import Decimal
 
 from ...chain.reads import erc20_balances
-from ..model import GroupStatus
+from ..model import GroupStatus, JobStatus
 from .allocation import buy_split
 from .flow import Flow
 from .journal import MICRO, Finished
@@ -118,7 +118,7 @@ class BuyFlow(Flow):
                 drop.append(leg)
         with self.j.batch():
             for leg in drop:
-                self.c.state.update_jobs([leg.job_id], status="skipped",
+                self.c.state.update_jobs([leg.job_id], status=JobStatus.SKIPPED.value,
                                          reason=f"proxy has {left[leg.proxy.lower()] / MICRO:.2f} USD, the copy needs "
                                                 f"{leg.usd_micro / MICRO:.2f} (at pull time)")
                 if self.c.guardrails and leg.reserve_key:
@@ -127,7 +127,8 @@ class BuyFlow(Flow):
             self.j.step("Check Balances", "skipped", detail=f"{len(drop)} of {len(drop) + len(keep)} proxies cannot "
                                                             "pay their copy; skipped")
             if not keep:
-                self.j.set_legs(keep, stage="failed", status="failed", error="no proxy could pay its copy at pull time")
+                self.j.set_legs(keep, stage="failed", status=GroupStatus.FAILED.value,
+                                error="no proxy could pay its copy at pull time")
         if not keep:
             raise Finished(GroupStatus.FAILED.value)
         self.j.set_legs(keep)
@@ -147,8 +148,8 @@ class BuyFlow(Flow):
         g = self.j.g
         if g["flow"] == "buffer":
             # Nothing was taken from the proxies: the copy simply did not happen.
-            self.j.set(stage="failed", status="failed")
-            self.j.jobs("failed", g.get("error") or "order failed")
+            self.j.set(stage="failed", status=GroupStatus.FAILED.value)
+            self.j.jobs(JobStatus.FAILED.value, g.get("error") or "order failed")
             self.release_caps()
             return GroupStatus.FAILED.value
         return self.send_refund("pushCollateral", self.c.collateral, self.j.proxies(),

@@ -108,6 +108,7 @@ class GroupChain:
             return rr.call("eth_getTransactionReceipt", [h])
         r = self.c.w3.eth.get_transaction_receipt(h)
         return {"status": hex(r["status"]),
-                "logs": [{"topics": ["0x" + bytes(t).hex() for t in lg["topics"]], "data": "0x" + bytes(lg["data"]).hex(),
+                "logs": [{"topics": ["0x" + bytes(t).hex() for t in lg["topics"]],
+                          "data": "0x" + bytes(lg["data"]).hex(),
                           "transactionHash": "0x" + bytes(lg["transactionHash"]).hex(), "address": lg["address"]}
                          for lg in r["logs"]]}

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import ChainError
-from ..model import GroupStatus
+from ..model import GroupStatus, JobStatus
 from .context import commits_in_state
 from .journal import MICRO, Finished, Restart, human
 
@@ -64,10 +64,10 @@ class Flow:
         except ChainError as exc:
             # The pull did not happen (reverted or never mined): nothing moved, nothing to refund.
             self.j.step("Pull Funds", "failed", tx=g["pull_tx"], detail=str(exc), t0=t0)
-            self.j.set(stage="failed", status="failed", error=f"pull failed: {exc}")
-            self.j.jobs("failed", f"pull failed: {exc}")
+            self.j.set(stage="failed", status=GroupStatus.FAILED.value, error=f"pull failed: {exc}")
+            self.j.jobs(JobStatus.FAILED.value, f"pull failed: {exc}")
             self.release_caps()
-            raise Finished("failed")
+            raise Finished(GroupStatus.FAILED.value)
         with self.j.batch():
             self.j.step("Pull Funds", "ok", tx=g["pull_tx"], detail=detail or "pulled", t0=t0)
             self.j.set(stage="funded")
@@ -127,20 +127,22 @@ class Flow:
             self.c.state.add_debts([{"group_id": self.j.gid, "job_id": leg.job_id, "worker": self.w.address,
                                      "proxy": leg.proxy, "token": self.c.collateral, "amount": amt}
                                     for leg, amt in zip(legs, info["spent"]) if amt > 0])
+        # Same price for every follower: what the order paid (BUY) or got (SELL) per share filled.
+        price = f"{Decimal(g['spent_micro' if side == 'BUY' else 'proceeds_micro']) / Decimal(g['filled_shares']):.6f}"
         for i, (leg, sh) in enumerate(zip(legs, info["shares"])):
             if side == "BUY":
                 usd_spent = info["spent"][i]
-                self.c.state.update_job(leg.job_id, status="complete", shares=human(sh), usd=human(usd_spent),
-                                        price=f"{Decimal(g['spent_micro']) / Decimal(g['filled_shares']):.6f}")
+                self.c.state.update_job(leg.job_id, status=JobStatus.COMPLETE.value, shares=human(sh),
+                                        usd=human(usd_spent), price=price)
                 if self.c.guardrails and leg.reserve_key:
                     if caps is not None:
                         caps.commit(leg.reserve_key, usd_spent)
                     else:
                         committed.append((leg.reserve_key, usd_spent))
             else:
-                self.c.state.update_job(leg.job_id, status="complete", usd=human(sh), shares=human(leg.shares_micro),
-                                        price=f"{Decimal(g['proceeds_micro']) / Decimal(g['filled_shares']):.6f}")
-        self.j.set(stage="complete", status="complete", t_done=time.time())
+                self.c.state.update_job(leg.job_id, status=JobStatus.COMPLETE.value, usd=human(sh),
+                                        shares=human(leg.shares_micro), price=price)
+        self.j.set(stage="complete", status=GroupStatus.COMPLETE.value, t_done=time.time())
 
     # --- refund -----------------------------------------------------------------------------------------
     def send_refund(self, fn: str, *args) -> str:
@@ -159,8 +161,8 @@ class Flow:
         self.tx.wait(g["refund_tx"], "refund_tx")
         what = "collateral" if g["side"] == "BUY" else "outcome tokens"
         self.j.step("Refund", "ok", tx=g["refund_tx"], detail=f"{what} back to {len(self.j.legs)} proxies", t0=t0)
-        self.j.set(stage="refunded", status="refunded", t_done=time.time())
-        self.j.jobs("refunded", g.get("error") or "order failed")
+        self.j.set(stage="refunded", status=GroupStatus.REFUNDED.value, t_done=time.time())
+        self.j.jobs(JobStatus.REFUNDED.value, g.get("error") or "order failed")
         self.release_caps()
         return GroupStatus.REFUNDED.value
 

@@ -7,7 +7,7 @@ import logging
 from typing import Any, Callable
 
 from ...errors import ChainError, CopytradeError, OutOfGasError
-from ..model import GROUP_TERMINAL, GroupStatus, Outcome, StallCause, legs_from_json
+from ..model import GROUP_TERMINAL, GroupStatus, JobStatus, Outcome, StallCause, legs_from_json
 from .buy import BuyFlow
 from .chain_io import GroupChain
 from .context import FlowContext, FlowWorker
@@ -85,11 +85,12 @@ class GroupRunner:
                     self.j.g = now
                 elif self.c.coalesce and self.g["stage"] == "queued":
                     self._coalesce()
+            attempts = (self.g.get("attempts") or 0) + 1
             if self.g["worker"] is None:
-                self.j.set(worker=self.w.address, status="running", attempts=(self.g.get("attempts") or 0) + 1)
+                self.j.set(worker=self.w.address, status=GroupStatus.RUNNING.value, attempts=attempts)
             else:
-                self.j.set(status="running", attempts=(self.g.get("attempts") or 0) + 1)
-            self.j.jobs("running")
+                self.j.set(status=GroupStatus.RUNNING.value, attempts=attempts)
+            self.j.jobs(JobStatus.RUNNING.value)
         return None
 
     def _coalesce(self) -> None:
@@ -118,7 +119,7 @@ class GroupRunner:
     def _stall(self, error: str, cause: StallCause) -> Outcome:
         """An unexpected error mid-flow: leave the journal where it is (resume() picks it up) and say so."""
         log.warning("group %s stopped at stage %s: %s", self.gid, self.g["stage"], error)
-        self.j.set(status="stalled", error=error[:300])
+        self.j.set(status=GroupStatus.STALLED.value, error=error[:300])
         self.c.report(self.gid, "Stalled", f"at {self.g['stage']}: {error[:160]}")
         return Outcome(GroupStatus.STALLED, cause)
 
