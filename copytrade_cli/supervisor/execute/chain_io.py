@@ -67,6 +67,7 @@ class GroupChain:
             return self._receipts[tx]  # already mined and checked in this run (one receipt read, not two)
         if tx in self.w.lane.nonce_of:
             def replaced(new: str) -> None:
+                """The lane re-sent the tx with a higher fee: follow the new hash."""
                 self._sent.add(new)
                 if field:
                     self.j.set(**{field: new})

@@ -96,6 +96,7 @@ class Flow:
             h = info.get("change_tx")
             if h is None or self.tx.never_broadcast(h):
                 def journal(txh: str) -> None:
+                    """Write-ahead: the change tx is named in `order_json` before it is broadcast."""
                     info["change_tx"] = txh
                     self.j.set(order_json=json.dumps(info))
 
