@@ -18,7 +18,9 @@ def measure_ceiling(w3: Any, funder_key: str, *, n_tx: int = 1000, senders: int 
     import aiohttp
     from eth_account import Account
 
-    from copytrade_cli.chain.tx import TxLane, wait_receipt
+    from copytrade_cli.chain.lanes import TxLane
+
+    from copytrade_cli.chain.rpc import wait_receipt
 
     chain_id = w3.eth.chain_id
     funder = Account.from_key(funder_key)

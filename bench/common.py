@@ -188,7 +188,8 @@ def make_followers(fork: BenchFork, n: int, usdc: int = 1000, start_index: int =
     from copytrade_cli.chain.cheats import Cheats
     from copytrade_cli.chain.contracts import contract
     from copytrade_cli.chain.proxies import erc20
-    from copytrade_cli.chain.tx import TxLane, wait_receipt
+    from copytrade_cli.chain.lanes import TxLane
+    from copytrade_cli.chain.rpc import wait_receipt
     from copytrade_cli.settings import DEV_MNEMONIC
     from copytrade_cli.state import ProxyRecord
 

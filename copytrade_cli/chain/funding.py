@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from .cheats import Cheats
 from .proxies import erc20, erc1155
-from .tx import TxLane, wait_receipt
+from .lanes import TxLane
+from .rpc import wait_receipt
 
 if TYPE_CHECKING:
     from ..polymarket.world import World

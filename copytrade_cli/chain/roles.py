@@ -86,7 +86,7 @@ def _send_as(w3: Any, lane: Any, who: str, tx: dict, on_fork: bool) -> Any:
         raise DeploymentError(f"only {who} can send this (calldata {tx['data']} to {tx['to']}): "
                               "sign it with that key or multisig")
     from .cheats import Cheats
-    from .tx import wait_receipt
+    from .rpc import wait_receipt
 
     cheats = Cheats(w3)
     cheats.impersonate(who)

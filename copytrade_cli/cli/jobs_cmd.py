@@ -83,7 +83,7 @@ def dlq_list(ctx: typer.Context, limit: Annotated[int, typer.Option("--limit", h
 
     Example: copytrade jobs dlq list
     """
-    from ..supervisor.redis_backend import dlq_list as list_dead
+    from ..supervisor.coordination.redis_ops import dlq_list as list_dead
 
     c = get_ctx(ctx, json_)
     rows = list_dead(c.settings, limit)
@@ -104,7 +104,7 @@ def dlq_retry(ctx: typer.Context,
 
     Example: copytrade jobs dlq retry 1767225600000-0
     """
-    from ..supervisor.redis_backend import dlq_retry as retry_dead
+    from ..supervisor.coordination.redis_ops import dlq_retry as retry_dead
 
     c = get_ctx(ctx, json_)
     gids = retry_dead(c.settings, c.state, entries or None)

@@ -1,7 +1,7 @@
 """Settle matched V2 orders on the planted exchange: signed order dicts -> one `matchOrders` transaction.
 
 Used by the local CLOB server (which may settle from several threads at once) and by the leader-trade
-triggers. Each `ExchangeClient` owns one operator nonce lane (`chain.tx.TxLane`): transactions are
+triggers. Each `ExchangeClient` owns one operator nonce lane (`chain.lanes.TxLane`): transactions are
 signed locally and sent back-to-back with locally tracked nonces; waiting for receipts is separate.
 """
 from __future__ import annotations
@@ -13,7 +13,9 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak
 
-from copytrade_cli.chain.tx import TxLane, wait_receipt
+from copytrade_cli.chain.lanes import TxLane
+
+from copytrade_cli.chain.rpc import wait_receipt
 from copytrade_cli.errors import ChainError
 from copytrade_cli.localworld.world import World
 from copytrade_cli.polymarket.orders import ORDER_V2_ABI, order_v2_hash, order_v2_tuple

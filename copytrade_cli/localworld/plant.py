@@ -16,7 +16,8 @@ from eth_utils import keccak, to_checksum_address
 
 from copytrade_cli.chain import contracts as C
 from copytrade_cli.chain.cheats import Cheats
-from copytrade_cli.chain.tx import TxLane, wait_receipt
+from copytrade_cli.chain.lanes import TxLane
+from copytrade_cli.chain.rpc import wait_receipt
 from copytrade_cli.errors import DeploymentError
 from copytrade_cli.polymarket.world import (
     DEV_ADDRESSES, DEV_KEYS, EXCHANGE_OPERATOR, MARKET_MAKER, SEED_LEADER, TRADE_OPERATOR, Market, World,

@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any, Sequence
 
 from copytrade_cli.chain.cheats import Cheats
-from copytrade_cli.chain.tx import wait_receipt
+from copytrade_cli.chain.rpc import wait_receipt
 from copytrade_cli.errors import FundsError, UsageError
 from copytrade_cli.localworld.exchange import MAX_MAKERS, ExchangeClient, SettlementError
 from copytrade_cli.localworld.world import DEV_KEYS, MARKET_MAKER, TRADE_OPERATOR, World, dev_key_for

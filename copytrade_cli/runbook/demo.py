@@ -16,7 +16,7 @@ from eth_account import Account
 from ..chain.accounts import DevAccounts, dev_key
 from ..chain.network import LOCAL_NETWORK, connect_network
 from ..chain.proxies import create_proxy, erc20, erc1155, fund_from_whale
-from ..chain.tx import TxLane
+from ..chain.lanes import TxLane
 from ..localworld.trades import leader_trade
 from ..settings import SEED_LEADER, Settings
 from ..state import State

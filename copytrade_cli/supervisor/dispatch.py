@@ -15,29 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from .backends import Delivery
-from .flows import run_group
+from .execute import run_group_outcome
 from .model import GroupStatus, Outcome, PlannedGroup, Retry, StallCause, legs_from_json
 
 log = logging.getLogger("copytrade.supervisor")
 
 
-def outcome_of(result: "Outcome | str", group: dict[str, Any] | None) -> Outcome:
-    """What a flow's `run()` came to, as an `Outcome`, whether it returned one or a bare status string."""
+def outcome_of(result: "Outcome | str", group: dict[str, Any] | None = None) -> Outcome:
+    """What running a group came to, as an `Outcome` (a bare status, e.g. from an adoption that could not
+    start, has no typed cause: OTHER when stalled)."""
     if isinstance(result, Outcome):
         return result
-    cause = _cause_from_journal((group or {}).get("error")) if result == GroupStatus.STALLED else None
-    return Outcome.of(result, cause)
-
-
-def _cause_from_journal(error: str | None) -> StallCause:
-    # NOTE: transitional, for flows that still return a status string: the stall's cause is read from the
-    # journalled error (OutOfGasError's message). Flows returning an `Outcome` carry the typed cause instead.
-    text = (error or "").lower()
-    if "lacks gas" in text:
-        return StallCause.OUT_OF_GAS
-    if "rpc" in text or "node" in text:
-        return StallCause.RPC
-    return StallCause.OTHER
+    return Outcome.of(result, StallCause.OTHER if result == GroupStatus.STALLED else None)
 
 
 class RetryScheduler:
@@ -216,7 +205,7 @@ class Dispatcher:
                      "resumed at the next start")
             return
         if cause == StallCause.OUT_OF_GAS and self.funder is not None:
-            from ..chain.tx import TxLane
+            from ..chain.lanes import TxLane
             from .fleet import REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI
 
             try:
@@ -243,11 +232,11 @@ class Dispatcher:
                 if on_release is not None:
                     on_release()
 
-            return run_group(self.flow_ctx, group, lease.worker, release)
+            return run_group_outcome(self.flow_ctx, group, lease.worker, release)
 
     def _run_adopted(self, group: dict[str, Any], addr: str, on_release=None):
         from ..chain.accounts import worker_account_for
-        from ..chain.tx import TxLane
+        from ..chain.lanes import TxLane
         from .fleet import Worker
 
         if not self.coord.adopt_worker(addr):
@@ -260,6 +249,6 @@ class Dispatcher:
             w.lane.resync()
             w.clob.ensure_creds()
             self.say(f"[TaskQueue] adopting worker {addr} of a stopped instance to finish group {group['group_id']}")
-            return run_group(self.flow_ctx, group, w, on_release)
+            return run_group_outcome(self.flow_ctx, group, w, on_release)
         finally:
             self.coord.release_worker(addr)

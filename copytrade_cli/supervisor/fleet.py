@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..chain.tx import FeeOracle, TxLane, wait_receipt
+from ..chain.lanes import FeeOracle, TxLane
+
+from ..chain.rpc import wait_receipt
 from ..errors import CopytradeError
 
 log = logging.getLogger("copytrade.fleet")

@@ -52,9 +52,9 @@ class SizingReader:
         try:
             vals = erc20_balances(self.chain.w3, token, addrs)
         except Exception:  # noqa: BLE001 — a node without batch support: one call each
-            from .flows import _cached_contract
+            from ..chain.proxies import erc20
 
-            tok = _cached_contract("erc20", self.chain.w3, token)
+            tok = erc20(self.chain.w3, token)
             vals = [tok.functions.balanceOf(a).call() for a in addrs]
         return {a.lower(): int(v) for a, v in zip(addrs, vals)}
 

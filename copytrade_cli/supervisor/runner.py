@@ -4,13 +4,13 @@
 - intake (intake.py): dedup, follow filter, signal row, decision (decide.py); the planner (plan.py) turns the
   decision into reservations, jobs, legs and groups and hands back `PlannedGroup`s;
 - the dispatcher (dispatch.py) queues them (a full queue is a recorded drop), owns the slots, claims each group,
-  runs it on a worker through the flows (flows.py) and schedules retries as `Retry` values;
+  runs it on a worker through the flows (execute/) and schedules retries as `Retry` values;
 - coordination (coordination/): in process + SQLite, or Redis for several instances, chosen once here;
 - the lifecycle (service.py): named loops, one stop event; signal handlers only set it. Start-up failures stop
   before anything runs; shutdown always runs (stop intake, let running groups finish within a grace period,
   final reimbursement, release what is held, bounded join).
 Nothing lost: every decision is a row in `jobs` (unique per fill x follower) before it is queued; a full
-queue is a recorded drop. Nothing doubled: the unique row and the group journal (see flows.py).
+queue is a recorded drop. Nothing doubled: the unique row and the group journal (see execute/journal.py).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from .coordination.local import TTLSet
 from .coordination.base import instance_id
 from .decide import FollowBook, Guardrails
 from .dispatch import Dispatcher
-from .flows import FlowContext, Reimburser
+from .execute import FlowContext, Reimburser
 from .intake import Intake, signal_key
 from .observe import Metrics, SupervisorMetrics, Tally
 from .plan import Planner, SizingReader
@@ -267,7 +267,7 @@ class Supervisor:
 
     def _refuel_loop(self, stop: threading.Event) -> None:
         """Auto-refuel: top up any worker whose gas fell below the threshold, from the operator (funder)."""
-        from ..chain.tx import TxLane
+        from ..chain.lanes import TxLane
         from .fleet import REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI
 
         lane = TxLane(self.chain.w3, self.funder)

@@ -60,7 +60,7 @@ def new_follower(fork: Fork, usdc: int = 1000) -> str:
     from copytrade_cli.chain.accounts import derive_keys, operator_account
     from copytrade_cli.runbook.fork import LOCAL_NETWORK
     from copytrade_cli.chain.proxies import create_proxy, fund_from_whale
-    from copytrade_cli.chain.tx import TxLane
+    from copytrade_cli.chain.lanes import TxLane
     from copytrade_cli.settings import DEV_MNEMONIC
 
     _owner_counter[0] += 1

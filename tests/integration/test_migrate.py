@@ -16,7 +16,7 @@ from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, contract
 from copytrade_cli.runbook.fork import LOCAL_NETWORK
 from copytrade_cli.chain.proxies import create_proxy, erc20, erc1155, fund_from_whale, withdraw
-from copytrade_cli.chain.tx import TxLane
+from copytrade_cli.chain.lanes import TxLane
 from copytrade_cli.cli.main import app
 from copytrade_cli.localworld.trades import leader_trade
 from copytrade_cli.runbook.migrate import (migrate_deploy, migrate_deprecate, migrate_proxy, migrate_users, migration_plan,

@@ -13,7 +13,7 @@ from copytrade_cli.chain.deploy import addresses, call_tx, contract
 from copytrade_cli.runbook.fork import LOCAL_NETWORK, fork_down, fork_up, setup_contracts
 from copytrade_cli.chain.node import free_port
 from copytrade_cli.chain.proxies import erc20
-from copytrade_cli.chain.tx import TxLane
+from copytrade_cli.chain.lanes import TxLane
 from copytrade_cli.cli.main import app
 from copytrade_cli.errors import NotReadyError
 from copytrade_cli.runbook.readiness import run_checks

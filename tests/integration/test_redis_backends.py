@@ -13,7 +13,8 @@ from copytrade_cli.errors import NotReadyError
 from copytrade_cli.settings import Settings
 from copytrade_cli.state import State
 from copytrade_cli.supervisor.backends import Delivery
-from copytrade_cli.supervisor.redis_backend import ScaleOut, dlq_list, dlq_retry, read_health
+from copytrade_cli.supervisor.coordination.redis_ops import dlq_list, dlq_retry, read_health
+from copytrade_cli.supervisor.coordination.redis_scaleout import ScaleOut
 
 URL = "redis://127.0.0.1:6379/0"
 pytestmark = pytest.mark.timeout(60)

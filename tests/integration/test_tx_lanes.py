@@ -6,7 +6,8 @@ import time
 from eth_account import Account
 
 from copytrade_cli.chain.cheats import Cheats
-from copytrade_cli.chain.tx import TxLane, wait_receipt
+from copytrade_cli.chain.lanes import TxLane
+from copytrade_cli.chain.rpc import wait_receipt
 
 from ..conftest import DEV_KEYS
 

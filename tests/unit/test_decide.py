@@ -9,7 +9,7 @@ from copytrade_cli.errors import UsageError
 from copytrade_cli.polymarket.fills import LeaderFill
 from copytrade_cli.settings import SEED_LEADER, Settings
 from copytrade_cli.supervisor.decide import decide, price_limit, validate_follow
-from copytrade_cli.supervisor.flows import pro_rata
+from copytrade_cli.supervisor.execute import pro_rata
 
 PROXY = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 

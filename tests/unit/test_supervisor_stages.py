@@ -25,12 +25,13 @@ def test_local_coordination_chosen_without_redis(tmp_path):
     assert coord.enqueue("g1") == "queued" and coord.queue.get(0.01).group_id == "g1"
 
 
-def test_outcome_of_accepts_a_status_string_or_an_outcome():
+def test_outcome_of_keeps_the_typed_cause_and_never_reads_error_text():
     typed = Outcome(GroupStatus.STALLED, StallCause.OUT_OF_GAS)
     assert outcome_of(typed, None) is typed
     assert outcome_of("complete", None) == Outcome(GroupStatus.COMPLETE) and outcome_of("complete", None).final
-    gas = outcome_of("stalled", {"error": "0xabc lacks gas to send a transaction; fund it"})
-    assert gas.status == GroupStatus.STALLED and gas.cause == StallCause.OUT_OF_GAS and not gas.final
+    # the cause comes only from the typed error (execute.stall_cause), never from the journalled message
+    text = outcome_of("stalled", {"error": "0xabc lacks gas to send a transaction; fund it"})
+    assert text.status == GroupStatus.STALLED and text.cause == StallCause.OTHER and not text.final
 
 
 def test_retries_are_requeued_after_their_deferral_by_one_scheduler():

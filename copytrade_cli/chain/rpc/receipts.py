@@ -31,11 +31,6 @@ class ReceiptWatcher:
         self._thread: threading.Thread | None = None
         self.polls = 0
 
-    @property
-    def rr(self):
-        """The JSON-RPC client polled (the old name)."""
-        return self.rpc
-
     def wait_any(self, hashes: list[str], timeout: float) -> tuple[str, dict[str, Any]] | None:
         """The first of `hashes` to be mined, with its receipt, or None after `timeout` seconds."""
         keys = [h.lower() for h in hashes]

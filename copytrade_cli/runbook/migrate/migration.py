@@ -7,7 +7,7 @@ from typing import Any, Callable
 from ...chain.accounts import operator_account
 from ...chain.network import connect_network, normalize
 from ...chain.operations import collateral_and_ctf
-from ...chain.tx import TxLane
+from ...chain.lanes import TxLane
 from ...errors import DeploymentError, StateError, UsageError
 from ...settings import Settings
 from ...state import State

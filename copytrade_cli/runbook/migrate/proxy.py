@@ -10,7 +10,7 @@ from ...chain import reads
 from ...chain.accounts import operator_account
 from ...chain.deploy import contract
 from ...chain.proxies import create_proxy, erc20, usd
-from ...chain.tx import wait_receipt
+from ...chain.rpc import wait_receipt
 from ...settings import Settings
 from ...state import State
 from .migration import (Action, Event, Migration, StepReport, collateral_ctf, next_step, open_migration,

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from ...chain.accounts import worker_accounts
-from ...chain.tx import connect
+from ...chain.rpc import connect
 from ...errors import ConfigError, CopytradeError
 from ...polymarket.clob import ClobGateway
 from ...settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import NotReadyError, UsageError
-from .base import instance_id  # noqa: F401 — re-exported (redis_backend.instance_id)
+from .base import instance_id
 from .redis_link import RedisLink, _safe_url
 from .redis_queue import RedisQueue
 from .redis_registry import _loads

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...chain.contracts import encode_call
-from ...chain.tx import raw_rpc, receipt_watcher, wait_receipt
+from ...chain.rpc import chain_io, wait_receipt
 from ...errors import ChainError
 
 if TYPE_CHECKING:
@@ -20,6 +20,12 @@ def kill_here_if(kill_at: str | None, point: str) -> None:
     """Fault injection for the crash tests: SIGKILL this process at `point`, as `kill -9` would."""
     if kill_at == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _rpc(w3):
+    """The connection's plain JSON-RPC client (None when the provider is not HTTP: use web3 then)."""
+    io = chain_io(w3)
+    return io.rpc if io is not None else None
 
 
 class GroupChain:
@@ -45,7 +51,7 @@ class GroupChain:
         """The journalled tx is unknown to the node: the process died between journalling and broadcasting."""
         if tx in self._sent:
             return False  # broadcast by this very run (the node accepted it): only a resume needs to ask
-        rr = raw_rpc(self.c.w3)
+        rr = _rpc(self.c.w3)
         if rr is not None:
             got = rr.batch([("eth_getTransactionByHash", [tx]), ("eth_getTransactionReceipt", [tx])])
             if all(not isinstance(g, Exception) for g in got):
@@ -85,7 +91,7 @@ class GroupChain:
         out: dict[str, int] = {}
         if not hashes:
             return out
-        rr = raw_rpc(self.c.w3)
+        rr = _rpc(self.c.w3)
         deadline = time.time() + timeout
         if rr is None:
             for h in hashes:
@@ -94,7 +100,8 @@ class GroupChain:
                 except ChainError as exc:
                     raise ChainError(f"settlement {h} not mined: {exc}") from None
             return out
-        watcher = receipt_watcher(self.c.w3)
+        io = chain_io(self.c.w3)
+        watcher = io.receipts if io is not None else None
         for h in hashes:
             got = watcher.wait_any([h], max(0.0, deadline - time.time()))
             if got is None:
@@ -104,7 +111,7 @@ class GroupChain:
 
     def receipt(self, h: str) -> dict[str, Any] | None:
         """A mined transaction's receipt in JSON-RPC form (hex status, logs with hex topics and data)."""
-        rr = raw_rpc(self.c.w3)
+        rr = _rpc(self.c.w3)
         if rr is not None:
             return rr.call("eth_getTransactionReceipt", [h])
         r = self.c.w3.eth.get_transaction_receipt(h)

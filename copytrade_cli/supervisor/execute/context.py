@@ -8,7 +8,7 @@ from typing import Any, Callable, ContextManager, Protocol
 
 from ...chain.deploy import contract
 from ...chain.proxies import erc20, erc1155
-from ...chain.tx import TxLane
+from ...chain.lanes import TxLane
 from ...state import State
 from .chain_io import kill_here_if
 
@@ -91,10 +91,4 @@ class FlowContext:
 
 def commits_in_state(caps: Any) -> bool:
     """Whether the caps' commits belong inside the state file's transaction (the caps live in that file)."""
-    flag = getattr(caps, "commits_in_state", None)
-    if flag is not None:
-        return bool(flag)
-    # NOTE: remove after the core branch merges (Guardrails.commits_in_state replaces this type check).
-    from ..backends import SqliteCaps
-
-    return isinstance(getattr(caps, "store", None), SqliteCaps)
+    return bool(caps.commits_in_state)

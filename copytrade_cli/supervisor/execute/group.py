@@ -23,7 +23,7 @@ def stall_cause(exc: BaseException) -> StallCause:
     """Why a flow error stalls its group: the worker out of gas, the node (unreachable or an error), or else."""
     if isinstance(exc, OutOfGasError):
         return StallCause.OUT_OF_GAS
-    if isinstance(exc, ChainError):  # includes chain.tx.RpcError (the node answered an error)
+    if isinstance(exc, ChainError):  # includes chain.rpc.RpcError (the node answered an error)
         return StallCause.RPC
     return StallCause.OTHER
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...chain.contracts import encode_call
 from ...chain.reads import erc20_balances
-from ...chain.tx import wait_receipt
+from ...chain.rpc import wait_receipt
 from ...errors import ChainError
 from .context import FlowContext
 
