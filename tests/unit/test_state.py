@@ -178,3 +178,13 @@ def test_every_table_module_round_trips(tmp_path):
     s.forget_network("n")
     assert s.list_deployments("n") == [] and s.list_proxies("n") == [] and s.migration_ops("n") == []
     assert s.info()["tables"]["follows"] == 1 and list(s.rows("signals"))[0]["fill_key"] == "k"
+
+
+def test_a_leg_stores_every_field_and_reads_back_equal():
+    from dataclasses import fields
+
+    from copytrade_cli.state.records import Leg, legs_from_json, legs_to_json
+
+    leg = Leg(job_id=7, proxy="0x" + "ab" * 20, usd_micro=10_000_000, shares_micro=3, reserve_key="k:7")
+    assert list(leg.to_dict()) == [f.name for f in fields(Leg)]  # a new field must be stored too
+    assert legs_from_json(legs_to_json([leg])) == [leg]
