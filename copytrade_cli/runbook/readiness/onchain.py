@@ -17,7 +17,7 @@ from .report import (MIN_ALLOWANCE_MICRO, MIN_PROXY_MICRO, MIN_WORKER_GAS_WEI, W
                      some_of)
 
 FAILED = reads.FAILED
-CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "workers registered",
+CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "admin", "workers registered",
               "workers gas", "worker approvals", "follower proxies", "follower funding")
 
 
@@ -83,9 +83,55 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
             _executor_allowlist_row(executor, got, spenders, collateral, ctf),
             _factory_row(name, factory, executor, got),
             _factory_allowlist_row(factory, got),
+            admin_row(settings, w3, {k: v for k, v in (("Executor", executor), ("ProxyFactory", factory),
+                                                       ("Treasury", addrs.get("Treasury"))) if v},
+                      is_local, workers),
             *_worker_rows(workers, executor, exchange, got),
             *_follower_rows(followers, routed, blocked, executor, got)]
     return rows
+
+
+def hot_keys(settings: Settings, workers: list[str]) -> list[str]:
+    """The addresses of every key the supervisor holds: operator, funder, workers (a key that fails to load is
+    reported by its own row)."""
+    from ...chain.accounts import operator_account
+    from ...chain.roles import funder_account
+    from ...errors import ConfigError
+
+    out = list(workers)
+    for load in (operator_account, funder_account):
+        try:
+            out.append(load(settings).address)
+        except ConfigError:
+            pass
+    return out
+
+
+def admin_row(settings: Settings, w3, contracts: dict[str, str], is_local: bool, workers: list[str]) -> Check:
+    """Who holds the Executor, ProxyFactory and Treasury (chain/roles.py `admin_status`): live, COPYTRADE_ADMIN
+    must be set, not a hot key of the supervisor, hold every contract, and the Executor must be sealed."""
+    from ...chain.roles import admin_status
+
+    if not contracts and is_local:
+        return passed("admin", "the fork: no contracts deployed yet (live, COPYTRADE_ADMIN must hold them)")
+    if not contracts:
+        return failed("admin", "not checked: no contracts recorded", "deploy the Executor and ProxyFactory first")
+    st = admin_status(w3, contracts, admin=settings.copytrade_admin, hot_keys=hot_keys(settings, workers),
+                      is_local=is_local)
+    held = ", ".join(f"{n} {_cs(h) if h else '?'}" for n, h in st.holders.items())
+    sealed = {True: "sealed", False: "not sealed (setup phase)", None: "seal state unknown"}[st.sealed]
+    if is_local:
+        return passed("admin", f"the fork: held by {held}; Executor {sealed}. Live, COPYTRADE_ADMIN (a cold key or "
+                               "multisig, not a supervisor key) must hold them all")
+    if st.problems:
+        return failed("admin", some_of(st.problems),
+                      "set COPYTRADE_ADMIN to a cold key or multisig (not TRADING_PRIVATE_KEY, the funder or a "
+                      "worker), run `copytrade deploy factory` (it seals the Executor and proposes the hand-over), "
+                      "then accept from the admin: acceptOwnership() on Executor and Treasury, acceptAdmin() on "
+                      "the ProxyFactory")
+    delays = sorted({d for d in st.delay_s.values() if d is not None})
+    delay = f"; grants wait {'/'.join(str(d) for d in delays)} s" if delays else ""
+    return passed("admin", f"COPYTRADE_ADMIN {_cs(st.admin)} holds {', '.join(st.holders)}; Executor {sealed}{delay}")
 
 
 def _cs(a: Any) -> str:
