@@ -106,7 +106,7 @@ def local_urls(configured: list[str], rec: NodeRecord) -> list[str]:
     if foreign:
         shown = ", ".join(redact_url(u) or "" for u in foreign)
         raise ConfigError(f"polygon:local only talks to the fork node recorded by `fork up` "
-                          f"({redact_url(rec.rpc_url)}), but COPY_TRADING_RPC_URL(S) name {shown}: "
+                          f"({redact_url(rec.rpc_url)}), but COPY_TRADING_RPC_URL(S) name another endpoint ({shown}): "
                           f"{_NOT_THE_FORK_FIX}")
     urls = configured or [rec.rpc_url]
     check_dev_node(urls[0])
@@ -128,7 +128,7 @@ def check_dev_node(url: str, timeout: float = 3.0) -> str:
         raise NodeError(f"the fork node {redact_url(url)} does not answer web3_clientVersion "
                         f"({type(exc).__name__}): restart it with `copytrade fork up`") from None
     if not any(k in version.lower() for k in DEV_NODE_CLIENTS):
-        raise ConfigError(f"polygon:local needs an anvil or hardhat node, but {redact_url(url)} is "
+        raise ConfigError(f"polygon:local needs an anvil or hardhat node, but {redact_url(url)} answers "
                           f"{version[:40]!r}: {_NOT_THE_FORK_FIX}")
     return version
 

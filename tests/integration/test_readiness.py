@@ -222,7 +222,7 @@ def test_admin_row_live_needs_a_cold_admin_holding_every_contract(fork, baseline
     assert not held.ok and f"Executor is held by hot key {op}" in held.detail, held.detail
     assert "acceptOwnership" in held.fix
     local = next(c for c in run_checks(fork.settings, fork.state, LOCAL_NETWORK).checks if c.name == "admin")
-    assert local.ok and local.detail.startswith("the fork: held by Executor") and "Live, COPYTRADE_ADMIN" in local.detail
+    assert local.ok and local.detail.startswith(f"the fork: Executor, ProxyFactory, Treasury held by {op}") and "Live, COPYTRADE_ADMIN" in local.detail
 
     handover(fork.w3, _operator(fork), {"Executor": ex, "ProxyFactory": fac}, RolePlan(admin=cold, on_fork=True))
     done = admin(COPYTRADE_ADMIN=cold)
