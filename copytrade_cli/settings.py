@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     # --- RPC ---------------------------------------------------------------------------------------
     copy_trading_rpc_url: str | None = Field(None, alias="COPY_TRADING_RPC_URL",
                                              json_schema_extra={"example": "https://polygon-rpc.com"})
-    """Execution RPC endpoint; on the fork, taken from the state file when unset."""
+    """Execution RPC endpoint; on the fork, taken from the state file when unset (polygon:local accepts only the
+    node `fork up` recorded: a loopback URL with its port)."""
     copy_trading_rpc_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="COPY_TRADING_RPC_URLS",
         json_schema_extra={"example": "https://a.example,https://b.example"})

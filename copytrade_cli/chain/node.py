@@ -102,7 +102,9 @@ def start_node(kind: str, *, port: int | None, chain_id: int, log_dir: Path, for
         config = _hardhat_config(log_dir, chain_id, fork_url, block_time)
         cmd = [str(hh), "node", "--hostname", "127.0.0.1", "--port", str(port), "--config", str(config)]
         cwd = str(REPO_ROOT)  # hardhat insists on a local installation next to the working directory
-    with open(log_path, "ab") as log:
+    # NOTE: owner-only (0600): the node prints its fork URL (an API key in the path) and its accounts' keys
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+        os.fchmod(log.fileno(), 0o600)
         try:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=cwd, env=env, start_new_session=True)
@@ -134,6 +136,7 @@ def _hardhat_config(log_dir: Path, chain_id: int, fork_url: str | None, block_ti
         cfg["mining"] = {"auto": False, "interval": int(block_time * 1000)}
     path = log_dir / "hardhat.config.js"
     path.write_text("module.exports = { solidity: '0.8.24', networks: { hardhat: " + json.dumps(cfg) + " } };\n")
+    path.chmod(0o600)  # NOTE: it holds the fork URL
     return path
 
 

@@ -3,6 +3,7 @@ operator and the addresses from settings + state, then call the deploy/proxy fun
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,23 @@ def write_addresses_file(settings: Settings, state: State, network: str) -> Path
     for net in sorted({d.network for d in state.list_deployments()}):
         data[net] = addresses(state, net)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_private(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+PRIVATE_MODE = 0o600  # like the state file: addresses, keys and URLs are nobody else's business
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, readable and writable by its owner only (0600) from the start."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)  # NOTE: a tmp left by an older run may exist with other bits
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def parse_usd(value: str) -> int:

@@ -216,7 +216,6 @@ def admin_status(w3: Any, contracts: dict[str, str], *, admin: str | None, hot_k
     """Who owns Executor / ProxyFactory / Treasury versus COPYTRADE_ADMIN; live, an unset admin, an admin that
     is one of the supervisor's hot keys (operator, funder, workers) or a hand-over not completed is a problem."""
     st = AdminStatus(admin=admin, holders={}, pending={}, sealed=None, delay_s={})
-    hot = {h.lower() for h in hot_keys}
     for name, address in contracts.items():
         if name not in _ROLE_FNS:
             continue
@@ -231,6 +230,13 @@ def admin_status(w3: Any, contracts: dict[str, str], *, admin: str | None, hot_k
                 st.sealed = bool(c.functions.sealed().call())
         except Exception:  # noqa: BLE001 — an old generation without these views
             st.holders[name] = None
+    return judge_admin(st, hot_keys, is_local)
+
+
+def judge_admin(st: AdminStatus, hot_keys: list[str], is_local: bool) -> AdminStatus:
+    """Fill `st.problems` from roles already read (by `admin_status`, or in readiness's batched reads)."""
+    hot = {h.lower() for h in hot_keys}
+    admin = st.admin
     if is_local:
         return st
     if admin is None:

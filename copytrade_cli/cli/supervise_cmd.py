@@ -72,7 +72,8 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
                                                exit_after_groups=exit_after))
     if log_json:
         setup_json_logging(sys.stdout, {"instance": sup.instance_id,
-                                        "shard": f"{c.settings.supervisor_shard_index}/{c.settings.supervisor_shard_count}"})
+                                        "shard": f"{c.settings.supervisor_shard_index}/{c.settings.supervisor_shard_count}"},
+                           c.settings.secret_values())
     if metrics_port is not None:
         port = sup.prom.serve(metrics_port, metrics_host)
         say(f"[Metrics] Prometheus metrics on http://{metrics_host}:{port}/metrics")

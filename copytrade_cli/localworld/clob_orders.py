@@ -25,6 +25,14 @@ GTD_SECURITY_THRESHOLD_S = 60
 
 SIG_EOA, SIG_POLY_PROXY, SIG_POLY_GNOSIS_SAFE, SIG_POLY_1271 = 0, 1, 2, 3
 
+# Polymarket's own wallets on Polygon, CREATE2-derived from the signing EOA (the exchange's PolyProxyLib /
+# PolySafeLib; the same constants as Polymarket's relayer clients): type 1 POLY_PROXY's maker is the signer's proxy
+# wallet, type 2 POLY_GNOSIS_SAFE's maker the signer's Safe.
+POLY_PROXY_FACTORY = "0xaB45c5A4B0c941a2F231C04C3f49182e1A254052"
+POLY_PROXY_INIT_CODE_HASH = "0xd21df8dc65880a8606f09fe0ce3df9b8869287ab0b058be05aa9e8af6330a00b"
+POLY_SAFE_FACTORY = "0xaacFeEa03eb1561C4e67d661e40682Bd20E3541b"
+POLY_SAFE_INIT_CODE_HASH = "0x2bce2127ff07fb632d16c8347c4ebf501f4841168bed00d9e6ef715ddb6fcecf"
+
 # Error strings of the real CLOB (CLOB-WIRE §6.2).
 ERR_PAYLOAD = "Invalid order payload"
 ERR_VERSION = "order_version_mismatch"
@@ -190,6 +198,35 @@ def parse_order(order: dict) -> SignedOrder:
     return parsed
 
 
+def _create2(factory: str, salt: bytes, init_code_hash: str) -> str:
+    from eth_utils import keccak
+
+    raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + bytes.fromhex(init_code_hash[2:]))
+    return to_checksum_address(raw[12:])
+
+
+def poly_proxy_wallet(signer: str) -> str:
+    """The signer's Polymarket proxy wallet: CREATE2(proxy factory, keccak(abi.encodePacked(signer)))."""
+    from eth_utils import keccak
+
+    return _create2(POLY_PROXY_FACTORY, keccak(bytes.fromhex(to_checksum_address(signer)[2:])),
+                    POLY_PROXY_INIT_CODE_HASH)
+
+
+def poly_safe_wallet(signer: str) -> str:
+    """The signer's Polymarket Safe: CREATE2(Safe factory, keccak(abi.encode(signer)))."""
+    from eth_utils import keccak
+
+    return _create2(POLY_SAFE_FACTORY, keccak(bytes(12) + bytes.fromhex(to_checksum_address(signer)[2:])),
+                    POLY_SAFE_INIT_CODE_HASH)
+
+
+def owned_maker(order: SignedOrder) -> str | None:
+    """The only maker an order of type 0/1/2 may name: the signer itself, its proxy wallet, its Safe."""
+    return {SIG_EOA: lambda s: to_checksum_address(s), SIG_POLY_PROXY: poly_proxy_wallet,
+            SIG_POLY_GNOSIS_SAFE: poly_safe_wallet}.get(order.signature_type, lambda s: None)(order.signer)
+
+
 def verify_order_signature(order: SignedOrder, chain_id: int, neg_risk: bool,
                            verifying_contract: str | None = None) -> str:
     """Check the order's EIP-712 signature against `signer`; return the orderID (0x digest) or raise.
@@ -212,7 +249,9 @@ def verify_order_signature(order: SignedOrder, chain_id: int, neg_risk: bool,
     recovered = recover_signer(digest, order.signature)
     if recovered is None or recovered.lower() != order.signer.lower():
         raise ClobApiError(ERR_SIGNATURE)
-    if order.signature_type == SIG_EOA and order.maker.lower() != order.signer.lower():
+    # NOTE: the exchange treats a maker the signer does not own as an invalid signature (type 0: maker = signer;
+    # 1: the signer's proxy wallet; 2: its Safe), so the CLOB refuses it the same way (docs/live-assumptions.md).
+    if order.maker.lower() != (owned_maker(order) or "").lower():
         raise ClobApiError(ERR_SIGNATURE)
     return order_id
 

@@ -13,7 +13,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+
+from ..redact import RedactingFilter, redact_text
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -181,7 +183,12 @@ def write_health_file(settings, instance: str, doc: dict[str, Any]) -> None:
     d = health_dir(settings)
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f".{instance}.tmp"
-    tmp.write_text(json.dumps(doc))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # NOTE: it names workers: owner only
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, json.dumps(doc).encode())
+    finally:
+        os.close(fd)
     os.replace(tmp, d / f"{instance}.json")
 
 
@@ -245,14 +252,18 @@ class JsonFormatter(logging.Formatter):
         for k in ("group", "step", "channel", "event"):
             if hasattr(record, k):
                 doc[k] = getattr(record, k)
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+        if record.exc_text:  # NOTE: set (and redacted) by RedactingFilter: a traceback often embeds a URL
+            doc["exc"] = record.exc_text
+        elif record.exc_info:
+            doc["exc"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
-def setup_json_logging(stream, static: dict[str, Any]) -> None:
-    """Route every copytrade log record to `stream` as JSON lines (info and above)."""
+def setup_json_logging(stream, static: dict[str, Any], secrets: Iterable[str] = ()) -> None:
+    """Route every copytrade log record to `stream` as JSON lines (info and above), each redacted first
+    (`secrets` masked, URL paths and passwords cut: copytrade_cli.redact)."""
     handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(secrets))
     handler.setFormatter(JsonFormatter(static))
     root = logging.getLogger("copytrade")
     root.handlers[:] = [handler]

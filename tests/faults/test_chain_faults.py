@@ -55,14 +55,26 @@ def test_node_unreachable_for_10s_mid_flow(fork):
     check_once(fork, proxy, token, before, expect="complete")
 
 
-def test_rpc_endpoint_dead_at_start_is_skipped(fork):
+def _failover_chain(fork, urls):
+    """The fork's chain context over `urls` in failover order. NOTE: built by hand: `connect_network` refuses any
+    endpoint on polygon:local but the recorded node (tests/faults/test_attacks_local.py), and these tests need a
+    second, killable endpoint in front of it."""
+    from copytrade_cli.chain.network import ChainContext
+    from copytrade_cli.chain.rpc import connect_checked
     from copytrade_cli.runbook.fork import LOCAL_NETWORK
-    from copytrade_cli.chain.network import connect_network
+
+    w3 = connect_checked(urls, expect_chain_id=137)
+    ctx = ChainContext(network=LOCAL_NETWORK, chain_id=137, is_local=True, w3=w3, rpc_url=w3.provider.endpoint_uri,
+                       world=fork.world)
+    ctx._settings = fork.settings
+    return ctx
+
+
+def test_rpc_endpoint_dead_at_start_is_skipped(fork):
     from copytrade_cli.chain.node import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
-    s = make_settings(fork.settings.home, COPY_TRADING_RPC_URL=dead, COPY_TRADING_RPC_URLS=fork.chain.rpc_url)
-    chain = connect_network(s, fork.state, LOCAL_NETWORK)
+    chain = _failover_chain(fork, [dead, fork.chain.rpc_url])
     injected("RPC endpoint dead at start")
     assert chain.rpc_url == fork.chain.rpc_url
     assert dead in chain.w3.provider.urls  # kept for failover, tried after the live one
@@ -71,13 +83,10 @@ def test_rpc_endpoint_dead_at_start_is_skipped(fork):
 
 @pytest.mark.slow
 def test_rpc_endpoint_dies_mid_run_fails_over(fork):
-    from copytrade_cli.runbook.fork import LOCAL_NETWORK
-    from copytrade_cli.chain.network import connect_network
-
     proxy, token, before = setup_follow(fork, amount="2")
     fwd = FaultProxy(fork.chain.rpc_url)
-    s = make_settings(fork.settings.home, COPY_TRADING_RPC_URL=fwd.url, COPY_TRADING_RPC_URLS=fork.chain.rpc_url)
-    chain = connect_network(s, fork.state, LOCAL_NETWORK)
+    s = make_settings(fork.settings.home)
+    chain = _failover_chain(fork, [fwd.url, fork.chain.rpc_url])
     assert chain.rpc_url == fwd.url
     real_chain = fork.chain
     fork.chain = chain  # RunningSupervisor uses fork.chain

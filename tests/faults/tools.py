@@ -29,7 +29,9 @@ class FaultProxy:
     RPC endpoint in front of the node), except POST /order per `mode` (in front of the CLOB): "5xx" answers 503 without
     forwarding; "timeout" forwards (the CLOB accepts and settles) but answers only after the client gave up."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, *, drop_path: bool = False):
+        """`drop_path`: forward every request to the target's root (an RPC URL with an API-key path, e.g.
+        `/v2/<key>`, in front of a node that answers on `/` only)."""
         from aiohttp import ClientSession, ClientTimeout, web
 
         self.target, self.mode = target.rstrip("/"), "pass"
@@ -49,7 +51,8 @@ class FaultProxy:
                 return web.json_response({"error": "upstream unavailable"}, status=503)
             if is_order:
                 self.posted += 1
-            async with self._session.request(request.method, self.target + request.path_qs, data=body,
+            where = self.target + ("/" if drop_path else request.path_qs)
+            async with self._session.request(request.method, where, data=body,
                                              headers=headers) as r:
                 data, status, ctype = await r.read(), r.status, r.content_type
             if is_order and self.mode == "timeout":

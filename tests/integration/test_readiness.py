@@ -26,7 +26,7 @@ from .conftest import clear_follows, make_settings, new_follower
 pytestmark = pytest.mark.timeout(240)
 
 ROWS = ["config", "rpc #1", "operator key", "worker keys", "executor", "executor allowlist", "factory",
-        "factory allowlist", "workers registered", "workers gas", "worker approvals", "follower proxies",
+        "factory allowlist", "admin", "workers registered", "workers gas", "worker approvals", "follower proxies",
         "follower funding", "clob", "real trading", "redis", "supervisor health"]
 
 
@@ -144,7 +144,11 @@ def test_missing_worker_approval_flips_only_its_row(fork, baseline):
     assert _flipped(fork) == {"worker approvals"}
 
 
-def test_dead_rpc_flips_only_its_row(fork, baseline):
+def test_dead_rpc_is_refused_on_the_fork(fork, baseline):
+    """A second URL form of the recorded node is a failover row; any other endpoint on polygon:local (a dead port
+    here) is refused before anything is checked (it could be a live chain id 137: tests/faults/test_attacks_local.py)."""
+    from copytrade_cli.errors import ConfigError
+
     rpc = fork.chain.rpc_url
     alive = make_settings(fork.settings.home, COPY_TRADING_RPC_URL=rpc,
                           COPY_TRADING_RPC_URLS=rpc.replace("127.0.0.1", "localhost"))
@@ -152,9 +156,8 @@ def test_dead_rpc_flips_only_its_row(fork, baseline):
                          COPY_TRADING_RPC_URLS=rpc.replace("127.0.0.1", "localhost"))
     base = run_checks(alive, fork.state, LOCAL_NETWORK)
     assert base.ready and "rpc #2" in _oks(base) and not _failing(base)
-    report = run_checks(dead, fork.state, LOCAL_NETWORK)
-    assert _failing(report) == {"rpc #1"} and not report.ready
-    assert "unreachable" in next(c.detail for c in report.checks if c.name == "rpc #1")
+    with pytest.raises(ConfigError, match="only talks to the fork node recorded by `fork up`"):
+        run_checks(dead, fork.state, LOCAL_NETWORK)
 
 
 def test_redis_row_when_configured(fork, baseline):
@@ -187,6 +190,45 @@ def test_supervisor_refuses_live_start_when_not_ready(fork):
     assert sup.fleet is None and not sup._threads
 
 
+def test_admin_row_live_needs_a_cold_admin_holding_every_contract(fork, baseline):
+    """The fork posing as polygon:mainnet (its contracts named by EXECUTOR_ADDRESS / PROXY_FACTORY_ADDRESS): the
+    admin row fails while COPYTRADE_ADMIN is unset or is the operator, funder or a worker key, or while the
+    deployer still holds the contracts; after the two-step hand-over to a cold address it passes."""
+    from eth_utils import to_checksum_address
+
+    from copytrade_cli.chain.roles import RolePlan, handover
+    from copytrade_cli.polymarket.world import DEV_KEYS
+
+    ex, fac = _executor(fork), addresses(fork.state, LOCAL_NETWORK)["ProxyFactory"]
+    op, funder, worker = (operator_account(make_settings(fork.settings.home, TRADING_PRIVATE_KEY=k)).address
+                          for k in (DEV_KEYS[0], DEV_KEYS[2], DEV_KEYS[3]))
+    live = {"COPYTRADE_NETWORK": "polygon:mainnet", "COPY_TRADING_RPC_URL": fork.chain.rpc_url,
+            "EXECUTOR_ADDRESS": ex, "PROXY_FACTORY_ADDRESS": fac, "TRADING_PRIVATE_KEY": DEV_KEYS[0],
+            "COPYTRADE_FUNDER_PRIVATE_KEY": DEV_KEYS[2], "COPY_TRADING_WORKER_KEYS": DEV_KEYS[3]}
+
+    def admin(**env):
+        report = run_checks(make_settings(fork.settings.home, **{**live, **env}), fork.state)
+        row = next(c for c in report.checks if c.name == "admin")
+        assert row.severity == "required" and (row.ok or (row.fix and not report.ready))
+        return row
+
+    unset = admin()
+    assert not unset.ok and "COPYTRADE_ADMIN is not set" in unset.detail and "COPYTRADE_ADMIN" in unset.fix
+    for hot in (op, funder, worker):
+        row = admin(COPYTRADE_ADMIN=hot)
+        assert not row.ok and f"COPYTRADE_ADMIN {hot} is a hot key of the supervisor" in row.detail, row.detail
+    cold = to_checksum_address("0x" + "c0" * 20)
+    held = admin(COPYTRADE_ADMIN=cold)
+    assert not held.ok and f"Executor is held by hot key {op}" in held.detail, held.detail
+    assert "acceptOwnership" in held.fix
+    local = next(c for c in run_checks(fork.settings, fork.state, LOCAL_NETWORK).checks if c.name == "admin")
+    assert local.ok and local.detail.startswith(f"the fork: Executor, ProxyFactory, Treasury held by {op}") and "Live, COPYTRADE_ADMIN" in local.detail
+
+    handover(fork.w3, _operator(fork), {"Executor": ex, "ProxyFactory": fac}, RolePlan(admin=cold, on_fork=True))
+    done = admin(COPYTRADE_ADMIN=cold)
+    assert done.ok and done.detail.startswith(f"COPYTRADE_ADMIN {cold} holds Executor, ProxyFactory; Executor sealed")
+
+
 def _cli(fork, *args, env=None):
     runner = CliRunner()
     return runner.invoke(app, list(args), env={"COPYTRADE_HOME": str(fork.settings.home), **(env or {})})
@@ -202,7 +244,7 @@ def test_cli_exit_codes_and_json_shape(fork, baseline):
     assert {c["severity"] for c in data["checks"]} == {"required", "warning"}
 
     human = _cli(fork, "verify", "readiness")
-    assert human.exit_code == 0 and "ready: all 14 required checks pass" in human.stdout
+    assert human.exit_code == 0 and "ready: all 15 required checks pass" in human.stdout
 
     call_tx(_operator(fork), fork.w3, "Executor", _executor(fork), "pause")
     bad = _cli(fork, "verify", "readiness", "--json")

@@ -17,7 +17,7 @@ from .report import (MIN_ALLOWANCE_MICRO, MIN_PROXY_MICRO, MIN_WORKER_GAS_WEI, W
                      some_of)
 
 FAILED = reads.FAILED
-CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "workers registered",
+CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "admin", "workers registered",
               "workers gas", "worker approvals", "follower proxies", "follower funding")
 
 
@@ -52,6 +52,16 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
         plan.update({"f.code": reads.has_code(factory), "f.executor": V(factory, "executor()", returns="address"),
                      "f.t.collateral": V(factory, "isTarget(address)", collateral),
                      "f.t.ctf": V(factory, "isTarget(address)", ctf)})
+    roles = {k: v for k, v in (("Executor", executor), ("ProxyFactory", factory), ("Treasury", addrs.get("Treasury")))
+             if v}
+    for n, a in roles.items():
+        holder, pending = ("admin()", "pendingAdmin()") if n == "ProxyFactory" else ("owner()", "pendingOwner()")
+        plan[f"adm.holder.{n}"] = V(a, holder, returns="address")
+        plan[f"adm.pending.{n}"] = V(a, pending, returns="address")
+        if n != "Treasury":
+            plan[f"adm.delay.{n}"] = V(a, "ADMIN_DELAY()", returns="uint256")
+    if executor:
+        plan["adm.sealed"] = V(executor, "sealed()")
     for a in workers:
         plan[f"w.gas.{a}"] = reads.balance(a)
         if executor:
@@ -83,9 +93,72 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
             _executor_allowlist_row(executor, got, spenders, collateral, ctf),
             _factory_row(name, factory, executor, got),
             _factory_allowlist_row(factory, got),
+            admin_row(settings, roles, got, is_local, workers),
             *_worker_rows(workers, executor, exchange, got),
             *_follower_rows(followers, routed, blocked, executor, got)]
     return rows
+
+
+def hot_keys(settings: Settings, workers: list[str]) -> list[str]:
+    """The addresses of every key the supervisor holds: operator, funder, workers (a key that fails to load is
+    reported by its own row)."""
+    from ...chain.accounts import operator_account
+    from ...chain.roles import funder_account
+    from ...errors import ConfigError
+
+    out = list(workers)
+    for load in (operator_account, funder_account):
+        try:
+            out.append(load(settings).address)
+        except ConfigError:
+            pass
+    return out
+
+
+def admin_row(settings: Settings, contracts: dict[str, str], got: dict, is_local: bool, workers: list[str]) -> Check:
+    """Who holds the Executor, ProxyFactory and Treasury (read in the first batch, judged by chain/roles.py):
+    live, COPYTRADE_ADMIN must be set, not a hot key of the supervisor, hold every contract, and the Executor
+    must be sealed."""
+    from ...chain.roles import AdminStatus, judge_admin
+
+    if not contracts and is_local:
+        return passed("admin", "the fork: no contracts deployed yet (live, COPYTRADE_ADMIN must hold them)")
+    if not contracts:
+        return failed("admin", "not checked: no contracts recorded", "deploy the Executor and ProxyFactory first")
+
+    def value(key: str) -> Any:
+        v = got.get(key, FAILED)
+        return None if v is FAILED else v
+
+    def holder(n: str) -> str | None:  # None: some role view failed (a generation without two-step ownership)
+        keys = [f"adm.holder.{n}", f"adm.pending.{n}"] + ([f"adm.delay.{n}"] if n != "Treasury" else []) + \
+            (["adm.sealed"] if n == "Executor" else [])
+        return _cs(got[keys[0]]) if all(got.get(k, FAILED) is not FAILED for k in keys) else None
+
+    holders = {n: holder(n) for n in contracts}
+    is_sealed = value("adm.sealed") if "Executor" in contracts else None
+    st = judge_admin(AdminStatus(admin=settings.copytrade_admin, holders=holders,
+                                 pending={n: value(f"adm.pending.{n}") for n in contracts},
+                                 sealed=None if is_sealed is None else bool(is_sealed),
+                                 delay_s={n: value(f"adm.delay.{n}") for n in contracts if n != "Treasury"}),
+                     hot_keys(settings, workers), is_local)
+    by: dict[str, list[str]] = {}
+    for n, h in st.holders.items():
+        by.setdefault(_cs(h) if h else "?", []).append(n)
+    held = "; ".join(f"{', '.join(ns)} held by {h}" for h, ns in by.items())
+    sealed = {True: "sealed", False: "not sealed (setup phase)", None: "seal state unknown"}[st.sealed]
+    if is_local:
+        return passed("admin", f"the fork: {held}; Executor {sealed}. Live, COPYTRADE_ADMIN (a cold key or "
+                               "multisig, not a supervisor key) must hold them all")
+    if st.problems:
+        return failed("admin", some_of(st.problems),
+                      "set COPYTRADE_ADMIN to a cold key or multisig (not TRADING_PRIVATE_KEY, the funder or a "
+                      "worker), run `copytrade deploy factory` (it seals the Executor and proposes the hand-over), "
+                      "then accept from the admin: acceptOwnership() on Executor and Treasury, acceptAdmin() on "
+                      "the ProxyFactory")
+    delays = sorted({d for d in st.delay_s.values() if d is not None})
+    delay = f"; grants wait {'/'.join(str(d) for d in delays)} s" if delays else ""
+    return passed("admin", f"COPYTRADE_ADMIN {_cs(st.admin)} holds {', '.join(st.holders)}; Executor {sealed}{delay}")
 
 
 def _cs(a: Any) -> str:

@@ -10,6 +10,7 @@ import threading
 from typing import Any, Callable
 
 from ...errors import NotReadyError
+from ...redact import redact_text, redact_url
 
 log = logging.getLogger("copytrade.redis")
 GROUP = "supervisors"
@@ -70,7 +71,8 @@ class RedisLink:
         try:
             self.r.ping()
         except Exception as exc:  # noqa: BLE001
-            raise NotReadyError(f"Redis at {_safe_url(self.url)} is unreachable ({exc}): start it, or unset "
+            raise NotReadyError(f"Redis at {_safe_url(self.url)} is unreachable ({redact_text(str(exc))}): start it, "
+                                "or unset "
                                 "SUPERVISOR_REDIS_URL/REDIS_URL to run one instance in process") from None
         for hook in self.on_up:
             hook()
@@ -92,7 +94,8 @@ class RedisLink:
             if self.up.is_set():
                 self.up.clear()
                 self.downs += 1
-                log.warning("Redis connection lost (%s): intake paused, reconnecting with backoff", str(exc)[:120])
+                log.warning("Redis connection lost (%s): intake paused, reconnecting with backoff",
+                            redact_text(str(exc))[:120])
 
     def reconnect_loop(self, stop: threading.Event) -> None:
         """Ping with exponential backoff while down; on success run the hooks, then open the gate."""
@@ -110,7 +113,7 @@ class RedisLink:
                 log.warning("Redis reconnected: intake resumed")
                 self._after_up()
             except Exception as exc:  # noqa: BLE001 — keep trying
-                log.info("Redis still down (%s); retry in %.1fs", str(exc)[:80], backoff)
+                log.info("Redis still down (%s); retry in %.1fs", redact_text(str(exc))[:80], backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -127,8 +130,5 @@ class RedisLink:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without a password."""
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """The URL as it may be shown: scheme://host:port[/db], no password, no path (copytrade_cli.redact)."""
+    return redact_url(url) or ""
