@@ -40,7 +40,8 @@ def ghost_reason(why: str) -> str:
 @dataclass
 class _Watched:
     since: float
-    missing_since_block: int | None = None
+    last_seen_block: int | None = None  # the head when the node last knew the tx (pending)
+    missing: int = 0  # consecutive rounds the node did not know it
 
 
 class GhostWatcher(threading.Thread):
@@ -55,13 +56,16 @@ class GhostWatcher(threading.Thread):
         self.dropped_after_blocks, self.max_watch_s = dropped_after_blocks, max_watch_s
         self._watched: dict[str, _Watched] = {}
         self._lock = threading.Lock()
+        self._head: int | None = None  # the chain head at the last round
         self.ghosts = 0
         self.errors = 0
 
     def watch(self, tx_hash: str) -> None:
         """Follow `tx_hash` (a pending tx whose fills were emitted) until it is mined or a ghost."""
         with self._lock:
-            self._watched.setdefault(tx_hash.lower(), _Watched(time.time()))
+            # NOTE: the node knew the tx at (about) the last head this watcher read: a tx dropped before the
+            # watcher's next round still needs `dropped_after_blocks` blocks from there, not from a later head.
+            self._watched.setdefault(tx_hash.lower(), _Watched(time.time(), self._head))
 
     def watching(self) -> int:
         """Transactions still watched."""
@@ -84,11 +88,12 @@ class GhostWatcher(threading.Thread):
 
     def check_once(self) -> list[tuple[str, str]]:
         """One round: receipts of every watched tx; returns the ghosts found (and hands each to `on_ghost`)."""
+        head = int(self.rpc.call("eth_blockNumber"), 16)
         with self._lock:
+            self._head = head
             hashes = list(self._watched)
         if not hashes:
             return []
-        head = int(self.rpc.call("eth_blockNumber"), 16)
         found: list[tuple[str, str]] = []
         for start in range(0, len(hashes), 200):
             chunk = hashes[start:start + 200]
@@ -117,14 +122,17 @@ class GhostWatcher(threading.Thread):
                 del self._watched[h]
                 return REVERTED if int(str(receipt.get("status", "0x1")), 16) == 0 else None
             if tx:  # still pending (or mined and the receipt not indexed yet)
-                w.missing_since_block = None
+                w.last_seen_block, w.missing = head, 0
                 if time.time() - w.since > self.max_watch_s:
                     del self._watched[h]
                     log.info("pending tx %s not mined after %.0fs: no longer watched", h, self.max_watch_s)
                 return None
-            if w.missing_since_block is None:
-                w.missing_since_block = head
-            if head - w.missing_since_block >= self.dropped_after_blocks:
+            # NOTE: gone from the pool; a ghost once it stayed gone for two rounds in a row (one node's hiccup is
+            # not enough) and `dropped_after_blocks` blocks were mined since the node last knew it.
+            if w.last_seen_block is None:
+                w.last_seen_block = head
+            w.missing += 1
+            if w.missing >= 2 and head - w.last_seen_block >= self.dropped_after_blocks:
                 del self._watched[h]
                 return DROPPED
             return None
