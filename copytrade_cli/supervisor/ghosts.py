@@ -145,7 +145,7 @@ class GhostHandler:
     def __init__(self, *, state, dispatcher, say: Callable[[str], None]):
         self.state, self.dispatcher, self.say = state, dispatcher, say
         self._lock = threading.Lock()
-        self._following: dict[str, tuple[str, str]] = {}  # started group -> (ghost tx, why), until it finishes
+        self._following: dict[tuple[str, str], str] = {}  # (started group, ghost tx) -> why, until it finishes
 
     def __call__(self, tx_hash: str, why: str) -> None:
         """A ghost: unwind its queued copies, report (and follow) the started ones."""
@@ -155,10 +155,11 @@ class GhostHandler:
         for j in jobs:
             if j["group_id"]:
                 groups.setdefault(j["group_id"], []).append(j)
-        dropped = started = 0
+        dropped = started = n_drop = 0
         for gid in groups:
             if self.dispatcher.drop_queued(gid, reason):
                 dropped += 1
+                n_drop += len(groups[gid])
                 self.state.add_step(group_id=gid, step="ghost fill", status="dropped", tx_hash=tx_hash,
                                     detail=f"{reason}: never started, reservations released")
                 continue
@@ -166,9 +167,8 @@ class GhostHandler:
             self.state.add_step(group_id=gid, step="ghost fill", status="warning", tx_hash=tx_hash,
                                 detail=f"{reason} after the group started: its outcome is reported")
             with self._lock:
-                self._following[gid] = (tx_hash, why)
-        n_drop = sum(len(groups[g]) for g in groups if self.state.get_group(g)["status"] == "dropped")
-        self.say(f"[Ghost] leader tx {tx_hash} {why}: {len(jobs)} copies; {dropped} group(s) dropped "
+                self._following[(gid, tx_hash)] = why
+        self.say(f"[Ghost] leader tx {tx_hash} {why}: {len(jobs)} job(s); {dropped} group(s) dropped "
                  f"({n_drop} jobs, reason \"{reason}\"), {started} already started" +
                  (" (reported when they finish)" if started else ""))
         self.follow_up()
@@ -177,12 +177,12 @@ class GhostHandler:
         """Report the started groups of ghosts that have finished since (with what they spent or sold)."""
         with self._lock:
             todo = dict(self._following)
-        for gid, (tx_hash, why) in todo.items():
+        for (gid, tx_hash), why in todo.items():
             g = self.state.get_group(gid)
             if g is None or g["status"] not in GROUP_TERMINAL:
                 continue
             with self._lock:
-                self._following.pop(gid, None)
+                self._following.pop((gid, tx_hash), None)
             self._report_finished(g, tx_hash, why)
 
     def pending_reports(self) -> int:
@@ -192,7 +192,8 @@ class GhostHandler:
 
     def _report_finished(self, g: dict[str, Any], tx_hash: str, why: str) -> None:
         reason = ghost_reason(why)
-        jobs = self.state.list_jobs(group_id=g["group_id"], limit=10_000)
+        # the copies of this ghost's fills in the group (a coalesced group may also hold copies of other fills)
+        jobs = [j for j in self.state.jobs_of_tx(tx_hash) if j["group_id"] == g["group_id"]]
         done = [j for j in jobs if j["status"] == "complete"]
         shares = sum(Decimal(j["shares"] or 0) for j in done)
         usd = sum(Decimal(j["usd"] or 0) for j in done)
@@ -203,6 +204,8 @@ class GhostHandler:
         else:
             loss = f"no copy executed (group {g['status']}): nothing spent"
         for j in jobs:
+            if (j["reason"] or "").startswith(reason):
+                continue
             note = f"{reason}; {j['reason']}" if j["reason"] else reason
             self.state.update_job(j["id"], reason=note[:500])
         self.state.add_step(group_id=g["group_id"], step="ghost fill", status="loss" if done else "ok",
