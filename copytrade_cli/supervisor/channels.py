@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 from ..polymarket.addresses import chain_contracts
-from .detect import ActivityChannel, Channel, DataApiChannel, FillSink, LogChannel, MempoolChannel
+from .detect import ActivityChannel, Channel, DataApiChannel, FillSink, LogChannel, MempoolChannel, _Rpc
 from .ghosts import GhostWatcher
 
 CHANNELS = ("mempool", "logs", "activity", "data_api")
@@ -26,7 +26,8 @@ def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, s
             ch = MempoolChannel(intake, leaders, stop, rpc_url=rpcs, exchanges=exchanges, ctf=ctf,
                                 chain_id=chain.chain_id)
             if on_ghost is not None:
-                ch.ghosts = GhostWatcher(ch.rpc, on_ghost, stop, after_round=getattr(on_ghost, "follow_up", None))
+                # NOTE: its own RPC client: a keep-alive connection is never shared between two threads.
+                ch.ghosts = GhostWatcher(_Rpc(rpcs), on_ghost, stop, after_round=getattr(on_ghost, "follow_up", None))
         elif name == "logs":
             ch = LogChannel(intake, leaders, stop, rpc_url=rpcs, exchanges=exchanges, state=state,
                             cursor_name=log_cursor(settings, state, chain.network), world=world, ws_url=ws_url(rpc))
