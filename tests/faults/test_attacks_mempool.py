@@ -6,6 +6,9 @@ Each attack is a pending `matchOrders` held in the pool (automine off) long enou
 read it, then mined; the follower's balances are read from the chain before and after."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -246,12 +249,15 @@ def test_ghost_fill_after_the_copy_started_is_reported_with_its_cost(fork):
         (job,) = jobs_for(fork, proxy)
         line = next(line for line in sup.lines if line.startswith("[Ghost] group"))
         steps = [s for s in fork.state.steps(job["group_id"]) if s["step"] == "ghost fill"]
-        assert job["reason"].startswith(ghost_reason("reverted")), job
-        if job["status"] == "complete":
-            assert f"bought {Decimal(job['shares']):.2f} shares for {Decimal(job['usd']):.2f} USD" in line, line
-            assert steps[-1]["status"] == "loss" and Decimal(steps[-1]["amount"]) == Decimal(job["usd"])
-        else:
-            assert "nothing spent" in line, line
+        assert job["status"] == "complete" and job["reason"].startswith(ghost_reason("reverted")), job
+        assert f"bought {Decimal(job['shares']):.2f} shares for {Decimal(job['usd']):.2f} USD" in line, line
+        assert steps[-1]["status"] == "loss" and Decimal(steps[-1]["amount"]) == Decimal(job["usd"])
+        shown = subprocess.run([sys.executable, "-m", "copytrade_cli", "jobs", "show", str(job["id"])],
+                               env=dict(os.environ, COPYTRADE_HOME=str(fork.settings.home)), capture_output=True,
+                               text=True, timeout=60)
+        first, rest = shown.stdout.split("\n", 1) if "\n" in shown.stdout else (shown.stdout, "")
+        assert shown.returncode == 0 and "ghost fill: leader tx reverted" in first, shown.stdout + shown.stderr
+        assert "ghost fill" in rest and "loss" in rest, shown.stdout  # the group's step
     finally:
         sup.stop()
     check_once(fork, proxy, token, before)
