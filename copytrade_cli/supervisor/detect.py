@@ -1,7 +1,9 @@
 """Detection channels. Each runs in its own thread, turns what it sees into `LeaderFill`s with the one
 canonical key, and hands them to the intake it was built with; dedup happens there, per fill, not per tx.
 
-- `MempoolChannel`: pending transactions (eth_newPendingTransactionFilter), decoded before they are mined.
+- `MempoolChannel`: pending transactions (eth_newPendingTransactionFilter), decoded before they are mined; only
+  from an exchange operator (`OperatorCache`) and with verified order signatures; each tx it emitted fills for is
+  watched for a ghost fill (ghosts.py).
 - `LogChannel`: mined `OrderFilled` (V1/V2) logs, resuming from the last block processed (persisted).
 - `ActivityChannel`: Polymarket's activity websocket (client-side leader filter), reconnect with backoff.
 - `DataApiChannel`: Data API `/activity` polling with a persisted per-leader cursor.
