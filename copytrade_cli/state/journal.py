@@ -50,6 +50,11 @@ class JournalTables(StateDB):
                        "group by token_id order by last desc limit ?", [limit])
         return [r["token_id"] for r in rows if r["token_id"]]
 
+    def jobs_of_tx(self, tx_hash: str) -> list[dict[str, Any]]:
+        """Every job copying a fill of transaction `tx_hash` (a ghost fill's copies)."""
+        return self._q("select j.* from jobs j join signals s on s.fill_key = j.fill_key where s.tx_hash = ? "
+                       "order by j.id", [tx_hash.lower()])
+
     def claim_job(self, row: dict[str, Any]) -> int | None:
         """Create the job (fill × follower) if it does not exist yet: the durable at-most-once rule. Returns its id or None."""
         row = dict(row)

@@ -4,14 +4,16 @@ from __future__ import annotations
 import threading
 
 from ..polymarket.addresses import chain_contracts
-from .detect import ActivityChannel, Channel, DataApiChannel, FillSink, LogChannel, MempoolChannel
+from .detect import ActivityChannel, Channel, DataApiChannel, FillSink, LogChannel, MempoolChannel, _Rpc
+from .ghosts import GhostWatcher
 
 CHANNELS = ("mempool", "logs", "activity", "data_api")
 
 
 def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, settings, state, chain,
-                   exchange: str, ctf: str, world, data_api_poll_s: float) -> list[Channel]:
-    """The channels named (not started), each built with `intake` and the shared stop event."""
+                   exchange: str, ctf: str, world, data_api_poll_s: float, on_ghost=None) -> list[Channel]:
+    """The channels named (not started), each built with `intake` and the shared stop event. With `on_ghost`
+    (a `ghosts.GhostHandler`), the mempool channel's transactions are watched for ghost fills (started with it)."""
     rpc = chain.rpc_url
     rpcs = list(getattr(chain.w3.provider, "urls", None) or [rpc])  # failover order (COPY_TRADING_RPC_URLS)
     if rpc in rpcs:
@@ -23,6 +25,9 @@ def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, s
         if name == "mempool":
             ch = MempoolChannel(intake, leaders, stop, rpc_url=rpcs, exchanges=exchanges, ctf=ctf,
                                 chain_id=chain.chain_id)
+            if on_ghost is not None:
+                # NOTE: its own RPC client: a keep-alive connection is never shared between two threads.
+                ch.ghosts = GhostWatcher(_Rpc(rpcs), on_ghost, stop, after_round=getattr(on_ghost, "follow_up", None))
         elif name == "logs":
             ch = LogChannel(intake, leaders, stop, rpc_url=rpcs, exchanges=exchanges, state=state,
                             cursor_name=log_cursor(settings, state, chain.network), world=world, ws_url=ws_url(rpc))

@@ -1,7 +1,9 @@
 """Detection channels. Each runs in its own thread, turns what it sees into `LeaderFill`s with the one
 canonical key, and hands them to the intake it was built with; dedup happens there, per fill, not per tx.
 
-- `MempoolChannel`: pending transactions (eth_newPendingTransactionFilter), decoded before they are mined.
+- `MempoolChannel`: pending transactions (eth_newPendingTransactionFilter), decoded before they are mined; only
+  from an exchange operator (`OperatorCache`) and with verified order signatures; each tx it emitted fills for is
+  watched for a ghost fill (ghosts.py).
 - `LogChannel`: mined `OrderFilled` (V1/V2) logs, resuming from the last block processed (persisted).
 - `ActivityChannel`: Polymarket's activity websocket (client-side leader filter), reconnect with backoff.
 - `DataApiChannel`: Data API `/activity` polling with a persisted per-leader cursor.
@@ -98,16 +100,77 @@ class _Rpc(JsonRpc):
         return [None if isinstance(g, Exception) else g for g in got]
 
 
+# Operator answers are cached per (exchange, sender). NOTE: a negative answer only costs latency (the mined fill
+# still arrives through the log channel), but it makes a newly added operator's pending fills invisible for up to
+# NEGATIVE_TTL_S; a positive answer lets a just-removed operator's pending txs through for up to POSITIVE_TTL_S,
+# and those revert on chain (NotOperator) and are caught as ghost fills.
+OPERATOR_POSITIVE_TTL_S = 60.0
+OPERATOR_NEGATIVE_TTL_S = 10.0
+_IS_OPERATOR = "0x6d70f7ae"  # isOperator(address)
+_IS_VALID_SIGNATURE = "0x1626ba7e"  # isValidSignature(bytes32,bytes) (ERC-1271); also its magic return value
+
+
+class OperatorCache:
+    """`isOperator(sender)` on each exchange, read from the chain in one batch per poll and cached with a TTL
+    (positive and negative answers apart); an exchange that cannot answer counts as "not an operator"."""
+
+    def __init__(self, rpc, *, positive_ttl_s: float = OPERATOR_POSITIVE_TTL_S,
+                 negative_ttl_s: float = OPERATOR_NEGATIVE_TTL_S, max_entries: int = 10_000):
+        self.rpc, self.positive_ttl_s, self.negative_ttl_s = rpc, positive_ttl_s, negative_ttl_s
+        self.max_entries = max_entries
+        self._cache: dict[tuple[str, str], tuple[bool, float]] = {}  # (exchange, sender) -> (answer, until)
+        self.reads = 0
+
+    def resolve(self, pairs) -> dict[tuple[str, str], bool]:
+        """The answer for each (exchange, sender) pair (lowercase), reading the stale or unknown ones at once."""
+        now = time.monotonic()
+        out: dict[tuple[str, str], bool] = {}
+        ask: list[tuple[str, str]] = []
+        for p in dict.fromkeys(pairs):
+            hit = self._cache.get(p)
+            if hit is not None and hit[1] > now:
+                out[p] = hit[0]
+            else:
+                ask.append(p)
+        if ask:
+            self.reads += len(ask)
+            got = self.rpc.batch([("eth_call", [{"to": ex, "data": _IS_OPERATOR + sender[2:].rjust(64, "0")},
+                                               "latest"]) for ex, sender in ask])
+            if len(self._cache) + len(ask) > self.max_entries:
+                self._cache.clear()  # bounded: a flood of one-off senders costs re-reads, never memory
+            for p, r in zip(ask, got):
+                yes = isinstance(r, str) and len(r) >= 66 and int(r[2:66], 16) == 1
+                self._cache[p] = (yes, now + (self.positive_ttl_s if yes else self.negative_ttl_s))
+                out[p] = yes
+        return out
+
+
 class MempoolChannel(Channel):
-    """Pending transactions naming a leader (exchange fills, CTF batch transfers), before they are mined."""
+    """Pending exchange fills naming a leader, before they are mined — only from a transaction an operator of
+    that exchange sent (read from the chain, cached) and only orders whose signatures verify (EIP-712 for types
+    0-2, ERC-1271 `isValidSignature` on the wallet for type 3). Every tx it emitted fills for is handed to the
+    ghost watcher (if any), which reports the ones that revert or never mine."""
 
     name_ = "mempool"
 
     def __init__(self, intake, leaders, stop, *, rpc_url: str, exchanges: Iterable[str], ctf: str,
-                 chain_id: int = 137, poll_s: float = 0.02):
+                 chain_id: int = 137, poll_s: float = 0.02, verify: bool = True, ghosts=None,
+                 operators: OperatorCache | None = None):
         super().__init__(intake, leaders, stop)
         self.rpc = _Rpc(rpc_url)
         self.exchanges, self.ctf, self.chain_id, self.poll_s = list(exchanges), ctf, chain_id, poll_s
+        self._exchange_set = {e.lower() for e in self.exchanges}
+        # NOTE: `verify=False` exists for the latency benchmark only (what the checks cost); nothing else sets it.
+        self.verify = verify
+        self.operators = operators or OperatorCache(self.rpc)
+        self.ghosts = ghosts
+        self.refused_sender = 0  # pending exchange calls from a non-operator (ignored)
+        self.refused_signature = 0  # leader orders in operator txs whose signature did not verify (ignored)
+
+    def start(self) -> None:
+        super().start()
+        if self.ghosts is not None and not self.ghosts.is_alive():
+            self.ghosts.start()
 
     def loop(self) -> None:
         fid = self.rpc.call("eth_newPendingTransactionFilter")
@@ -116,27 +179,57 @@ class MempoolChannel(Channel):
             hashes = self.rpc.call("eth_getFilterChanges", [fid]) or []
             if hashes:
                 txs = self.rpc.batch([("eth_getTransactionByHash", [h]) for h in hashes])
-                leaders = self.leaders()
-                batch: list[F.LeaderFill] = []
-                for tx in txs:
-                    if not tx or not leaders:
-                        continue
-                    to = (tx.get("to") or "").lower()
-                    if to not in {e.lower() for e in self.exchanges} and to != self.ctf.lower():
-                        continue
-                    try:
-                        found = F.decode_pending_tx(tx, leaders, exchanges=self.exchanges, ctf=self.ctf,
-                                                    chain_id=self.chain_id, verify_signatures=False)
-                    except F.DecodeError as exc:
-                        log.info("undecodable pending tx %s: %s", tx.get("hash"), exc)
-                        continue
-                    for f in found:
-                        if f.usd_micro is None:
-                            continue  # plain CTF transfers carry no price: the fill's log will follow
-                        batch.append(f)
-                self.emit_many(batch)
+                self.emit_many(self.fills_of(txs, self.leaders()))
             else:
                 self.stop_event.wait(self.poll_s)
+
+    def fills_of(self, txs: list[Any], leaders: set[str]) -> list[F.LeaderFill]:
+        """The believable leader fills of one poll's pending transactions (senders checked, then signatures)."""
+        if not leaders:
+            return []
+        calls = [tx for tx in txs if tx and (tx.get("to") or "").lower() in self._exchange_set]
+        if self.verify and calls:
+            ok = self.operators.resolve(((tx["to"].lower(), (tx.get("from") or "").lower()) for tx in calls))
+            allowed = []
+            for tx in calls:
+                if ok.get((tx["to"].lower(), (tx.get("from") or "").lower())):
+                    allowed.append(tx)
+                else:
+                    self.refused_sender += 1
+                    log.info("pending exchange call %s from %s, not an operator of %s: ignored", tx.get("hash"),
+                             tx.get("from"), tx.get("to"))
+            calls = allowed
+        batch: list[F.LeaderFill] = []
+        for tx in calls:
+            refused: list[F.LeaderFill] = []
+            try:
+                found = F.decode_pending_tx(tx, leaders, exchanges=self.exchanges, ctf=self.ctf,
+                                            chain_id=self.chain_id, verify_signatures=self.verify,
+                                            erc1271=self._erc1271, refused=refused)
+            except F.DecodeError as exc:
+                log.info("undecodable pending tx %s: %s", tx.get("hash"), exc)
+                continue
+            if refused:
+                self.refused_signature += len(refused)
+                log.info("pending tx %s from an operator names a leader, but %d order signature(s) do not verify: "
+                         "ignored", tx.get("hash"), len(refused))
+            # NOTE: CTF transfers are not decoded here at all: they carry no price, so the fill's log follows.
+            priced = [f for f in found if f.usd_micro is not None]
+            if priced and self.ghosts is not None:
+                self.ghosts.watch(priced[0].tx_hash)
+            batch.extend(priced)
+        return batch
+
+    def _erc1271(self, wallet: str, order_hash: bytes, signature: bytes) -> bool:
+        """ERC-1271: the deposit wallet's `isValidSignature(orderHash, sig)` returns the magic value."""
+        from eth_abi import encode
+
+        data = _IS_VALID_SIGNATURE + encode(["bytes32", "bytes"], [order_hash, signature]).hex()
+        try:
+            r = self.rpc.call("eth_call", [{"to": wallet, "data": data}, "latest"])
+        except Exception:  # noqa: BLE001 — a wallet (or node) that cannot answer has not signed
+            return False
+        return isinstance(r, str) and len(r) >= 66 and r[2:10].lower() == _IS_VALID_SIGNATURE[2:]
 
 
 class LogChannel(Channel):

@@ -107,15 +107,22 @@ class Dispatcher:
         if verdict != "full":
             self.tally.count("queued", g.jobs)
             return
-        if not self.state.drop_group(g.group_id, "queue full"):
+        if not self.drop_queued(g.group_id, "queue full", "queue full (SUPERVISOR_QUEUE_MAX_SIZE)"):
             return  # a worker took its copies into its own order meanwhile (coalescing): not a drop
-        self.tally.drop(g.jobs)
-        jobs = [r["id"] for r in self.state.list_jobs(group_id=g.group_id, limit=10_000)]
-        self.state.update_jobs(jobs, status="dropped", reason="queue full (SUPERVISOR_QUEUE_MAX_SIZE)")
-        for leg in legs_from_json(self.state.get_group(g.group_id)["legs_json"]):
+        self.say(f"[TaskQueue] FULL: dropped group {g.group_id} ({g.jobs} jobs), recorded")
+
+    def drop_queued(self, gid: str, error: str, job_reason: str | None = None) -> bool:
+        """Drop a group no worker has started (its jobs `dropped` with the reason, reservations released); False
+        if it already started or was absorbed (the flow's start re-reads the status under the same lock)."""
+        if not self.state.drop_group(gid, error):
+            return False
+        jobs = [r["id"] for r in self.state.list_jobs(group_id=gid, limit=10_000)]
+        self.tally.drop(len(jobs))
+        self.state.update_jobs(jobs, status="dropped", reason=job_reason or error)
+        for leg in legs_from_json(self.state.get_group(gid)["legs_json"]):
             if leg.reserve_key:
                 self.guardrails.release(leg.reserve_key)
-        self.say(f"[TaskQueue] FULL: dropped group {g.group_id} ({g.jobs} jobs), recorded")
+        return True
 
     def _requeue(self, retry: Retry) -> None:
         if self.coord.enqueue(retry.group_id) == "full":

@@ -31,6 +31,7 @@ from .coordination.base import instance_id
 from .decide import FollowBook, Guardrails
 from .dispatch import Dispatcher
 from .execute import FlowContext, Reimburser
+from .ghosts import GhostHandler
 from .intake import Intake, signal_key
 from .observe import Metrics, SupervisorMetrics, Tally
 from .plan import Planner, SizingReader
@@ -84,6 +85,7 @@ class Supervisor:
         self.intake = Intake(settings=settings, state=state, chain=chain, coord=self.coord, book=self.book,
                              planner=self.planner, sizing=self.sizing, tally=self.tally, say=self.say,
                              enqueue=self.dispatcher.enqueue)
+        self.ghosts = GhostHandler(state=state, dispatcher=self.dispatcher, say=self.say)
         self.worker_gas: dict[str, int] = {}
         self.status = "starting"
         self.channels: list = []
@@ -192,7 +194,7 @@ class Supervisor:
         self.channels = build_channels(self.opts.channels, intake=self.intake, leaders=self.book.leaders,
                                        stop=self.stop_event, settings=self.settings, state=self.state,
                                        chain=self.chain, exchange=exchange, ctf=ctf, world=world,
-                                       data_api_poll_s=self.opts.data_api_poll_s)
+                                       data_api_poll_s=self.opts.data_api_poll_s, on_ghost=self.ghosts)
         for ch in self.channels:
             ch.start()
             self.service.adopt(ch)

@@ -302,3 +302,42 @@ def test_fill_to_dict_is_json_serialisable():
     f = F.decode_order_filled_v2(v2_log(LEADER, EX2, 0, TOKEN, 5_500_000, 10_000_000))
     d = json.loads(json.dumps(f.to_dict()))
     assert d["key"] == f.key and d["price"] == "0.550000"
+
+
+def test_pending_signature_types_are_checked_as_the_exchange_does():
+    from copytrade_cli.polymarket.orders import order_v2_digest, order_v2_tuple
+
+    leader, mm = _orders()
+    cond = "0x" + "cd" * 32
+
+    def decode(order, **kw):
+        refused: list = []
+        got = F.decode_pending_tx(_tx(match_orders_calldata(cond, order, [mm], 5_500_000, [10_000_000])), [LEADER],
+                                  refused=refused, **kw)
+        return len(got), len(refused)
+
+    assert decode(leader) == (1, 0)
+    # type 0 is an EOA order: signer must be the maker, even with a signature that recovers to the signer
+    other_maker = build_signed_order_v2(LEADER_KEY, token_id=TOKEN, side="BUY", maker_amount=5_500_000,
+                                        taker_amount=10_000_000, chain_id=137, exchange=EX2, maker=OTHER)
+    assert F.decode_pending_tx(_tx(match_orders_calldata(cond, other_maker, [mm], 5_500_000, [10_000_000])),
+                               [LEADER], refused=[]) == []
+    # fields changed after signing: refused (and reported through `refused`)
+    assert decode({**leader, "makerAmount": "9000000"}) == (0, 1)
+    assert decode({**leader, "signatureType": 7}) == (0, 1)  # unknown type
+    # type 3 (deposit wallet): signer == maker and ERC-1271 on the wallet; no checker -> refused (stricter)
+    wallet = {**leader, "signatureType": 3, "signature": "0x" + "11" * 317}
+    assert decode(wallet) == (0, 1)
+    asked = []
+
+    def erc1271(who, digest, sig):
+        asked.append((who, digest, sig))
+        return True
+
+    assert decode(wallet, erc1271=erc1271) == (1, 0)
+    (who, digest, sig), = asked
+    assert who == LEADER and sig == b"\x11" * 317
+    assert digest == order_v2_digest(order_v2_tuple(wallet), 137, EX2)
+    assert decode(wallet, erc1271=lambda *a: False) == (0, 1)
+    assert decode(wallet, erc1271=lambda *a: 1 / 0) == (0, 1)  # a wallet that cannot answer has not signed
+    assert decode({**wallet, "signer": OTHER}, erc1271=erc1271) == (0, 1)  # type 3 needs signer == maker

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
@@ -90,14 +90,32 @@ def _shares_usd(side: int, making: int, taking: int) -> tuple[int, int]:
     return (taking, making) if side == 0 else (making, taking)
 
 
-def _signed_by(o: _Ord, chain_id: int, exchange: str) -> bool:
-    """True when an EOA-style order signature (types 0-2) recovers to its signer; type 3 is not checkable here."""
-    if o.signature_type == 3:
-        return True
+# ERC-1271 check for a type 3 (POLY_1271, deposit wallet) order: (wallet, order hash, signature) -> valid.
+# Pure decoding cannot answer it (it asks the wallet contract); the caller passes one that does an eth_call.
+Erc1271Check = Callable[[str, bytes, bytes], bool]
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+
+
+def _signed_by(o: _Ord, chain_id: int, exchange: str, erc1271: Erc1271Check | None = None) -> bool:
+    """True when the order's signature is valid as the exchange checks it: types 0-2 (V1 and V2) recover with
+    ECDSA to the signer (type 0 also needs signer == maker); type 3 (V2 only) needs signer == maker and the
+    wallet's `isValidSignature(orderHash, sig) == 0x1626ba7e`, asked through `erc1271`. Anything that cannot be
+    verified (no `erc1271`, an unknown type, a digest that does not build) is refused."""
     try:
         digest = order_v2_digest(o.raw, chain_id, exchange) if o.version == 2 else order_v1_digest(o.raw, chain_id,
                                                                                                   exchange)
     except Exception:  # noqa: BLE001
+        return False
+    if o.signature_type == 3:
+        if o.version != 2 or erc1271 is None or o.signer.lower() != o.maker.lower():
+            return False
+        try:
+            return bool(erc1271(o.maker, digest, bytes(o.raw[-1])))
+        except Exception:  # noqa: BLE001 — a wallet that cannot answer has not signed
+            return False
+    if o.signature_type not in (0, 1, 2):
+        return False
+    if o.signature_type == 0 and o.signer.lower() != o.maker.lower():
         return False
     who = recover_signer(digest, o.raw[-1])
     return who is not None and who.lower() == o.signer.lower()
@@ -120,6 +138,8 @@ def decode_pending_tx(
     operators: Iterable[str] | None = None,
     chain_id: int = 137,
     verify_signatures: bool = True,
+    erc1271: Erc1271Check | None = None,
+    refused: list[LeaderFill] | None = None,
     seen_at: float | None = None,
 ) -> list[LeaderFill]:
     """A pending (or mined) transaction -> the fills it will produce for leaders, before it is mined.
@@ -132,8 +152,10 @@ def decode_pending_tx(
     moving a leader's tokens (SELL) or to a leader (BUY), no price.
 
     Spoofing guard: anyone can broadcast a doomed matchOrders naming a leader. With
-    `verify_signatures` an exchange order only counts when its EIP-712 signature recovers to its signer
-    (and, with `operators`, only when the sender is a known exchange operator).
+    `verify_signatures` an exchange order only counts when its signature verifies (see `_signed_by`; type 3
+    needs `erc1271`, else it is refused) and, with `operators`, only when the sender is a known exchange
+    operator. The supervisor's mempool channel passes both (operators read from the chain). Fills refused for
+    their signature are appended to `refused` when given (for counting; never to act on).
     """
     if not isinstance(tx, Mapping) and not hasattr(tx, "input"):
         raise DecodeError("tx: expected a mapping")
@@ -240,13 +262,16 @@ def decode_pending_tx(
         who = _who(o, wanted)
         if who is None or shares == 0 or o.side not in (0, 1):
             continue
-        if verify_signatures and not _signed_by(o, chain_id, to):
-            continue
-        out.append(LeaderFill(
+        fill = LeaderFill(
             leader=who, tx_hash=tx_hash, token_id=str(o.token_id), side="BUY" if o.side == 0 else "SELL",
             shares_micro=shares, usd_micro=usd, price=_price(usd, shares), source=SOURCE_MEMPOOL, seen_at=now,
             condition_id=cond, block_number=block, exchange=to, counterparty=_safe_checksum(other),
-        ))
+        )
+        if verify_signatures and not _signed_by(o, chain_id, to, erc1271):
+            if refused is not None:
+                refused.append(fill)
+            continue
+        out.append(fill)
     return out
 
 
