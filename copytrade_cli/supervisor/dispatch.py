@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from .backends import Delivery
 from .execute import run_group_outcome
-from .model import GroupStatus, Outcome, PlannedGroup, Retry, StallCause, legs_from_json
+from .execute.admission import InvalidGroup, load_legs
+from .model import GroupStatus, Outcome, PlannedGroup, Retry, StallCause
 
 log = logging.getLogger("copytrade.supervisor")
 
@@ -112,7 +113,11 @@ class Dispatcher:
         self.tally.drop(g.jobs)
         jobs = [r["id"] for r in self.state.list_jobs(group_id=g.group_id, limit=10_000)]
         self.state.update_jobs(jobs, status="dropped", reason="queue full (SUPERVISOR_QUEUE_MAX_SIZE)")
-        for leg in legs_from_json(self.state.get_group(g.group_id)["legs_json"]):
+        try:
+            legs = load_legs(self.state.get_group(g.group_id)["legs_json"])
+        except InvalidGroup:
+            legs = []  # nothing reserved can be named from an unreadable row; its jobs are dropped all the same
+        for leg in legs:
             if leg.reserve_key:
                 self.guardrails.release(leg.reserve_key)
         self.say(f"[TaskQueue] FULL: dropped group {g.group_id} ({g.jobs} jobs), recorded")
@@ -174,8 +179,8 @@ class Dispatcher:
             g = self.state.get_group(gid)
             outcome = outcome_of(result, g)
             self.tally.count(str(outcome.status))
+            final = outcome.final  # also a group refused before its first step (dropped): never redelivered
             if outcome.status in (GroupStatus.COMPLETE, GroupStatus.REFUNDED, GroupStatus.FAILED):
-                final = True
                 self.tally.group_done(g)
             elif outcome.status == GroupStatus.STALLED:
                 if outcome.cause == StallCause.RPC:
