@@ -223,3 +223,36 @@ def test_paused_proxy_in_an_aggregated_batch_is_skipped_others_copy(fork):
     assert len(groups) == 1, "one aggregated group"
     for p, _f in follows:
         check_once(fork, p, token, before[p], expect="skipped" if p == paused else "complete")
+
+
+def test_paused_proxy_keeps_its_debt_the_others_are_reimbursed(fork):
+    """Smart Buffer: two followers copy on the worker's float; one proxy is paused before the reimbursement.
+    The reimbursement batch leaves its debt open (never reverting the batch) and repays the other; unpaused,
+    the debt is repaid at the next run. Balances on chain."""
+    follows, token = _followers(fork, 2)
+    for p, f in follows:
+        add_follow(fork.state, follower=p, leader=SEED_LEADER, amount="3", flow="buffer")
+    before = {p: balances(fork, p, token) for p, _f in follows}
+    paused, other = follows[0][0], follows[1][0]
+    time.sleep(1.0 - time.time() % 1.0 + 0.05)
+    sup = RunningSupervisor(fork, channels=("mempool", "logs"), reimburse_every_s=3600)
+    try:
+        leader_trade(fork.w3, fork.world, side="BUY", usd=6.0, price="0.5", pending_ms=0)
+        assert sup.wait(lambda: all([j["status"] for j in jobs_for(fork, p)] == ["complete"] for p in (paused, other)),
+                        60), [(j["follower"], j["status"], j["reason"]) for j in fork.state.list_jobs(limit=5)]
+        assert {d["proxy"].lower() for d in fork.state.open_debts()} >= {paused.lower(), other.lower()}
+        _set_paused(fork, paused, True)
+        injected("paused proxy with an open Smart Buffer debt")
+    finally:
+        sup.stop()  # the shutdown repays what it can
+    open_now = {d["proxy"].lower() for d in fork.state.open_debts()}
+    assert paused.lower() in open_now and other.lower() not in open_now, open_now
+    check_once(fork, other, token, before[other], expect="complete")
+    assert balances(fork, paused, token)[0] == before[paused][0], "nothing pulled from the paused proxy"
+    _set_paused(fork, paused, False)
+    sup = RunningSupervisor(fork, channels=("logs",))
+    try:
+        wait_settled(fork, [paused], 60)
+    finally:
+        sup.stop()
+    check_once(fork, paused, token, before[paused], expect="complete")
