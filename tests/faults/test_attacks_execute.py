@@ -121,6 +121,28 @@ def test_stale_and_off_book_groups_are_refused_fresh_one_runs(fork):
     check_once(fork, follows[2][0], token, before[follows[2][0]], expect="complete")
 
 
+def test_leg_no_longer_in_the_allowlist_is_dropped_at_start(fork):
+    """A queued group of two legs; at the restart COPY_TRADING_EXECUTION_ALLOWLIST names only one follower:
+    the other leg is skipped with the reason before the pull, the allowed one copies."""
+    follows, token = _followers(fork, 2)
+    before = {p: balances(fork, p, token) for p, _f in follows}
+    gid, ids = _queued_group(fork, follows, token)
+    allowed, gone = follows[0][0], follows[1][0]
+    injected("leg removed from the allowlist before its group started")
+    sup = RunningSupervisor(fork, settings=make_settings(fork.settings.home,
+                                                         COPY_TRADING_EXECUTION_ALLOWLIST=allowed), channels=("logs",))
+    try:
+        assert sup.wait(lambda: fork.state.get_group(gid)["status"] == "complete", 60), fork.state.get_group(gid)
+        wait_settled(fork, [allowed, gone])
+    finally:
+        sup.stop()
+    jobs = _jobs(fork, ids)
+    assert jobs[ids[1]]["status"] == "skipped"
+    assert jobs[ids[1]]["reason"] == "follower not in COPY_TRADING_EXECUTION_ALLOWLIST (re-checked at start)"
+    check_once(fork, allowed, token, before[allowed], expect="complete")
+    check_once(fork, gone, token, before[gone], expect="skipped")
+
+
 # --- impossible values ----------------------------------------------------------------------------------------
 def test_hand_edited_legs_1e400_fail_terminal_with_the_reason(fork, caplog):
     """A group row edited by hand to an amount of 1e400: the group fails (terminal) with its reason, its job

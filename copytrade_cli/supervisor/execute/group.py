@@ -127,10 +127,10 @@ class GroupRunner:
         g = self.g
         where = "" if not_started(g) else f" (stopped at stage {g.get('stage')} on worker {g.get('worker')})"
         reason = f"invalid group: {why}{where}"[:300]
-        rows = self.c.state.list_jobs(group_id=self.gid, limit=100_000)
+        rows = [r for r in self.c.state.list_jobs(group_id=self.gid, limit=100_000)
+                if r["status"] not in (JobStatus.COMPLETE, JobStatus.SKIPPED)]  # those keep what they say
         with self.j.batch():
-            self.c.state.update_jobs([r["id"] for r in rows if r["status"] not in ("complete", "skipped")],
-                                     status=JobStatus.FAILED.value, reason=reason)
+            self.c.state.update_jobs([r["id"] for r in rows], status=JobStatus.FAILED.value, reason=reason)
             self.j.step("Validate", "failed", detail=reason)
             self.j.set(stage="failed", status=GroupStatus.FAILED.value, error=reason, t_done=time.time())
             self._release_reservations(rows)
