@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     supervisor_dedup_ttl_ms: int = Field(60_000, alias="SUPERVISOR_DEDUP_TTL_MS", ge=1, le=604_800_000,
                                          json_schema_extra={"example": "60000"})
     """How long a seen fill stays in the fast dedup set (the state file keeps it forever)."""
+    supervisor_max_group_age_ms: int = Field(60_000, alias="SUPERVISOR_MAX_GROUP_AGE_MS", ge=1_000, le=86_400_000,
+                                             json_schema_extra={"example": "60000"})
+    """A queued group older than this (since its fill was detected) is refused before its first step, its
+    jobs skipped with the reason: its price limit was set from a fill that long ago (resume, orphan regrouping,
+    a shared-queue refill, a backlog)."""
     supervisor_guardrail_cache_ttl_ms: int = Field(5000, alias="SUPERVISOR_GUARDRAIL_CACHE_TTL_MS", ge=0, le=3_600_000,
                                                    json_schema_extra={"example": "5000"})
     """Cache period of guardrail counters read from the shared store."""

@@ -110,6 +110,15 @@ class ClobGateway:
             return PlacedOrder(order_id, wire, resp, False, str(resp.get("error") or resp.get("errorMsg")))
         return PlacedOrder(order_id, wire, resp, True)
 
+    def book(self, token_id: str) -> dict[str, Any] | None:
+        """The CLOB's order book of `token_id` (`GET /book`: bids and asks with price and size), or None if it
+        could not be read (the caller then relies on its FOK order)."""
+        try:
+            got = self.client.get_order_book(str(token_id))
+        except Exception:  # noqa: BLE001 — the client raises its own exception types; unreadable is None
+            return None
+        return got if isinstance(got, dict) else None
+
     def lookup(self, order_id: str) -> dict[str, Any] | None:
         """The CLOB's record of an order (to reconcile an order whose outcome is unknown), or None."""
         from py_clob_client_v2.exceptions import PolyApiException

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from .backends import Delivery
 from .execute import run_group_outcome
-from .model import GroupStatus, Outcome, PlannedGroup, Retry, StallCause, legs_from_json
+from .execute.admission import InvalidGroup, load_legs
+from .model import GroupStatus, Outcome, PlannedGroup, Retry, StallCause
 
 log = logging.getLogger("copytrade.supervisor")
 
@@ -119,7 +120,11 @@ class Dispatcher:
         jobs = [r["id"] for r in self.state.list_jobs(group_id=gid, limit=10_000)]
         self.tally.drop(len(jobs))
         self.state.update_jobs(jobs, status="dropped", reason=job_reason or error)
-        for leg in legs_from_json(self.state.get_group(gid)["legs_json"]):
+        try:
+            legs = load_legs(self.state.get_group(gid)["legs_json"])
+        except InvalidGroup:
+            legs = []  # nothing reserved can be named from an unreadable row; its jobs are dropped all the same
+        for leg in legs:
             if leg.reserve_key:
                 self.guardrails.release(leg.reserve_key)
         return True
@@ -181,8 +186,8 @@ class Dispatcher:
             g = self.state.get_group(gid)
             outcome = outcome_of(result, g)
             self.tally.count(str(outcome.status))
+            final = outcome.final  # also a group refused before its first step (dropped): never redelivered
             if outcome.status in (GroupStatus.COMPLETE, GroupStatus.REFUNDED, GroupStatus.FAILED):
-                final = True
                 self.tally.group_done(g)
             elif outcome.status == GroupStatus.STALLED:
                 if outcome.cause == StallCause.RPC:

@@ -142,6 +142,7 @@ class Supervisor:
         from ..chain.deploy import addresses, contract
         from ..polymarket.addresses import chain_contracts
         from ..polymarket.clob import ClobGateway
+        from .execute.admission import StartRules
         from .fleet import Fleet
 
         # NOTE: the readiness pre-flight runs before this, in runbook.supervise (the supervisor never imports it).
@@ -180,7 +181,8 @@ class Supervisor:
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,
                                     guardrails=self.guardrails, fault_kill_at=self.settings.fault_kill_at,
                                     on_step=self.tally.step, coalesce=self.coord.coalesces and self.opts.aggregate
-                                    and self.opts.coalesce)
+                                    and self.opts.coalesce,
+                                    rules=StartRules.of(self.settings, live=not self.chain.is_local))
         try:
             self.funder = funder_account(self.settings)
         except Exception:  # noqa: BLE001 — refuel is optional without an operator key

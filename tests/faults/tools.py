@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+from decimal import Decimal
 
 from copytrade_cli.settings import SEED_LEADER
 from copytrade_cli.supervisor.configs import add_follow
@@ -27,7 +29,8 @@ def setup_follow(fork, flow="standard", amount="3", **follow):
 class FaultProxy:
     """An HTTP proxy (aiohttp, own thread) in front of a server: forwards every request (a second, killable
     RPC endpoint in front of the node), except POST /order per `mode` (in front of the CLOB): "5xx" answers 503 without
-    forwarding; "timeout" forwards (the CLOB accepts and settles) but answers only after the client gave up."""
+    forwarding; "timeout" forwards (the CLOB accepts and settles) but answers only after the client gave up;
+    "inflate" forwards and multiplies `makingAmount` / `takingAmount` of the answer by 10 (a CLOB claiming more)."""
 
     def __init__(self, target: str, *, drop_path: bool = False):
         """`drop_path`: forward every request to the target's root (an RPC URL with an API-key path, e.g.
@@ -38,6 +41,7 @@ class FaultProxy:
         self.calls = 0  # every request that came in
         self.posted = 0  # POST /order that reached the CLOB
         self.refused = 0
+        self.inflated = 0  # answers rewritten in "inflate" mode
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -57,6 +61,13 @@ class FaultProxy:
                 data, status, ctype = await r.read(), r.status, r.content_type
             if is_order and self.mode == "timeout":
                 await asyncio.sleep(7)  # the client's HTTP timeout is 5 s
+            if is_order and self.mode == "inflate" and status == 200:
+                doc = json.loads(data)
+                if isinstance(doc, dict) and doc.get("makingAmount"):
+                    for k in ("makingAmount", "takingAmount"):
+                        doc[k] = str(Decimal(str(doc[k])) * 10)
+                    data = json.dumps(doc).encode()
+                    self.inflated += 1
             return web.Response(body=data, status=status, content_type=ctype)
 
         async def main():

@@ -3,6 +3,8 @@
 Modules, in the order a group meets them:
 - `context`: `FlowContext` (chain, addresses, state, reporting, one `Contracts` cache), `FlowWorker` (what a flow
   needs from a worker) and `commits_in_state` (do cap commits go into the state file's transaction?).
+- `admission`: the group row's values checked as it is loaded (`InvalidGroup`), and what a group that has not
+  started is re-checked against before its first step (`StartRules`: the switch, its age, the book, the allowlist).
 - `group`: `GroupRunner` / `run_group_outcome` / `run_group`: start the group (coalescing), run its stage machine,
   return a `model.Outcome` (a stall with its `StallCause`).
 - `buy`, `sell`: the BUY and SELL stage machines; `flow`: what both share (pull confirmation, push and completion,

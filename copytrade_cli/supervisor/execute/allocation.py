@@ -6,10 +6,22 @@ the largest fractional remainders (ties: the earlier leg, as before: lower job i
 from __future__ import annotations
 
 from ..model import Leg
+from .admission import MAX_MICRO, InvalidGroup
+
+_MAX_SUM = MAX_MICRO * 256  # a batch's legs at their bound
+
+
+def _micro(v, what: str, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+        raise InvalidGroup(f"{what} {str(v)[:40]!r} is not a micro amount in [0, {hi}]")
+    return v
 
 
 def pro_rata(total: int, weights: list[int]) -> list[int]:
-    """Split `total` micro-units by `weights`: floors, then leftover units to the largest remainders."""
+    """Split `total` micro-units by `weights`: floors, then leftover units to the largest remainders. An
+    impossible input (not an integer, negative, past the bounds) is an `InvalidGroup`, never a wrong split."""
+    total = _micro(total, "amount to split", _MAX_SUM)
+    weights = [_micro(w, "weight", MAX_MICRO) for w in weights]
     wsum = sum(weights)
     if wsum <= 0 or total <= 0:
         return [0] * len(weights)
@@ -26,6 +38,8 @@ def buy_split(legs: list[Leg], filled_shares: int, spent_micro: int, *, standard
     (USD of the order each one paid) and, in the Standard flow, `refunds` (the unspent part of each pull).
     Keys in this order: the split is journalled into `order_json` as is."""
     weights = [leg.usd_micro for leg in legs]
+    if isinstance(spent_micro, int) and spent_micro > sum(weights):
+        raise InvalidGroup(f"spent {spent_micro} is more than the legs put in ({sum(weights)})")
     shares = pro_rata(filled_shares, weights)
     spent = pro_rata(spent_micro, weights)
     if standard:

@@ -32,6 +32,7 @@ class BuyFlow(Flow):
         stage = g["stage"]
         if stage == "queued":
             if buffer:
+                total = self.screen_legs(None)  # the float pays; a paused proxy could never reimburse it
                 if not self._check_buffer(total):
                     self.j.set(flow="standard")
                     return self.run()
@@ -86,53 +87,12 @@ class BuyFlow(Flow):
 
     def _pull_collateral(self, total: int) -> None:
         t0 = time.time()
-        total = self._drop_unfunded_legs(total)
+        total = self.screen_legs("collateral")
         self.hold(total)  # the pulled collateral is this group's from the moment it lands: never another's float
         tx = self.tx.send("pullCollateral", self.c.collateral, self.j.proxies(), [leg.usd_micro for leg in self.j.legs],
                           intent={"stage": "pull_sent"}, tx_field="pull_tx")
         self.j.set(stage="pull_sent", pull_tx=tx)
         self.confirm_pull(t0, f"{total / MICRO:.2f} USD from {len(self.j.legs)} proxies")
-
-    def _drop_unfunded_legs(self, total: int) -> int:
-        """Before a Standard pull (also a Smart Buffer group that fell back to it): one batched read of the
-        proxies' collateral. A leg whose proxy cannot pay it (drained since the decision, or named by several
-        coalesced legs) is skipped with the reason, so one dry proxy never reverts the whole batch and fails
-        every other follower's copy. Returns the new total; raises Finished when no leg is left."""
-        need: dict[str, int] = {}
-        for leg in self.j.legs:
-            need[leg.proxy.lower()] = need.get(leg.proxy.lower(), 0) + leg.usd_micro
-        who = list(need)
-        try:
-            left = dict(zip(who, erc20_balances(self.c.w3, self.c.collateral, who)))
-        except Exception:  # noqa: BLE001 — unknown: go ahead; a pull that reverts fails the group, nothing moved
-            return total
-        if all(left[p] >= n for p, n in need.items()):
-            return total
-        keep, drop = [], []
-        for leg in self.j.legs:
-            p = leg.proxy.lower()
-            if left[p] >= leg.usd_micro:
-                left[p] -= leg.usd_micro
-                keep.append(leg)
-            else:
-                drop.append(leg)
-        with self.j.batch():
-            for leg in drop:
-                self.c.state.update_jobs([leg.job_id], status=JobStatus.SKIPPED.value,
-                                         reason=f"proxy has {left[leg.proxy.lower()] / MICRO:.2f} USD, the copy needs "
-                                                f"{leg.usd_micro / MICRO:.2f} (at pull time)")
-                if self.c.guardrails and leg.reserve_key:
-                    self.c.guardrails.release(leg.reserve_key)
-            self.j.legs = keep
-            self.j.step("Check Balances", "skipped", detail=f"{len(drop)} of {len(drop) + len(keep)} proxies cannot "
-                                                            "pay their copy; skipped")
-            if not keep:
-                self.j.set_legs(keep, stage="failed", status=GroupStatus.FAILED.value,
-                                error="no proxy could pay its copy at pull time")
-        if not keep:
-            raise Finished(GroupStatus.FAILED.value)
-        self.j.set_legs(keep)
-        return sum(leg.usd_micro for leg in keep)
 
     def _push_outcome(self) -> str:
         g = self.j.g

@@ -79,6 +79,7 @@ class FlowContext:
     stuck_after_s: float = 30.0
     coalesce: bool = False  # in process: a group starting now takes in queued groups of the same order
     coalesce_max_legs: int = 150
+    rules: Any = None  # admission.StartRules: what a not-started group is re-checked against (None: values only)
     contracts: Contracts = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

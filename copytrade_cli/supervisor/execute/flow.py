@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from .orders import OrderDesk
 
 
+# Executor.legStatus codes (contracts/Executor.vy): why a proxy would make a batch revert.
+LEG_STATUS = {1: "no contract at the proxy's address", 2: "the proxy's factory is not trusted by the Executor",
+              3: "not a proxy of its factory", 4: "the proxy is paused", 5: "the proxy's factory names another executor"}
+
+
 class Flow:
     """The stages both sides run; `BuyFlow` / `SellFlow` drive them from the journalled stage (`run()`)."""
 
@@ -51,6 +56,94 @@ class Flow:
     def held_elsewhere(self) -> int:
         """The worker's collateral that its other groups in flight hold."""
         return self.w.reserved_except(self.j.gid)
+
+    # --- legs that cannot take part: dropped before the first step ----------------------------------------
+    def screen_legs(self, balances: str | None) -> int:
+        """Before the pull (the Smart Buffer check too): one batched read of `Executor.legStatus` for every
+        proxy and, with `balances` ("collateral" / "outcome"), their balances; a leg whose proxy is paused,
+        foreign or not a proxy, cannot pay its copy (drained since the decision, or named by several coalesced
+        legs), or whose follower left COPY_TRADING_EXECUTION_ALLOWLIST is skipped with its reason, so one such
+        proxy never reverts the batch and fails every other follower's copy. Returns the new total (USD for a
+        BUY, shares for a SELL); raises Finished when no leg is left. A read that fails: go ahead (a pull that
+        reverts fails the group, nothing moved)."""
+        legs = self.j.legs
+        drops = self._not_allowed(legs)
+        drops.update(self._unfit(legs, balances, drops))
+        field = "usd_micro" if self.j.g["side"] == "BUY" else "shares_micro"
+        if drops:
+            self.drop_legs(drops)
+        return sum(getattr(leg, field) for leg in self.j.legs)
+
+    def _not_allowed(self, legs) -> dict[int, str]:
+        from .admission import allowlist_refusals
+
+        rules = self.c.rules
+        if rules is None or not rules.allowlist or all(leg.proxy.lower() in rules.allowlist for leg in legs):
+            return {}
+        owners: dict[int, str | None] = {}
+        for j in self.c.state.jobs_by_ids([leg.job_id for leg in legs]):
+            f = self.c.state.get_follow(j["follow_id"]) if j.get("follow_id") is not None else None
+            owners[j["id"]] = f.owner if f else None
+        return allowlist_refusals(rules, legs, owners)
+
+    def _unfit(self, legs, balances: str | None, dropped: dict[int, str]) -> dict[int, str]:
+        from ...chain.reads import FAILED, read_many, view
+
+        proxies = list(dict.fromkeys(leg.proxy.lower() for leg in legs if leg.job_id not in dropped))
+        if not proxies:
+            return {}
+        reads = [view(self.c.executor, "legStatus(address[])", proxies, returns="uint256[]")]
+        if balances == "collateral":
+            reads += [view(self.c.collateral, "balanceOf(address)", p, returns="uint256") for p in proxies]
+        elif balances == "outcome":
+            tok = int(self.j.g["token_id"])
+            reads += [view(self.c.ctf, "balanceOf(address,uint256)", p, tok, returns="uint256") for p in proxies]
+        try:
+            got = read_many(self.c.w3, reads)
+        except Exception:  # noqa: BLE001 — unknown: go ahead
+            return {}
+        status = got[0]
+        status = dict(zip(proxies, status)) if status is not FAILED and len(status) == len(proxies) else {}
+        left = {p: v for p, v in zip(proxies, got[1:]) if v is not FAILED} if balances else {}
+        field, unit = ("usd_micro", "USD") if balances != "outcome" else ("shares_micro", "shares")
+        out: dict[int, str] = {}
+        for leg in legs:
+            p = leg.proxy.lower()
+            if leg.job_id in dropped:
+                continue
+            code = int(status.get(p, 0))
+            if code:
+                out[leg.job_id] = f"{LEG_STATUS.get(code, f'leg status {code}')} (at pull time)"
+                continue
+            if p not in left:
+                continue
+            need = getattr(leg, field)
+            if left[p] >= need:
+                left[p] -= need
+            else:
+                out[leg.job_id] = (f"proxy has {left[p] / MICRO:.2f} {unit}, the copy needs {need / MICRO:.2f} "
+                                   "(at pull time)")
+        return out
+
+    def drop_legs(self, drops: dict[int, str]) -> None:
+        """Skip these legs (job id -> reason) before anything moved: jobs skipped with their reason, their cap
+        reservations released, the rest of the group goes on. No leg left: the group fails (Finished)."""
+        keep = [leg for leg in self.j.legs if leg.job_id not in drops]
+        gone = [leg for leg in self.j.legs if leg.job_id in drops]
+        with self.j.batch():
+            for leg in gone:
+                self.c.state.update_jobs([leg.job_id], status=JobStatus.SKIPPED.value, reason=drops[leg.job_id])
+                if self.c.guardrails and leg.reserve_key:
+                    self.c.guardrails.release(leg.reserve_key)
+            self.j.step("Check Legs", "skipped", detail=f"{len(gone)} of {len(self.j.legs)} legs cannot take part; "
+                                                         f"skipped ({sorted(set(drops.values()))[0]})")
+            if keep:
+                self.j.set_legs(keep)
+            else:
+                self.j.set_legs(keep, stage="failed", status=GroupStatus.FAILED.value,
+                                error="no leg could take part at pull time")
+        if not keep:
+            raise Finished(GroupStatus.FAILED.value)
 
     # --- pull -------------------------------------------------------------------------------------------
     def confirm_pull(self, t0: float | None = None, detail: str = "") -> None:

@@ -83,12 +83,31 @@ class OrderDesk:
             self.j.set(stage="order_failed", error=placed.error)
             return
         gave, got = placed.making_micro, placed.taking_micro
+        if gave is not None and got is not None and (gave < 0 or got < 0):
+            gave = got = None  # a negative amount is no answer: the settlement's logs say what was filled
+        if gave is not None and gave > self.planned():
+            # The CLOB claims the order gave more than it was for: never charge beyond the plan. The logs of the
+            # settlement are checked before anything is pushed (`await_settlement`).
+            self.discrepancy(f"the CLOB reported {side} making {gave / MICRO:.6f}, more than the order's "
+                             f"{self.planned() / MICRO:.6f}; capped")
+            gave = self.planned()
         if gave is None or got is None:
             # The CLOB did not say how much was filled: the settlement's own logs say it (exact).
             gave, got = self.fill_from_chain(placed.tx_hashes)
         # NOTE: no balance deltas: with the worker given back after this, other orders of the same worker
         # may settle meanwhile. The settlement itself is awaited after the worker is given back.
         self.record_fill(side, t0, placed.tx_hashes, gave, got)
+
+    def planned(self) -> int:
+        """What the order was for: a BUY's USD (the sum of its legs), a SELL's shares."""
+        field = "usd_micro" if self.j.g["side"] == "BUY" else "shares_micro"
+        return sum(getattr(leg, field) for leg in self.j.legs)
+
+    def discrepancy(self, detail: str) -> None:
+        """Journal (and report) a difference between what the CLOB said and what the order / the chain says."""
+        log.warning("group %s: %s", self.j.gid, detail)
+        self.j.step("Settlement", "mismatch", detail=detail[:300])
+        self.j.c.report(self.j.gid, "Settlement", f"mismatch: {detail[:160]}")
 
     def fill_from_chain(self, hashes: list[str]) -> tuple[int, int]:
         """What our order gave and got, from its settlement transactions once they are mined."""
@@ -151,24 +170,38 @@ class OrderDesk:
             self.j.set(stage="order_failed", error=f"order {status or 'not found'}")
 
     def await_settlement(self) -> None:
-        """Stage `filled`: the CLOB's settlement transactions must be mined before anything is pushed. If one
-        reverted, the amounts journalled from the CLOB's answer are replaced by what the chain shows."""
+        """Stage `filled`: the CLOB's settlement transactions must be mined before anything is pushed; then the
+        fill journalled from the CLOB's answer is checked against the settlement's `OrderFilled` logs (through
+        the checked decoder): where they differ (a settlement reverted, or the answer claimed more) the logs'
+        amounts, capped at what the order was for, are what the followers are charged, the difference journalled."""
         g = self.j.g
         hashes = self.j.order_info().get("settle_txs") or []
         if not hashes:
             return
         statuses = self.tx.settled(hashes)
-        if all(v == 1 for v in statuses.values()):
-            return
-        gave, got = self.fill_from_chain(hashes)
+        gave, got = order_fill((self.tx.receipt(h) for h in hashes), g["order_id"])
         side = g["side"]
+        # Before anyone is charged: what the settlement's OrderFilled logs say this order gave and got is the
+        # fill, never more than the order was for. The CLOB's answer is only taken where the logs agree.
+        gave = min(gave, self.planned())
         filled, paid = (got, gave) if side == "BUY" else (gave, got)
-        log.warning("group %s: a settlement of order %s reverted; filled %d (not %d)", self.j.gid,
-                    g["order_id"], filled, g["filled_shares"])
+        booked = (g["filled_shares"], g["spent_micro" if side == "BUY" else "proceeds_micro"])
+        if (filled, paid) == booked:
+            return
+        if all(v == 1 for v in statuses.values()):
+            self.discrepancy(f"the CLOB's answer (filled {booked[0] / MICRO:.6f}, "
+                             f"{'spent' if side == 'BUY' else 'proceeds'} {(booked[1] or 0) / MICRO:.6f}) differs "
+                             f"from the settlement's logs ({filled / MICRO:.6f}, {paid / MICRO:.6f}); "
+                             "charging what the logs say")
+        else:
+            log.warning("group %s: a settlement of order %s reverted; filled %d (not %d)", self.j.gid,
+                        g["order_id"], filled, g["filled_shares"])
         if filled <= 0:
+            reverted = not all(v == 1 for v in statuses.values())
+            why = "settlement reverted" if reverted else "the settlement's logs show nothing filled for this order"
             with self.j.batch():
-                self.j.step("Settlement", "failed", detail="the CLOB's settlement reverted: nothing filled")
-                self.j.set(stage="order_failed", error="settlement reverted")
+                self.j.step("Settlement", "failed", detail=f"{why}: nothing filled")
+                self.j.set(stage="order_failed", error=why)
             return
         money = {"spent_micro": paid} if side == "BUY" else {"proceeds_micro": paid}
         self.j.set(filled_shares=filled, **money)

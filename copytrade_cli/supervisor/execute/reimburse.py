@@ -3,14 +3,19 @@ batched per worker, with the same write-ahead rule as the flows (debts marked "p
 is broadcast)."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from ...chain.contracts import encode_call
-from ...chain.reads import erc20_balances
+from ...chain.reads import FAILED, erc20_balances, read_many, view
 from ...chain.rpc import wait_receipt
 from ...errors import ChainError
+from .admission import MAX_LEGS
 from .context import FlowContext
+from .flow import LEG_STATUS
+
+log = logging.getLogger("copytrade.flows")
 
 
 class Reimburser:
@@ -18,6 +23,7 @@ class Reimburser:
 
     def __init__(self, ctx: FlowContext, fleet, batch: int = 100):
         self.c, self.fleet, self.batch = ctx, fleet, batch
+        self._warned: dict[str, int] = {}  # proxy -> leg status already logged (one warning per change)
 
     def run_once(self) -> int:
         """Repay open debts of this fleet's workers; returns how many debts were paid.
@@ -48,9 +54,19 @@ class Reimburser:
         for d in rows:
             per_proxy.setdefault(d["proxy"], []).append(d)
         proxies = list(per_proxy)
-        balances = self._balances(proxies)
+        balances, status = self._balances(proxies)
         legs: list[tuple[str, int, list[dict[str, Any]]]] = []
         for p in proxies:
+            code = int(status.get(p, 0))
+            if code:
+                # A paused or foreign proxy would revert the whole batch: its debts stay open (repaid once the
+                # proxy is usable again), the other proxies are repaid now.
+                if self._warned.get(p) != code:
+                    self._warned[p] = code
+                    log.warning("Smart Buffer debts of proxy %s not reimbursed for now: %s", p,
+                                LEG_STATUS.get(code, f"leg status {code}"))
+                continue
+            self._warned.pop(p, None)
             owed, take = 0, []
             for d in per_proxy[p]:
                 if owed + d["amount"] > balances.get(p, 0):
@@ -87,13 +103,21 @@ class Reimburser:
             self.c.report(gid, "Reimburse", f"{len(payable)} debts, tx {tx}")
         return len(payable)
 
-    def _balances(self, proxies: list[str]) -> dict[str, int]:
+    def _balances(self, proxies: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """The proxies' collateral and their `Executor.legStatus` (0 ok), in one batch; a status that cannot be
+        read counts as ok (the pull then says)."""
+        reads = [view(self.c.executor, "legStatus(address[])", proxies, returns="uint256[]")]
+        reads += [view(self.c.collateral, "balanceOf(address)", p, returns="uint256") for p in proxies]
+        got = read_many(self.c.w3, reads) if len(proxies) <= MAX_LEGS else [FAILED] * len(reads)
+        status = {} if got[0] is FAILED or len(got[0]) != len(proxies) else dict(zip(proxies, got[0]))
+        if all(v is not FAILED for v in got[1:]):
+            return dict(zip(proxies, got[1:])), status
         try:
-            return dict(zip(proxies, erc20_balances(self.c.w3, self.c.collateral, proxies)))
+            return dict(zip(proxies, erc20_balances(self.c.w3, self.c.collateral, proxies))), status
         except ChainError:
             pass  # one more time through web3 (its own retries), per proxy
         token = self.c.contracts.get("erc20", self.c.collateral)
-        return {p: token.functions.balanceOf(p).call() for p in proxies}
+        return {p: token.functions.balanceOf(p).call() for p in proxies}, status
 
     def _settle_in_flight(self) -> None:
         """Debts journalled as being paid by a tx when the process stopped: paid if it was mined, open again if

@@ -24,6 +24,7 @@ class SellFlow(Flow):
         total = sum(leg.shares_micro for leg in self.j.legs)
         if stage == "queued":
             t0 = time.time()
+            total = self.screen_legs("outcome")
             tx = self.tx.send("pullOutcome", self.c.ctf, int(g["token_id"]), self.j.proxies(),
                               [leg.shares_micro for leg in self.j.legs], intent={"stage": "pull_sent"},
                               tx_field="pull_tx")
