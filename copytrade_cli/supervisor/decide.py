@@ -290,7 +290,7 @@ def _fill_problem(fill) -> str | None:
     """Why no copy can be made of this fill (None: it can), as the skip reason."""
     if fill.price is None:
         return "leader price unknown on this channel; a copy needs it"
-    why = value_problem(fill.shares_micro, fill.usd_micro, fill.price)
+    why = value_problem(fill.shares_micro, getattr(fill, "usd_micro", None), fill.price)
     return None if why is None else f"leader fill refused: {why}"
 
 
