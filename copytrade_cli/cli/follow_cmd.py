@@ -45,10 +45,10 @@ def add(ctx: typer.Context,
     from ..supervisor.configs import add_checked_follow
 
     c = get_ctx(ctx, json_)
-    _show(c, add_checked_follow(c.settings, c.state, network, follower=follower, leader=leader, owner=owner, sizing=sizing.value, amount=amount,
-                        min_usd=min_usd, max_usd=max_usd, max_slippage=max_slippage, sell_mode=sells.value,
-                        side_filter=side.value, min_leader_usd=min_leader_usd, max_price=max_price,
-                        flow=flow.value))
+    _show(c, add_checked_follow(c.settings, c.state, network, follower=follower, leader=leader, owner=owner,
+                                sizing=sizing.value, amount=amount, min_usd=min_usd, max_usd=max_usd,
+                                max_slippage=max_slippage, sell_mode=sells.value, side_filter=side.value,
+                                min_leader_usd=min_leader_usd, max_price=max_price, flow=flow.value))
 
 
 @app.command("list")

@@ -107,7 +107,8 @@ def seed(settings: Settings, state: State, *, leader: str = SEED_LEADER, amount:
          flow: str = "standard", network: str | None = None) -> Follow:
     """The seed's test config: the operator's proxy follows 0x7099...79C8 with a fixed 10 USD per copy."""
     proxy, owner = operator_proxy(settings, state, network)
-    return add_checked_follow(settings, state, network, follower=proxy, owner=owner, leader=leader, sizing="fixed", amount=amount, flow=flow)
+    return add_checked_follow(settings, state, network, follower=proxy, owner=owner, leader=leader, sizing="fixed",
+                              amount=amount, flow=flow)
 
 
 def set_status(state: State, follow_id: int, status: str) -> Follow:
