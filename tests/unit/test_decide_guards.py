@@ -144,6 +144,8 @@ def test_feed_usdc_within_one_percent_or_a_cent_is_accepted(usdc):
 
 def test_feed_timestamp_tolerance_and_missing_usdc():
     assert decode_data_api_row(_row(timestamp=int(time.time()) + 2)).timestamp  # within FUTURE_TOLERANCE_S
+    ahead = int(time.time()) + 3600  # a fork whose chain clock was advanced: its caller passes that clock
+    assert decode_data_api_row(_row(timestamp=ahead), now=ahead).timestamp == ahead
     f = decode_data_api_row(_row(usdcSize=None, timestamp=None))
     assert f.usd_micro == 10_000_000 and f.timestamp is None
 

@@ -112,7 +112,7 @@ def _timestamp_s(value: Any, now: float | None = None) -> int | None:
 
 
 def _trade_row_fill(row: Mapping[str, Any], wanted: frozenset[str] | None, source: str,
-                    seen_at: float | None) -> LeaderFill | None:
+                    seen_at: float | None, now: float | None = None) -> LeaderFill | None:
     leader = _checksum(row.get("proxyWallet"), "proxyWallet")
     if not _wanted(leader, wanted):
         return None
@@ -132,7 +132,7 @@ def _trade_row_fill(row: Mapping[str, Any], wanted: frozenset[str] | None, sourc
     why = value_problem(shares, usd, price)
     if why is not None:
         raise DecodeError(why if why.startswith("price") else f"usdcSize: {why}")
-    ts = _timestamp_s(row.get("timestamp"))
+    ts = _timestamp_s(row.get("timestamp"), now)
     cond = row.get("conditionId")
     if cond is not None:
         cond = _b32hex(cond, "conditionId") if isinstance(cond, str) else None
@@ -167,8 +167,10 @@ def _counted(source: str):
 
 @_counted(SOURCE_ACTIVITY_WS)
 def decode_activity_message(message: Any, leaders: Iterable[str] | None = None, *,
-                            seen_at: float | None = None) -> LeaderFill | None:
+                            seen_at: float | None = None, now: float | None = None) -> LeaderFill | None:
     """An RTDS activity websocket frame (str/bytes JSON or dict) -> the trade's fill, filtered by leader.
+    `now` is the clock a timestamp may not be ahead of (default: this host's; a fork whose chain clock was
+    advanced stamps its feed with block time, so its caller passes the chain's).
 
     Non-trade frames (pong, other topics, keep-alives) -> None. The server cannot filter by address, so
     this is where the leader filter happens.
@@ -205,16 +207,17 @@ def decode_activity_message(message: Any, leaders: Iterable[str] | None = None, 
             raise DecodeError("activity payload: not JSON") from None
     if not isinstance(payload, Mapping):
         raise DecodeError("activity payload: expected an object")
-    return _trade_row_fill(payload, _leader_set(leaders), SOURCE_ACTIVITY_WS, seen_at)
+    return _trade_row_fill(payload, _leader_set(leaders), SOURCE_ACTIVITY_WS, seen_at, now)
 
 
 @_counted(SOURCE_DATA_API)
 def decode_data_api_row(row: Any, leaders: Iterable[str] | None = None, *,
-                        seen_at: float | None = None) -> LeaderFill | None:
-    """A Data API `/activity` row (type TRADE) or `/trades` row -> the trade's fill; other types -> None."""
+                        seen_at: float | None = None, now: float | None = None) -> LeaderFill | None:
+    """A Data API `/activity` row (type TRADE) or `/trades` row -> the trade's fill; other types -> None
+    (`now`: as for `decode_activity_message`)."""
     if not isinstance(row, Mapping):
         raise DecodeError("Data API row: expected an object")
     kind = row.get("type")
     if kind is not None and str(kind).upper() != "TRADE":
         return None
-    return _trade_row_fill(row, _leader_set(leaders), SOURCE_DATA_API, seen_at)
+    return _trade_row_fill(row, _leader_set(leaders), SOURCE_DATA_API, seen_at, now)
