@@ -74,7 +74,6 @@ class SizingReader:
             before = self.leader_position_before(ctf, fill)
         return balances, positions, before
 
-
     @staticmethod
     def leader_position_before(ctf, fill: LeaderFill) -> int | None:
         """The leader's position in the fill's token before the fill, or None when it cannot be known (the

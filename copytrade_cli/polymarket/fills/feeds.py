@@ -39,11 +39,6 @@ def _micro(value: Any, what: str) -> int:
         raise DecodeError(f"{what}: out of range") from None
 
 
-def _decimal(value: Any, what: str) -> Decimal:
-    micro = _micro(value, what)
-    return Decimal(micro) / MICRO
-
-
 def _price_of(value: Any) -> Decimal:
     """A feed price: a number in (0, 1) exclusive (0, 1 and above are not prices of an outcome share)."""
     if isinstance(value, bool):
