@@ -34,18 +34,21 @@ def add(ctx: typer.Context,
         max_price: Annotated[str | None, typer.Option("--max-price", help="Ignore leader buys above this price.")] = None,
         flow: FlowOpt = Flow.STANDARD,
         owner: Annotated[str | None, typer.Option("--owner", help="Owner of the proxy (for allowlists).")] = None,
-        json_: JsonOpt = False):
+        network: NetworkOpt = None, json_: JsonOpt = False):
     """Add (or update) a follow config.
+
+    The follower must be a proxy of a trusted factory on the network: recorded by `copytrade proxy create`,
+    or verified on chain (its factory() is a recorded ProxyFactory that lists it as its owner's proxy).
 
     Example: copytrade follow add --follower 0xProxy --leader 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --sizing proportional --amount 0.5
     """
-    from ..supervisor.configs import add_follow
+    from ..supervisor.configs import add_checked_follow
 
     c = get_ctx(ctx, json_)
-    _show(c, add_follow(c.state, follower=follower, leader=leader, owner=owner, sizing=sizing.value, amount=amount,
-                        min_usd=min_usd, max_usd=max_usd, max_slippage=max_slippage, sell_mode=sells.value,
-                        side_filter=side.value, min_leader_usd=min_leader_usd, max_price=max_price,
-                        flow=flow.value))
+    _show(c, add_checked_follow(c.settings, c.state, network, follower=follower, leader=leader, owner=owner,
+                                sizing=sizing.value, amount=amount, min_usd=min_usd, max_usd=max_usd,
+                                max_slippage=max_slippage, sell_mode=sells.value, side_filter=side.value,
+                                min_leader_usd=min_leader_usd, max_price=max_price, flow=flow.value))
 
 
 @app.command("list")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 
 from ..errors import UsageError
+from ..polymarket.fills.model import value_problem
 from ..settings import MAX_CAP_USD, MAX_TRADE_USD, Settings, checksum_address
 from ..state import Follow, State
 
@@ -143,6 +144,7 @@ class CopySpec:
     shares_micro: int = 0     # SELL: shares to sell
     price_limit: Decimal = Decimal("0.99")
     reserve_key: str | None = None
+    value_micro: int = 0      # what the copy is worth for the guardrails: BUY its USD, SELL shares x price limit
 
 
 @dataclass
@@ -166,9 +168,12 @@ def utc_day() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
 
 
-def price_limit(leader_price: Decimal | None, side: str, slippage: Decimal, tick: Decimal = Decimal("0.01")) -> Decimal:
-    """Worst acceptable price: leader's price moved against us by the slippage, on the tick grid."""
-    p = leader_price if leader_price is not None else Decimal("0.5")
+def price_limit(leader_price: Decimal, side: str, slippage: Decimal, tick: Decimal = Decimal("0.01")) -> Decimal:
+    """Worst acceptable price: leader's price moved against us by the slippage, on the tick grid. There is no
+    default price: a fill without one (or outside (0, 1)) is refused (`decide` skips it before this)."""
+    if leader_price is None or not 0 < leader_price < 1:
+        raise ValueError(f"leader price {leader_price} is not in (0, 1)")
+    p = leader_price
     if side == "BUY":
         lim = (p * (1 + slippage) / tick).to_integral_value(ROUND_DOWN) * tick
         return min(max(lim, tick), 1 - tick)
@@ -189,6 +194,9 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
     max_trade = settings.copy_trading_max_trade_usd
     blocked = not is_local and not settings.enable_real_trading
     limits: dict[str, Decimal] = {}  # price limit by slippage: the same for every follow of this fill
+    # A copy needs the leader's price (it sets the limit): none is never guessed, and a fill whose numbers are
+    # impossible (size <= 0, price outside (0, 1), notional != size x price) is refused, whatever built it.
+    bad_price = _fill_problem(fill)
     for f in follows:
         try:
             if f.sizing not in SIZINGS or f.flow not in FLOWS or f.side_filter not in SIDES or \
@@ -216,6 +224,9 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
             if blocked:
                 out.skips.append(Skip(f, "ENABLE_REAL_TRADING is off (decision recorded, nothing executed)"))
                 continue
+            if bad_price:
+                out.skips.append(Skip(f, bad_price))
+                continue
             slip = _dec_of(f.max_slippage)
             if side == "BUY":
                 spec = _size_buy(f, fill, balances or {})
@@ -229,7 +240,7 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
                 lim = limits.get(f.max_slippage)
                 if lim is None:
                     lim = limits[f.max_slippage] = price_limit(price, side, slip)
-                out.copies.append(CopySpec(f, "BUY", usd_micro=spec, price_limit=lim))
+                out.copies.append(CopySpec(f, "BUY", usd_micro=spec, price_limit=lim, value_micro=spec))
             else:
                 if f.sell_mode == "ignore":
                     out.skips.append(Skip(f, "sells ignored by this follow config"))
@@ -238,11 +249,16 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
                 if held <= 0:
                     out.skips.append(Skip(f, "no position to sell"))
                     continue
-                before = leader_position_before or 0
+                # Never sell everything on a guess: the fraction needs the leader's position before the fill.
+                before = leader_position_before
+                if before is None:
+                    out.skips.append(Skip(f, "leader's position before the sell unknown; not copying a sell "
+                                             "of unknown size"))
+                    continue
                 if before <= 0:
-                    frac = Decimal(1)
-                else:
-                    frac = min(Decimal(1), Decimal(fill.shares_micro) / Decimal(before))
+                    out.skips.append(Skip(f, "leader held no position before this sell on record; not copying"))
+                    continue
+                frac = min(Decimal(1), Decimal(fill.shares_micro) / Decimal(before))
                 shares = int((Decimal(held) * frac).to_integral_value(ROUND_DOWN))
                 shares -= shares % 10_000  # the CLOB takes sizes in 0.01 shares
                 if shares <= 0:
@@ -251,12 +267,36 @@ def decide(fill, follows: list[Follow], *, settings: Settings, is_local: bool,
                 lim = limits.get(f.max_slippage)
                 if lim is None:
                     lim = limits[f.max_slippage] = price_limit(price, side, slip)
-                out.copies.append(CopySpec(f, "SELL", shares_micro=shares, price_limit=lim))
+                # A SELL is worth at least shares x its limit: that is what max trade and the caps see. Above
+                # max trade the size is cut to it (the follower still exits as far as the guardrail allows).
+                value = _sell_value(shares, lim)
+                if max_trade is not None and value > _micro(max_trade):
+                    shares = int(Decimal(_micro(max_trade)) / lim)
+                    shares -= shares % 10_000
+                    if shares <= 0:
+                        out.skips.append(Skip(f, f"a sell at {lim} cut to COPY_TRADING_MAX_TRADE_USD {max_trade} "
+                                                 "rounds to zero shares"))
+                        continue
+                    value = _sell_value(shares, lim)
+                out.copies.append(CopySpec(f, "SELL", shares_micro=shares, price_limit=lim, value_micro=value))
         except (ArithmeticError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # A malformed follow row (edited by hand, written by an older version...) costs only its own copy,
             # with the reason recorded; never the fill for every other follower.
             out.skips.append(Skip(f, f"invalid follow config: {type(exc).__name__}: {str(exc)[:120]}"))
     return out
+
+
+def _fill_problem(fill) -> str | None:
+    """Why no copy can be made of this fill (None: it can), as the skip reason."""
+    if fill.price is None:
+        return "leader price unknown on this channel; a copy needs it"
+    why = value_problem(fill.shares_micro, getattr(fill, "usd_micro", None), fill.price)
+    return None if why is None else f"leader fill refused: {why}"
+
+
+def _sell_value(shares_micro: int, limit: Decimal) -> int:
+    """A SELL's guardrail value in micro USD: shares x price limit, rounded up (never undercounted)."""
+    return int((Decimal(shares_micro) * limit).to_integral_value(ROUND_CEILING))
 
 
 @functools.lru_cache(maxsize=4096, typed=True)

@@ -71,11 +71,27 @@ class SizingReader:
             ids = [int(fill.token_id)] * len(follows)
             bals = ctf.functions.balanceOfBatch([f.follower for f in follows], ids).call()
             positions = {f.follower.lower(): b for f, b in zip(follows, bals)}
-            held_now = ctf.functions.balanceOf(fill.leader, int(fill.token_id)).call()
-            # A mined fill already left the leader's balance; a pending one has not.
-            before = held_now + fill.shares_micro if fill.block_number is not None or fill.source != "mempool" \
-                else held_now
+            before = self.leader_position_before(ctf, fill)
         return balances, positions, before
+
+    @staticmethod
+    def leader_position_before(ctf, fill: LeaderFill) -> int | None:
+        """The leader's position in the fill's token before the fill, or None when it cannot be known (the
+        decision then skips the SELL: never sell everything on a guess).
+        - mined (block known): the balance at the block before, read from the node; a node without that
+          state (pruned, an old backfill) -> None. Several fills of one tx are all measured against it.
+        - pending (mempool): the balance now (the tx has not moved anything yet).
+        - a feed row (mined, block not carried): the balance now plus what this fill sold (approximate)."""
+        token = int(fill.token_id)
+        if fill.block_number is not None:
+            if fill.block_number <= 0:
+                return None
+            try:
+                return int(ctf.functions.balanceOf(fill.leader, token).call(block_identifier=fill.block_number - 1))
+            except Exception:  # noqa: BLE001 — history unavailable: unknown, the SELL is skipped with the reason
+                return None
+        held_now = int(ctf.functions.balanceOf(fill.leader, token).call())
+        return held_now if fill.source == "mempool" else held_now + fill.shares_micro
 
 
 class Planner:
@@ -97,23 +113,20 @@ class Planner:
         what: list[tuple] = [("skip", sk.follow.follower, sk.reason) for sk in decision.skips]
         gids: dict[tuple, str] = {}
         limits: dict[tuple, str] = {}
-        # Caps for every BUY copy of the fill in one call (in process: one read of the totals and one
-        # executemany into the ledger, inside the fill's transaction; shared: retried across an outage, safe
-        # since a reservation is idempotent by key, outside any SQLite transaction).
-        buys = [(cp.follow.follower, cp.usd_micro, f"{fkey}:{cp.follow.follower.lower()}")
-                for cp in decision.copies if cp.side == "BUY"]
-        verdicts = self.coord.through_outage(lambda: self.guardrails.reserve_many(buys)) if buys else []
-        nth = iter(zip(buys, verdicts))
-        for cp in decision.copies:
+        # Caps for every copy of the fill, BUY and SELL alike, in one call (in process: one read of the totals
+        # and one executemany into the ledger, inside the fill's transaction; shared: retried across an outage,
+        # safe since a reservation is idempotent by key, outside any SQLite transaction). A BUY counts its USD,
+        # a SELL shares x its price limit (`CopySpec.value_micro`); execution commits or releases either by key.
+        items = [(cp.follow.follower, cp.value_micro or cp.usd_micro, f"{fkey}:{cp.follow.follower.lower()}")
+                 for cp in decision.copies]
+        verdicts = self.coord.through_outage(lambda: self.guardrails.reserve_many(items)) if items else []
+        for cp, (_w, _u, key), (ok, why) in zip(decision.copies, items, verdicts):
             f = cp.follow
-            key = None
-            if cp.side == "BUY":
-                (_w, _u, key), (ok, why) = next(nth)
-                if not ok:
-                    rows.append((*base, f.follower, f.id, f.flow, "skipped", why, _usd_str(cp.usd_micro), None, None,
-                                 None))
-                    what.append(("skip", f.follower, why))
-                    continue
+            if not ok:
+                rows.append((*base, f.follower, f.id, f.flow, "skipped", why, _usd_str(cp.usd_micro),
+                             _usd_str(cp.shares_micro) if cp.side == "SELL" else None, None, None))
+                what.append(("skip", f.follower, why))
+                continue
             flow = f.flow if cp.side == "BUY" else "standard"
             lim = str(cp.price_limit)
             # The group is known before the claim: jobs are inserted already attached to it (status
@@ -174,7 +187,7 @@ class Planner:
             legs = [Leg(job_id=j["id"], proxy=j["follower"],
                         usd_micro=int(Decimal(j["usd"] or 0) * 10**6) if side == "BUY" else 0,
                         shares_micro=int(Decimal(j["shares"] or 0) * 10**6) if side == "SELL" else 0,
-                        reserve_key=f"{fill_key}:{j['follower'].lower()}" if side == "BUY" else None) for j in jobs]
+                        reserve_key=f"{fill_key}:{j['follower'].lower()}") for j in jobs]
             sig = self.state.get_signal(fill_key) or {}
             self.create_group({"fill_key": fill_key, "flow": flow, "side": side, "token_id": token,
                                "condition_id": cond, "price_limit": price,

@@ -22,6 +22,17 @@ SECRET_WORKER = "0x" + "cd" * 32
 SECRET_MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 
 
+def record_proxy(home: Path, address: str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+                 network: str = "polygon:local") -> None:
+    """Record `address` as a proxy in `home`'s state, as `copytrade proxy create` does: `follow add` only takes
+    a follower that is a proxy of a trusted factory (#15)."""
+    from copytrade_cli.state import ProxyRecord, State
+
+    State(Path(home) / "state.db").record_proxy(ProxyRecord(
+        network=network, address=address, owner="0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        factory="0x5FbDB2315678afecb367f032d93F642f64180aa3"))
+
+
 def run(args: list[str], env: dict[str, str] | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
     e = dict(os.environ)
     for k in ("TRADING_PRIVATE_KEY", "TRADING_MNEMONIC", "COPY_TRADING_WORKER_KEYS", "SUPERVISOR_QUEUE_MAX_SIZE"):
@@ -125,6 +136,7 @@ def test_state_info_shows_schema_and_counts(tmp_path):
 def test_two_homes_never_share_state(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
+    record_proxy(a)
     r = run(["follow", "add", "--follower", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
              "--leader", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"], home=a)
     assert r.returncode == 0, r.stderr

@@ -12,7 +12,7 @@ from copytrade_cli.state import Follow
 from copytrade_cli.supervisor.decide import decide
 from copytrade_cli.settings import load_settings
 
-from .test_cli import run
+from .test_cli import record_proxy, run
 
 FOLLOWER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 LEADER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -32,6 +32,7 @@ LEADER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 def test_absurd_follow_values_are_one_line_and_the_existing_follow_is_unchanged(tmp_path, extra, needle):
     runner = CliRunner()
     env = {"COPYTRADE_HOME": str(tmp_path)}
+    record_proxy(tmp_path, FOLLOWER)
     base = ["follow", "add", "--follower", FOLLOWER, "--leader", LEADER]
     ok = runner.invoke(app, [*base, "--amount", "7"], env=env)
     assert ok.exit_code == 0, ok.output

@@ -43,7 +43,10 @@ def test_bad_choice_is_the_library_error_before_anything_opens(tmp_path, args, f
 
 
 def test_choices_keep_their_spellings(tmp_path):
+    from tests.cli.test_cli import record_proxy
+
     env = {"COPYTRADE_HOME": str(tmp_path)}
+    record_proxy(tmp_path, FOLLOW[3])
     res = CliRunner().invoke(app, ["--json", *FOLLOW, "--side", "sell", "--sizing", "percent", "--amount", "2",
                                    "--flow", "buffer", "--sells", "ignore"], env=env)
     assert res.exit_code == 0, res.output

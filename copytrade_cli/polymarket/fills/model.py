@@ -29,6 +29,34 @@ def fill_key(tx_hash: str, token_id: int | str, side: str, shares_micro: int) ->
     return f"{tx_hash.lower()}:{int(token_id)}:{side}:{int(shares_micro)}"
 
 
+# How far a feed's `usdcSize` may be from size x price: 1% of the notional or 1 cent, whichever is larger
+# (the feed rounds both; anything further is not the same trade).
+USD_TOLERANCE = Decimal("0.01")
+USD_TOLERANCE_MICRO = 10_000
+# How far in the future a feed timestamp may be (clock skew between Polymarket's servers and this host).
+FUTURE_TOLERANCE_S = 5
+
+
+def value_problem(shares_micro: Any, usd_micro: Any, price: Any) -> str | None:
+    """Why a fill's numbers cannot be copied (None: they can): size > 0, price in (0, 1) exclusive, and the
+    notional within tolerance of size x price when both are given. One rule for every channel: the feed
+    decoders refuse such a row, the decision skips such a fill (whatever built it)."""
+    if isinstance(shares_micro, bool) or not isinstance(shares_micro, int) or shares_micro <= 0:
+        return f"size {shares_micro!r} is not positive"
+    if price is None:
+        return "no price"
+    if not isinstance(price, Decimal) or not price.is_finite() or not 0 < price < 1:
+        return f"price {price} is not in (0, 1)"
+    if usd_micro is not None:
+        if isinstance(usd_micro, bool) or not isinstance(usd_micro, int) or usd_micro < 0:
+            return f"notional {usd_micro!r} is not a non-negative amount"
+        expect = Decimal(shares_micro) * price
+        if abs(Decimal(usd_micro) - expect) > max(expect * USD_TOLERANCE, Decimal(USD_TOLERANCE_MICRO)):
+            return (f"notional {Decimal(usd_micro) / MICRO} USD does not match size x price "
+                    f"{(expect / MICRO).quantize(Decimal('0.000001'))}")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class LeaderFill:
     """One fill of one trader's order, as any detection channel reports it."""

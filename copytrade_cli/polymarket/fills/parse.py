@@ -3,7 +3,7 @@ the normalized log. Everything here raises `DecodeError` and nothing else."""
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
@@ -85,7 +85,10 @@ def _wanted(addr: str, leaders: frozenset[str] | None) -> bool:
 def _price(usd_micro: int, shares_micro: int) -> Decimal | None:
     if shares_micro <= 0:
         return None
-    return (Decimal(usd_micro) / Decimal(shares_micro)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    try:
+        return (Decimal(usd_micro) / Decimal(shares_micro)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:  # a ratio past the context's precision (hostile amounts): no price of a share
+        raise DecodeError("amounts give a price out of range") from None
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:

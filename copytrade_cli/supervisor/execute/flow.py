@@ -228,14 +228,15 @@ class Flow:
                 usd_spent = info["spent"][i]
                 self.c.state.update_job(leg.job_id, status=JobStatus.COMPLETE.value, shares=human(sh),
                                         usd=human(usd_spent), price=price)
-                if self.c.guardrails and leg.reserve_key:
-                    if caps is not None:
-                        caps.commit(leg.reserve_key, usd_spent)
-                    else:
-                        committed.append((leg.reserve_key, usd_spent))
             else:
+                usd_spent = sh  # a SELL leg's proceeds (its cap reservation was shares x price limit)
                 self.c.state.update_job(leg.job_id, status=JobStatus.COMPLETE.value, usd=human(sh),
                                         shares=human(leg.shares_micro), price=price)
+            if self.c.guardrails and leg.reserve_key:
+                if caps is not None:
+                    caps.commit(leg.reserve_key, usd_spent)
+                else:
+                    committed.append((leg.reserve_key, usd_spent))
         self.j.set(stage="complete", status=GroupStatus.COMPLETE.value, t_done=time.time())
 
     # --- refund -----------------------------------------------------------------------------------------
