@@ -2,12 +2,35 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from ..polymarket.addresses import chain_contracts
 from .detect import ActivityChannel, Channel, DataApiChannel, FillSink, LogChannel, MempoolChannel, _Rpc
 from .ghosts import GhostWatcher
 
 CHANNELS = ("mempool", "logs", "activity", "data_api")
+
+
+class ChainClock:
+    """The "now" of the feeds on the fork: the later of this host's clock and the latest block's time (read at most
+    once a second). Fork blocks are stamped with the chain's clock, which an admin-delay grant can push hours or
+    days ahead (`evm_increaseTime`); live, the feeds' timestamps are checked against the host's clock."""
+
+    def __init__(self, w3, ttl_s: float = 1.0):
+        self.w3, self.ttl_s = w3, ttl_s
+        self._at, self._chain = 0.0, 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        now = time.time()
+        with self._lock:
+            if now - self._at > self.ttl_s:
+                try:
+                    self._chain = float(self.w3.eth.get_block("latest")["timestamp"])
+                except Exception:  # noqa: BLE001 — the node is away: the host's clock alone
+                    pass
+                self._at = now
+            return max(now, self._chain)
 
 
 def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, settings, state, chain,
@@ -20,6 +43,7 @@ def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, s
         rpcs = rpcs[rpcs.index(rpc):] + rpcs[:rpcs.index(rpc)]
     exchanges = list(chain_contracts(chain.chain_id, world, settings).exchanges)
     rec = state.get_node() if chain.is_local else None
+    clock = ChainClock(chain.w3) if chain.is_local else time.time
     out: list[Channel] = []
     for name in names:
         if name == "mempool":
@@ -33,10 +57,11 @@ def build_channels(names, *, intake: FillSink, leaders, stop: threading.Event, s
                             cursor_name=log_cursor(settings, state, chain.network), world=world, ws_url=ws_url(rpc))
         elif name == "activity":
             url = settings.activity_ws_url or (rec.feed_url if rec else None) or "wss://ws-live-data.polymarket.com"
-            ch = ActivityChannel(intake, leaders, stop, url=url, filter_by_address=settings.supervisor_ws_filter_by_address)
+            ch = ActivityChannel(intake, leaders, stop, url=url, filter_by_address=settings.supervisor_ws_filter_by_address,
+                                 clock=clock)
         elif name == "data_api":
             url = settings.data_api_url or (rec.clob_url if rec else None) or "https://data-api.polymarket.com"
-            ch = DataApiChannel(intake, leaders, stop, url=url, state=state, poll_s=data_api_poll_s)
+            ch = DataApiChannel(intake, leaders, stop, url=url, state=state, poll_s=data_api_poll_s, clock=clock)
         else:
             raise ValueError(f"unknown channel {name!r}; use {', '.join(CHANNELS)}")
         out.append(ch)

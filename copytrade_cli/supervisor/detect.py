@@ -328,9 +328,11 @@ class ActivityChannel(Channel):
     name_ = "activity_ws"
 
     def __init__(self, intake, leaders, stop, *, url: str, filter_by_address: bool = True, ping_s: float = 10.0,
+                 clock: Callable[[], float] = time.time,
                  silence_s: float = 30.0):
         super().__init__(intake, leaders, stop)
         self.url, self.filter, self.ping_s, self.silence_s = url, filter_by_address, ping_s, silence_s
+        self.clock = clock  # "now" for the feed's future-timestamp check (the fork's clock may run ahead)
 
     def loop(self) -> None:
         from websockets.sync.client import connect
@@ -355,7 +357,7 @@ class ActivityChannel(Channel):
                     ws.send("ping")
                     last_ping = time.time()
                 try:
-                    f = F.decode_activity_message(msg, self.leaders() if self.filter else None)
+                    f = F.decode_activity_message(msg, self.leaders() if self.filter else None, now=self.clock())
                 except F.DecodeError as exc:
                     log.info("bad activity message: %s", exc)
                     continue
@@ -368,11 +370,13 @@ class DataApiChannel(Channel):
 
     name_ = "data_api"
 
-    def __init__(self, intake, leaders, stop, *, url: str, state, poll_s: float = 2.0):
+    def __init__(self, intake, leaders, stop, *, url: str, state, poll_s: float = 2.0,
+                 clock: Callable[[], float] = time.time):
         super().__init__(intake, leaders, stop)
         import requests
 
         self.url, self.state, self.poll_s = url.rstrip("/"), state, poll_s
+        self.clock = clock  # "now" for the feed's future-timestamp check (the fork's clock may run ahead)
         self.s = requests.Session()
         self.started = int(time.time())
 
@@ -388,7 +392,7 @@ class DataApiChannel(Channel):
                 newest = start
                 for row in r.json():
                     try:
-                        f = F.decode_data_api_row(row, {leader})
+                        f = F.decode_data_api_row(row, {leader}, now=self.clock())
                     except F.DecodeError as exc:
                         log.info("bad Data API row: %s", exc)
                         continue
