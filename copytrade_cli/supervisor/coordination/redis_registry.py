@@ -6,6 +6,7 @@ import os
 import socket
 import time
 
+from ...chain.node import pid_alive
 from ...errors import NotReadyError
 from .redis_link import RedisDown, RedisLink
 
@@ -93,7 +94,7 @@ class WorkerRegistry:
         if owner.get("host") != socket.gethostname():
             return False
         pid = owner.get("pid")
-        return not isinstance(pid, int) or pid == os.getpid() or not _pid_alive(pid)
+        return not isinstance(pid, int) or pid == os.getpid() or not pid_alive(pid)
 
     def adopt(self, address: str) -> bool:
         """Hold a dead instance's worker for one group; False if its owner still holds it."""
@@ -136,13 +137,3 @@ def _loads(text: str) -> dict:
         return json.loads(text)
     except (TypeError, ValueError):
         return {}
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
