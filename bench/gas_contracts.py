@@ -76,7 +76,7 @@ def run(url: str) -> None:
     tx(admin, usdc.functions.initialize(admin.address))
     tx(admin, ex.functions.initialize(admin.address))
     tx(admin, ex.functions.addOperator(admin.address))
-    stack = C.deploy_stack(w3, admin, targets=[usdc.address, ctf.address], spenders=[ex.address], workers=[worker.address])
+    stack = C.deploy_stack(w3, admin, targets=[usdc.address, ctf.address], workers=[worker.address])
     deploy_gas.update(stack.gas)
     executor = C.contract(w3, "Executor", stack.executor)
     factory = C.contract(w3, "ProxyFactory", stack.factory)

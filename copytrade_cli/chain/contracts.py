@@ -327,14 +327,13 @@ def deploy_factory(w3: Any, account: Any, executor: str, targets: list[str],
     return factory, impl, {"Proxy": g_impl, "ProxyFactory": g_fac}
 
 
-def deploy_stack(w3: Any, account: Any, targets: list[str], spenders: list[str] = (),
-                 workers: list[str] = (), build_dir: str | os.PathLike | None = None,
+def deploy_stack(w3: Any, account: Any, targets: list[str], workers: list[str] = (), build_dir: str | os.PathLike | None = None,
                  admin_delay: int = TEST_ADMIN_DELAY_S, seal: bool = True) -> Stack:
     """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them in
     the Executor's setup phase: the factory names the executor and allows `targets`; the executor
     trusts the factory and allows `targets` and `workers`; then (`seal`) the setup phase ends, so
     every later grant waits `admin_delay` (chain.roles.grant). `account` owns/administers
-    everything. `spenders` is accepted for older callers and unused (no approve path any more)."""
+    everything."""
     gas: dict[str, int] = {}
 
     def dep(name: str, *args: Any) -> str:

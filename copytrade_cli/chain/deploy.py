@@ -93,12 +93,11 @@ def default_roles(w3, lane: TxLane, roles: RolePlan | None) -> RolePlan:
 
 
 def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: list[str], targets: list[str],
-                    spenders: list[str] = (), force: bool = False, dry_run: bool = False,
+                    force: bool = False, dry_run: bool = False,
                     generation: int | None = None, status: str = "active",
                     roles: RolePlan | None = None) -> DeployReport:
     """Deploy the Executor (delay `roles.delay_s`), register the worker fleet and the target allowlist in its
-    setup phase (`status="pending"` records a migration's new generation without making it the one in use yet).
-    `spenders` is accepted for older callers and unused: the Executor has no approve path any more (#15)."""
+    setup phase (`status="pending"` records a migration's new generation without making it the one in use yet)."""
     roles = default_roles(w3, lane, roles)
     report = DeployReport(network, dry_run=dry_run)
     gen = generation or _current_generation(state, network)

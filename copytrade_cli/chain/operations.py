@@ -45,9 +45,9 @@ def deploy_executor_op(settings: Settings, state: State, network: str | None, *,
     """Deploy (or report) the Executor with the worker fleet and allowlists."""
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
-    targets, spenders = targets_and_spenders(ctx, settings)
+    targets, _ = targets_and_spenders(ctx, settings)
     fleet = [a.address for a in worker_accounts(settings, workers)]
-    report = deploy_executor(ctx.w3, state, ctx.network, lane, workers=fleet, targets=targets, spenders=spenders,
+    report = deploy_executor(ctx.w3, state, ctx.network, lane, workers=fleet, targets=targets,
                              force=force, dry_run=dry_run, roles=role_plan(settings, lane.address, ctx.is_local))
     if not dry_run:
         write_addresses_file(settings, state, ctx.network)

@@ -125,10 +125,9 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     worker_addrs = [a.address for a in workers]
     s = time.time()
     say("deploying Executor and registering the worker fleet")
-    spenders = [world.exchange]
     roles = role_plan(settings, operator.address, True)
     r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.collateral, world.ctf],
-                         spenders=spenders, roles=roles)
+                         roles=roles)
     r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.collateral, world.ctf], roles=roles)
     for r in (r1, r2):
         for st in r.steps:

@@ -52,7 +52,7 @@ class System:
         self.tx(a, self.ex.functions.initialize(a.address))
         self.tx(a, self.ex.functions.addOperator(a.address))
         self.stack = C.deploy_stack(w3, a, targets=[self.usdc.address, self.ctf.address],
-                                    spenders=[self.ex.address], workers=[self.w1.address, self.w2.address])
+                                    workers=[self.w1.address, self.w2.address])
         self.executor = self.at("Executor", self.stack.executor)
         self.factory = self.at("ProxyFactory", self.stack.factory)
         self.proxies = {}

@@ -30,7 +30,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
                           "; the migration is complete (start another with `copytrade migrate plan`)"))
         rep.next = next_step(m)
         return rep
-    targets, spenders = targets_and_spenders(m.ctx, settings)
+    targets, _ = targets_and_spenders(m.ctx, settings)
     accounts = worker_accounts(settings)
     workers = [a.address for a in accounts]
     done_before = []
@@ -57,8 +57,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
         done_before.append("Executor")
         rep.actions.append(Action(f"Executor generation {m.to_gen}", "already done", new_ex))
     else:
-        r = deploy_executor(w3, state, m.network, lane, workers=workers, targets=targets, spenders=spenders,
-                            generation=m.to_gen, status="pending",
+        r = deploy_executor(w3, state, m.network, lane, workers=workers, targets=targets, generation=m.to_gen, status="pending",
                             roles=role_plan(settings, lane.address, m.ctx.is_local))
         new_ex = m.new_executor
         rep.actions.append(Action(f"deploy Executor generation {m.to_gen}, register {len(workers)} workers, "

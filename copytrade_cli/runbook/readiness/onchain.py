@@ -31,7 +31,7 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
     """Contracts, fleet and follower proxies, read in two JSON-RPC batches."""
     world = World.from_json(node.world_json) if node is not None and node.world_json else None
     c = chain_contracts(chain_id, world, settings)
-    collateral, ctf, exchange, spenders = c.collateral, c.ctf, c.exchange, list(c.spenders)
+    collateral, ctf, exchange = c.collateral, c.ctf, c.exchange
     addrs = addresses(state, name)
     executor = settings.executor_address or addrs.get("Executor")
     factory = settings.proxy_factory_address or addrs.get("ProxyFactory")
@@ -90,7 +90,7 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
 
     gen = state.get_deployment(name, "Executor")
     rows = [_executor_row(name, executor, got, gen.generation if gen else None),
-            _executor_allowlist_row(executor, got, spenders, collateral, ctf),
+            _executor_allowlist_row(executor, got, collateral, ctf),
             _factory_row(name, factory, executor, got),
             _factory_allowlist_row(factory, got),
             admin_row(settings, roles, got, is_local, workers),
@@ -183,7 +183,7 @@ def _executor_row(network: str, executor: str | None, got: dict, generation: int
     return passed("executor", f"Executor {executor}{gen} has code, not paused, owner {_cs(got['ex.owner'])}")
 
 
-def _executor_allowlist_row(executor: str | None, got: dict, spenders: list[str], collateral: str, ctf: str) -> Check:
+def _executor_allowlist_row(executor: str | None, got: dict, collateral: str, ctf: str) -> Check:
     if not executor or not got.get("ex.code"):
         return failed("executor allowlist", "not checked: no Executor", "deploy the Executor first")
     missing = [n for n, k in (("collateral", "ex.t.collateral"), ("CTF", "ex.t.ctf")) if got.get(k) is not True]
@@ -191,7 +191,7 @@ def _executor_allowlist_row(executor: str | None, got: dict, spenders: list[str]
         return failed("executor allowlist", f"missing on the Executor: {', '.join(missing)}",
                       f"from the Executor owner: queueGrant(2, [{collateral}, {ctf}]) (what is missing), "
                       "then applyGrant after its delay")
-    return passed("executor allowlist", f"targets collateral + CTF, {len(spenders)} exchange spender(s)")
+    return passed("executor allowlist", "targets collateral + CTF")
 
 
 def _factory_row(network: str, factory: str | None, executor: str | None, got: dict) -> Check:
