@@ -74,8 +74,20 @@ class Market(BaseModel):
     token_ids: list[str]
     """ERC-1155 position ids, decimal strings, in `outcomes` order."""
     tick_size: str = "0.01"
+    """The market's tick (one of 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001; LIVE-2026 §5.4)."""
     neg_risk: bool = False
+    """Neg-risk market: orders are signed for and settled on the neg-risk exchange."""
     min_order_size: int = 5
+    """The CLOB's minimum order size in shares (`min_order_size` of /book)."""
+    category: str = "other"
+    """Fee category (LIVE-2026 §8): crypto, sports, finance, politics, economics, culture, weather, geopolitics,
+    tech, mentions, other."""
+    fee_rate: float = 0.0
+    """Taker fee rate `r` of `fee = C x r x (p(1-p))^e` (`fd.r` of /clob-markets); 0 = no fee."""
+    fee_exponent: int = 1
+    """Fee exponent `e` (`fd.e` of /clob-markets)."""
+    tick_changes: list[tuple[int, str]] = Field(default_factory=list)
+    """Scheduled tick changes on the fork: (seconds after the CLOB starts, new tick)."""
 
     def token_id(self, outcome: str | int) -> str:
         """The token id of an outcome, by name ("Yes") or index (0)."""
@@ -106,6 +118,17 @@ class World(BaseModel):
     ctf: Address
     exchange: Address
     """CTF Exchange V2."""
+    neg_risk_exchange: Address | None = None
+    """Neg-risk CTF Exchange V2 (orders of neg-risk markets are signed for it)."""
+    onramp: Address | None = None
+    """CollateralOnramp: `wrap(asset, to, amount)` USDC.e -> pUSD 1:1."""
+    offramp: Address | None = None
+    """CollateralOfframp: `unwrap(asset, to, amount)` pUSD -> USDC.e 1:1."""
+    deposit_wallet_factory: Address | None = None
+    """Polymarket's deposit-wallet factory (CREATE2 beacon proxies, LIVE-2026 §6.1)."""
+    deposit_wallet_beacon: Address | None = None
+    relayer_account: Address | None = None
+    """The local relayer's own gas account (it pays for WALLET-CREATE and WALLET batches)."""
     exchange_operator: Address
     trade_operator: Address
     market_maker: Address
