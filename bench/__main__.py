@@ -74,6 +74,8 @@ def main() -> None:
                 elif name == "latency":
                     from . import latency
                     latency.main(["--seconds", "5"] if a.quick else [])
+                    # the same with a deployment's distances (node 60 ms, CLOB 120 ms, relayer 300 ms round trip)
+                    latency.main(["--delays", "live", "--rates", "10,100"] + (["--seconds", "5"] if a.quick else []))
                 elif name == "gas":
                     _external("gas_contracts.py")
                 elif name == "scale":

@@ -11,6 +11,11 @@ leader fills (matchOrders by the exchange operator, `--batch` fills per transact
 records when the node accepted each transaction; the supervisor (mempool + logs channels) journals, per
 group, when the fill was detected and when its order was accepted. Fills whose order was not accepted by
 the end of the run count as "not placed" (reported; they sit above any percentile of the placed ones).
+
+`--delays rpc=60,clob=120,relayer=300` (round trips in ms; `--delays live` is exactly that) puts loopback delay
+proxies (bench/delay.py) between the supervisor and the node, the CLOB and the relayer, as a supervisor hosted away
+from Polymarket sees them; the leader's driver and the CLOB's own settlement still talk to the node directly
+(Polymarket's CLOB sits next to its nodes). The header prints each proxy's measured round trip.
 """
 from __future__ import annotations
 
@@ -58,14 +63,82 @@ def start_clob(fork: BenchFork, settle_wait: str = "sent") -> tuple[mp.Process, 
     raise RuntimeError("local CLOB did not start")
 
 
+LIVE_DELAYS = "rpc=60,clob=120,relayer=300"
+
+
+def parse_delays(spec: str | None) -> dict[str, float]:
+    """`rpc=60,clob=120,relayer=300` (or `live`) -> {"rpc": 60.0, ...}; empty/None -> {}."""
+    if not spec:
+        return {}
+    if spec.strip().lower() == "live":
+        spec = LIVE_DELAYS
+    out: dict[str, float] = {}
+    for part in spec.split(","):
+        name, _, ms = part.partition("=")
+        name = name.strip().lower()
+        if name not in ("rpc", "clob", "relayer"):
+            raise SystemExit(f"--delays: unknown endpoint {name!r} (rpc, clob, relayer)")
+        try:
+            out[name] = float(ms)
+        except ValueError:
+            raise SystemExit(f"--delays: {part!r} is not NAME=MS") from None
+        if not 0 <= out[name] <= 10_000:
+            raise SystemExit(f"--delays: {name} must be 0..10000 ms")
+    return out
+
+
+class Delays:
+    """The delay proxies of one run: the supervisor's node endpoint (the node record points at the proxy, so
+    polygon:local still talks to 'the recorded node'), its CLOB URL and its relayer URL."""
+
+    def __init__(self, fork: BenchFork, clob_url: str, delays: dict[str, float]):
+        from .delay import DelayProxy
+
+        self.fork, self.proxies, self.env = fork, {}, {"COPYTRADE_CLOB_URL": clob_url}
+        rec = fork.state.get_node()
+        self._orig = (rec.rpc_url, rec.ws_url)
+        if "rpc" in delays:
+            p = self.proxies["rpc"] = DelayProxy(rec.rpc_url, delays["rpc"]).start()
+            ws = rec.ws_url.replace(f":{urlport(rec.ws_url)}", f":{p.port}") if rec.ws_url else None
+            fork.state.update_node("default", rpc_url=p.url, ws_url=ws)
+        if "clob" in delays:
+            p = self.proxies["clob"] = DelayProxy(clob_url, delays["clob"]).start()
+            self.env["COPYTRADE_CLOB_URL"] = p.url
+        relayer = getattr(rec, "relayer_url", None)
+        if "relayer" in delays and relayer:
+            p = self.proxies["relayer"] = DelayProxy(relayer, delays["relayer"]).start()
+            self.env["COPYTRADE_RELAYER_URL"] = p.url
+
+    def describe(self) -> str:
+        from .delay import measure_rtt
+
+        if not self.proxies:
+            return "none (loopback)"
+        probe = {"rpc": "", "clob": "/ok", "relayer": "/"}
+        return ", ".join(f"{n} {p.rtt_ms:g} ms (measured {measure_rtt(p.url + probe[n]):.0f} ms)"
+                         for n, p in self.proxies.items())
+
+    def close(self) -> None:
+        for p in self.proxies.values():
+            p.stop()
+        if "rpc" in self.proxies:
+            self.fork.state.update_node("default", rpc_url=self._orig[0], ws_url=self._orig[1])
+
+
+def urlport(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or 80
+
+
 def measure(fork: BenchFork, clob_url: str, proxies: list[str], *, rate: float, seconds: float, flow: str,
-            per_fill: int, batch: int) -> dict[str, Any]:
+            per_fill: int, batch: int, env: dict[str, str] | None = None) -> dict[str, Any]:
     from copytrade_cli.settings import SEED_LEADER
 
     clear_follows(fork)
     add_follows(fork, proxies[:per_fill], SEED_LEADER, amount="1", flow=flow)
     fork.state.set_cursor(f"logs:{fork.network}", str(fork.w3.eth.block_number))
-    proc, log = supervise_proc(fork, "--channels", "mempool,logs", env={"COPYTRADE_CLOB_URL": clob_url})
+    proc, log = supervise_proc(fork, "--channels", "mempool,logs", env=env or {"COPYTRADE_CLOB_URL": clob_url})
     try:
         wait_for_line(log, "[TaskQueue] ready", proc)
         time.sleep(1.0)
@@ -109,21 +182,25 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--followers", type=int, default=1, help="followers per fill")
     ap.add_argument("--block-time", type=float, default=2.0)
     ap.add_argument("--settle-wait", default="sent", choices=["sent", "receipt", "none"])
+    ap.add_argument("--delays", default="", help=f"round trips added on loopback, e.g. {LIVE_DELAYS} (or 'live')")
     a = ap.parse_args(argv)
     rates = [float(x) for x in a.rates.split(",") if x.strip()]
-    print_header("latency: leader tx in the mempool -> our order accepted by the CLOB",
-                 workers=20, flow=a.flow, followers_per_fill=a.followers, rates_fills_per_s=a.rates,
-                 seconds_per_rate=a.seconds, mining=f"interval {a.block_time} s",
-                 clob=f"local CLOB, own process, settle_wait={a.settle_wait}", channels="mempool,logs")
+    delays = parse_delays(a.delays)
     out = []
     with BenchFork(block_time=a.block_time, clob=False) as fork:
         proxies = make_followers(fork, max(1, a.followers), usdc=5000)
         clob, url = start_clob(fork, a.settle_wait)
+        d = Delays(fork, url, delays)
+        print_header("latency: leader tx in the mempool -> our order accepted by the CLOB",
+                     workers=20, flow=a.flow, followers_per_fill=a.followers, rates_fills_per_s=a.rates,
+                     seconds_per_rate=a.seconds, mining=f"interval {a.block_time} s",
+                     clob=f"local CLOB, own process, settle_wait={a.settle_wait}", channels="mempool,logs",
+                     delays=d.describe())
         try:
             for rate in rates:
                 batch = max(1, min(16, round(rate / 10)))
                 r = measure(fork, url, proxies, rate=rate, seconds=a.seconds, flow=a.flow, per_fill=a.followers,
-                            batch=batch)
+                            batch=batch, env=d.env)
                 out.append(r)
                 ok = r["med"] <= TARGET_MED_MS and r["p99"] <= TARGET_P99_MS and not r["unplaced"]
                 row(f"{rate:g} fills/s ({batch} per leader tx)",
@@ -134,6 +211,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 row("  of which mempool -> detected", f"median {r['p50_detect']:.0f} ms, p99 {r['p99_detect']:.0f} ms"
                     + (f"; driver errors {r['driver_errors']} ({r['driver_error']})" if r["driver_errors"] else ""))
         finally:
+            d.close()
             clob.terminate()
             clob.join(10)
         row("node watchdog", f"{fork.watch.kicks} stalled-pool blocks mined, node peak RSS {fork.watch.peak_rss_mb} MB")
