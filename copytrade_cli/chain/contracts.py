@@ -328,12 +328,12 @@ def deploy_factory(w3: Any, account: Any, executor: str, targets: list[str],
 
 
 def deploy_stack(w3: Any, account: Any, targets: list[str], workers: list[str] = (), build_dir: str | os.PathLike | None = None,
-                 admin_delay: int = TEST_ADMIN_DELAY_S, seal: bool = True) -> Stack:
+                 admin_delay: int = TEST_ADMIN_DELAY_S, seal: bool = True, wallets: list[str] | None = None) -> Stack:
     """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them in
     the Executor's setup phase: the factory names the executor and allows `targets`; the executor
     trusts the factory and allows `targets` and `workers`; then (`seal`) the setup phase ends, so
     every later grant waits `admin_delay` (chain.roles.grant). `account` owns/administers
-    everything."""
+    everything. Each worker trades from `wallets[i]` (default: from its own address)."""
     gas: dict[str, int] = {}
 
     def dep(name: str, *args: Any) -> str:
@@ -349,9 +349,11 @@ def deploy_stack(w3: Any, account: Any, targets: list[str], workers: list[str] =
     transact(w3, account, ex.functions.setFactories([factory], True))
     if targets:
         transact(w3, account, ex.functions.setTargets(list(targets), True))
-    workers = list(workers)
-    for i in range(0, len(workers), 256):
-        transact(w3, account, ex.functions.addWorkers(workers[i:i + 256]))
+    from .roles import worker_pairs
+
+    pairs = worker_pairs(list(workers), wallets)
+    for i in range(0, len(pairs), 256):
+        transact(w3, account, ex.functions.addWorkers(pairs[i:i + 256]))
     if seal:
         transact(w3, account, ex.functions.seal())
     return Stack(executor=executor, factory=factory, proxy_implementation=impl, treasury=treasury, gas=gas)
