@@ -207,12 +207,12 @@ def make_followers(fork: BenchFork, n: int, usdc: int = 1000, start_index: int =
         fork.state.record_proxy(ProxyRecord(network=fork.network, address=p, owner=o, factory=factory_addr))
     if usdc:
         world = fork.world
-        token = erc20(w3, world.collateral)
+        token = erc20(w3, world.exchange_collateral)
         cheats = Cheats(w3)
         cheats.set_balance(world.whale, 10**22)
         cheats.impersonate(world.whale)
         try:
-            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
+            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.exchange_collateral, "gas": 100_000,
                                            "data": token.encode_abi("transfer", args=[p, usdc * 10**6])})
                   for p in proxies]
         finally:

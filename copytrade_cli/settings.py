@@ -22,6 +22,7 @@ from .redact import redact_text, redact_url
 
 # Polymarket on Polygon (SPEC §8); py_clob_client_v2.config agrees.
 POLYGON_USDC_E = "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174"
+POLYGON_PUSD = "0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB"
 POLYGON_CTF = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
 SEED_LEADER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SEED_WHALE = "0xe7804c37c13166fF0b37F5aE0BB07A3aEbb6e245"
@@ -214,7 +215,10 @@ class Settings(BaseSettings):
     # --- contracts ---------------------------------------------------------------------------------
     usdc_address: str = Field(POLYGON_USDC_E, alias="USDC_ADDRESS",
                               json_schema_extra={"example": POLYGON_USDC_E})
-    """Collateral token (USDC.e on Polygon)."""
+    """Bridged USDC (USDC.e on Polygon): what followers deposit and the CollateralOnramp wraps into pUSD."""
+    pusd_address: str = Field(POLYGON_PUSD, alias="PUSD_ADDRESS", json_schema_extra={"example": POLYGON_PUSD})
+    """pUSD, Polymarket's collateral (LIVE-2026 §7): what follower proxies and worker deposit wallets hold and the
+    Executor pulls and pushes."""
     ctf_address: str = Field(POLYGON_CTF, alias="CTF_ADDRESS", json_schema_extra={"example": POLYGON_CTF})
     """ConditionalTokens (ERC-1155) contract."""
     proxy_factory_address: str | None = Field(None, alias="PROXY_FACTORY_ADDRESS",
@@ -316,7 +320,7 @@ class Settings(BaseSettings):
             raise ValueError("use one of pull, order, push, reimburse")
         return v or None
 
-    @field_validator("usdc_address", "ctf_address", "proxy_factory_address", "executor_address", "copytrade_admin")
+    @field_validator("usdc_address", "pusd_address", "ctf_address", "proxy_factory_address", "executor_address", "copytrade_admin")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
         return checksum_address(v) if v else None

@@ -21,7 +21,7 @@ def fund_workers(w3: Any, lane: TxLane, world: World, workers: list, executor: s
     """Top up each worker (idempotent): gas from the operator and a Smart Buffer float from the whale when
     below half the target, and the four approvals its flows need: collateral + CTF to the exchange
     (trading) and to the Executor (pushes). Returns how many transactions of each kind were sent."""
-    token, ctf = erc20(w3, world.collateral), erc1155(w3, world.ctf)
+    token, ctf = erc20(w3, world.exchange_collateral), erc1155(w3, world.ctf)
     sent = {"gas": 0, "float": 0, "approvals": 0}
     hashes = [lane.send({"to": wk.address, "value": gas_wei}, gas=21_000)
               for wk in workers if w3.eth.get_balance(wk.address) < gas_wei // 2]
@@ -34,7 +34,7 @@ def fund_workers(w3: Any, lane: TxLane, world: World, workers: list, executor: s
         cheats.set_balance(world.whale, 10**20)
         cheats.impersonate(world.whale)
         try:
-            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
+            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.exchange_collateral, "gas": 100_000,
                                            "data": token.encode_abi("transfer", args=[wk.address, float_micro])})
                   for wk in needy]
         finally:
@@ -48,7 +48,7 @@ def fund_workers(w3: Any, lane: TxLane, world: World, workers: list, executor: s
         for spender in (world.exchange, executor):
             if token.functions.allowance(wk.address, spender).call() < 2**255:
                 wl = wl or TxLane(w3, wk, fees=lane.fees)
-                approvals.append(wl.send({"to": world.collateral,
+                approvals.append(wl.send({"to": world.exchange_collateral,
                                           "data": token.encode_abi("approve", args=[spender, 2**256 - 1])}, gas=80_000))
             if not ctf.functions.isApprovedForAll(wk.address, spender).call():
                 wl = wl or TxLane(w3, wk, fees=lane.fees)

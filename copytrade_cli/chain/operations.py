@@ -17,7 +17,8 @@ from .deploy import DeployStep, addresses, contract, deploy_executor, deploy_fac
 from .funding import fund_workers
 from .lanes import TxLane
 from .network import ChainContext, connect_network, normalize
-from .proxies import ZERO, create_proxy, erc20, factory_of, fund_from_whale, proxy_balances, usd, withdraw
+from .proxies import (ZERO, create_proxy, erc20, factory_of, fund_pusd_from_whale, proxy_balances, usd,
+                      withdraw)
 from .roles import plan as role_plan
 
 
@@ -137,8 +138,8 @@ def proxy_fund_op(settings: Settings, state: State, network: str | None, proxy: 
                          "the owner deposits with a normal transfer")
     micro = parse_usd(amount)
     target = _proxy_or_operator(settings, state, ctx, proxy)
-    tx = fund_from_whale(ctx.w3, ctx.world.collateral, ctx.world.whale, target, micro)
-    bal = erc20(ctx.w3, ctx.world.collateral).functions.balanceOf(target).call()
+    tx = fund_pusd_from_whale(ctx.w3, ctx.world, target, micro)
+    bal = erc20(ctx.w3, ctx.world.exchange_collateral).functions.balanceOf(target).call()
     return {"proxy": target, "funded_micro": micro, "balance_micro": bal, "tx": tx}
 
 

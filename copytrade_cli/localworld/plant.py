@@ -134,7 +134,7 @@ def plant_polymarket(
     market_maker_key: str | None = None,
     exchange_operator: str | None = None,
     trade_operator: str | None = None,
-    exchange_collateral: Literal["usdc", "pusd"] = "usdc",
+    exchange_collateral: Literal["usdc", "pusd"] = "pusd",
     allow_on_fork: bool = False,
 ) -> World:
     """Plant USDC.e, pUSD, the CTF and the V2 exchange at their Polygon addresses and set up trading.
@@ -143,8 +143,8 @@ def plant_polymarket(
     of each outcome of every market; each leader with `leader_usdc` plus `leader_shares` of each outcome
     (so leader SELLs work); the whale with `whale_usdc` USDC.e and pUSD. Leaders that are not anvil dev
     accounts are set up by impersonation. `exchange_collateral` picks what the planted exchange settles
-    in and backs the CTF positions: USDC.e by default, the token the seed's whale and our proxies hold
-    (the real V2 exchange settles in pUSD). On a fork of the live chain the real contracts are already
+    in and backs the CTF positions: pUSD by default, as the real V2 exchange (followers, proxies and worker
+    wallets hold pUSD; the whale holds USDC.e to wrap), or "usdc" for the pre-pUSD world. On a fork of the live chain the real contracts are already
     there, so planting mocks over them is refused unless `allow_on_fork`.
     """
     cheats = Cheats(w3)

@@ -85,7 +85,8 @@ class ChainContracts:
     exchange(s) here" for the supervisor, readiness, deploys and migrations."""
 
     collateral: str
-    """What follower proxies hold and the Executor pulls and pushes (USDC.e; the planted one on the fork)."""
+    """What follower proxies and worker wallets hold and the Executor pulls and pushes: pUSD (PUSD_ADDRESS; on the
+    fork the planted world's `exchange_collateral`)."""
     ctf: str
     """ConditionalTokens (the outcome tokens)."""
     exchange: str
@@ -103,11 +104,12 @@ class ChainContracts:
 
 def chain_contracts(chain_id: int, world=None, settings=None) -> ChainContracts:
     """Which collateral, CTF and exchange(s) copytrade uses on `chain_id`: the planted world's on the local fork
-    (pass its `World`), else Polymarket's, with collateral and CTF as configured (USDC_ADDRESS, CTF_ADDRESS)."""
+    (pass its `World`), else Polymarket's, with collateral and CTF as configured (PUSD_ADDRESS, CTF_ADDRESS)."""
     if world is not None:
-        return ChainContracts(world.collateral, world.ctf, world.exchange, (world.exchange,), (world.exchange,))
+        return ChainContracts(world.exchange_collateral, world.ctf, world.exchange, (world.exchange,),
+                              (world.exchange,))
     pm = polymarket_addresses(chain_id)
-    collateral = settings.usdc_address if settings is not None else pm.usdc_e
+    collateral = settings.pusd_address if settings is not None else pm.pusd
     ctf = settings.ctf_address if settings is not None else pm.ctf
     return ChainContracts(collateral, ctf, pm.exchange_v2, pm.exchanges, (pm.exchange_v2, pm.neg_risk_exchange_v2))
 

@@ -15,7 +15,7 @@ from eth_account import Account
 
 from ..chain.accounts import DevAccounts, dev_key
 from ..chain.network import LOCAL_NETWORK, connect_network
-from ..chain.proxies import create_proxy, erc20, erc1155, fund_from_whale
+from ..chain.proxies import create_proxy, erc20, erc1155, fund_pusd_from_whale
 from ..chain.lanes import TxLane
 from ..localworld.trades import leader_trade
 from ..settings import SEED_LEADER, Settings
@@ -57,7 +57,7 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
         factory = fr.addresses["ProxyFactory"]
         proxy2, _ = create_proxy(w3, state, LOCAL_NETWORK, TxLane(w3, Account.from_key(dev_key(DevAccounts.operator))),
                                  factory, owner2.address)
-        fund_from_whale(w3, world.collateral, world.whale, proxy2, 1000 * 10**6)
+        fund_pusd_from_whale(w3, world, proxy2, 1000 * 10**6)
         say("== T3a: seed follow configs")
         f1 = seed(settings, state, amount=str(usd), flow="standard")
         f2 = add_follow(state, follower=proxy2, owner=owner2.address, leader=SEED_LEADER, sizing="fixed",
@@ -66,7 +66,7 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
         say(f"   #{f2.id} {f2.follower} follows {f2.leader}: fixed {f2.amount} USD, Smart Buffer flow")
         market = world.market(0)
         token = int(market.token_id("Yes"))
-        usdc, ctf = erc20(w3, world.collateral), erc1155(w3, world.ctf)
+        usdc, ctf = erc20(w3, world.exchange_collateral), erc1155(w3, world.ctf)
         before = {p: (usdc.functions.balanceOf(p).call(), ctf.functions.balanceOf(p, token).call())
                   for p in (f1.follower, f2.follower)}
         say("== T3b: supervise")

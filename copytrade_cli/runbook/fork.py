@@ -20,7 +20,7 @@ from ..chain.accounts import DevAccounts, dev_key, operator_account, worker_acco
 from ..chain.deploy import addresses, deploy_executor, deploy_factory
 from ..chain.funding import fund_workers
 from ..chain.network import LOCAL_NETWORK, running_node
-from ..chain.proxies import create_proxy, fund_from_whale
+from ..chain.proxies import create_proxy, fund_pusd_from_whale
 from ..chain.lanes import FeeOracle, TxLane
 from ..chain.roles import plan as role_plan
 from ..chain.rpc import connect
@@ -126,9 +126,9 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     s = time.time()
     say("deploying Executor and registering the worker fleet")
     roles = role_plan(settings, operator.address, True)
-    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.collateral, world.ctf],
+    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.exchange_collateral, world.ctf],
                          roles=roles)
-    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.collateral, world.ctf], roles=roles)
+    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.exchange_collateral, world.ctf], roles=roles)
     for r in (r1, r2):
         for st in r.steps:
             if st.address and st.what.startswith("deploy"):
@@ -138,7 +138,7 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     say("creating the operator's proxy and funding it from the whale")
     factory = report.addresses["ProxyFactory"]
     proxy, _ = create_proxy(w3, state, LOCAL_NETWORK, lane, factory, operator.address)
-    fund_from_whale(w3, world.collateral, world.whale, proxy, OPERATOR_PROXY_FUNDING)
+    fund_pusd_from_whale(w3, world, proxy, OPERATOR_PROXY_FUNDING)
     report.addresses["Operator proxy"] = proxy
     step("proxy", f"{proxy} funded with 1000 USDC by impersonating {world.whale}", s)
     s = time.time()

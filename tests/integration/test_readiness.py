@@ -127,8 +127,8 @@ def test_empty_proxy_flips_only_its_row(fork, baseline):
     cheats.set_balance(owner, 10**18)
     cheats.impersonate(owner)
     try:
-        bal = erc20(fork.w3, fork.world.collateral).functions.balanceOf(baseline).call()
-        data = contract(fork.w3, "Proxy", baseline).encode_abi("withdraw", args=[fork.world.collateral, bal])
+        bal = erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(baseline).call()
+        data = contract(fork.w3, "Proxy", baseline).encode_abi("withdraw", args=[fork.world.exchange_collateral, bal])
         fork.w3.eth.wait_for_transaction_receipt(fork.w3.eth.send_transaction({"from": owner, "to": baseline,
                                                                                "data": data, "gas": 200_000}))
     finally:
@@ -138,8 +138,8 @@ def test_empty_proxy_flips_only_its_row(fork, baseline):
 
 def test_missing_worker_approval_flips_only_its_row(fork, baseline):
     worker = worker_accounts(fork.settings)[0]
-    token = erc20(fork.w3, fork.world.collateral)
-    TxLane(fork.w3, worker).transact({"to": fork.world.collateral,
+    token = erc20(fork.w3, fork.world.exchange_collateral)
+    TxLane(fork.w3, worker).transact({"to": fork.world.exchange_collateral,
                                       "data": token.encode_abi("approve", args=[fork.world.exchange, 0])})
     assert _flipped(fork) == {"worker approvals"}
 
