@@ -243,6 +243,16 @@ class Settings(BaseSettings):
     clob_url: str | None = Field(None, alias="COPYTRADE_CLOB_URL",
                                  json_schema_extra={"example": "https://clob.polymarket.com"})
     """CLOB REST host; on the fork, the local CLOB recorded in state."""
+    polymarket_builder_api_key: SecretStr | None = Field(None, alias="POLYMARKET_BUILDER_API_KEY",
+                                                         json_schema_extra={"example": "<builder key>"})
+    """Builder API key the relayer takes `fleet setup`'s wallet creations and approval batches with (live; the fork's
+    relayer takes a relayer key per signer). Needs POLYMARKET_BUILDER_SECRET and POLYMARKET_BUILDER_PASSPHRASE."""
+    polymarket_builder_secret: SecretStr | None = Field(None, alias="POLYMARKET_BUILDER_SECRET",
+                                                        json_schema_extra={"example": "<base64 secret>"})
+    """The builder API key's HMAC secret."""
+    polymarket_builder_passphrase: SecretStr | None = Field(None, alias="POLYMARKET_BUILDER_PASSPHRASE",
+                                                            json_schema_extra={"example": "<passphrase>"})
+    """The builder API key's passphrase."""
     data_api_url: str | None = Field(None, alias="COPYTRADE_DATA_API_URL",
                                      json_schema_extra={"example": "https://data-api.polymarket.com"})
     """Data API host; on the fork, the local one."""
@@ -328,6 +338,14 @@ class Settings(BaseSettings):
     @classmethod
     def _address(cls, v: str | None) -> str | None:
         return checksum_address(v) if v else None
+
+    @model_validator(mode="after")
+    def _builder_key(self) -> "Settings":
+        parts = (self.polymarket_builder_api_key, self.polymarket_builder_secret, self.polymarket_builder_passphrase)
+        if any(p is not None for p in parts) and not all(p is not None for p in parts):
+            raise ValueError("POLYMARKET_BUILDER_API_KEY, POLYMARKET_BUILDER_SECRET and POLYMARKET_BUILDER_PASSPHRASE "
+                             "go together: set all three or none")
+        return self
 
     @model_validator(mode="after")
     def _shards(self) -> "Settings":

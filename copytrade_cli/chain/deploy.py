@@ -216,9 +216,9 @@ def addresses(state: State, network: str) -> dict[str, str]:
     return out
 
 
-def env_lines(addrs: dict[str, str], collateral: str, ctf: str) -> list[str]:
-    """The addresses as .env lines for tools that read one (the seed's variable names)."""
-    lines = [f"USDC_ADDRESS={collateral}", f"CTF_ADDRESS={ctf}"]
+def env_lines(addrs: dict[str, str], collateral: str, ctf: str, pusd: str | None = None) -> list[str]:
+    """The addresses as .env lines for tools that read one (the seed's variable names; PUSD_ADDRESS for pUSD)."""
+    lines = [f"USDC_ADDRESS={collateral}"] + ([f"PUSD_ADDRESS={pusd}"] if pusd else []) + [f"CTF_ADDRESS={ctf}"]
     if "Executor" in addrs:
         lines.append(f"EXECUTOR_ADDRESS={addrs['Executor']}")
     if "ProxyFactory" in addrs:

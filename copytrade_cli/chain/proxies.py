@@ -103,9 +103,9 @@ def fund_pusd_from_whale(w3, world, to: str, amount_micro: int) -> str:
         hashes = []
         if usdc.functions.allowance(world.whale, world.onramp).call() < amount_micro:
             hashes.append(w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
-                                                   "data": usdc.encode_abi("approve", args=[world.onramp, 2**256 - 1])}))
+                                                   **floor_fees(w3), "data": usdc.encode_abi("approve", args=[world.onramp, 2**256 - 1])}))
         hashes.append(w3.eth.send_transaction({"from": world.whale, "to": world.onramp, "gas": 200_000,
-                                               "data": ramp.encode_abi("wrap", args=[world.collateral, to,
+                                               **floor_fees(w3), "data": ramp.encode_abi("wrap", args=[world.collateral, to,
                                                                                      amount_micro])}))
     finally:
         cheats.stop_impersonating(world.whale)

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..chain import node as nodes
-from ..chain.accounts import DevAccounts, dev_key, operator_account, worker_accounts
+from ..chain.accounts import DevAccounts, dev_key, operator_account, trading_wallets, worker_accounts
 from ..chain.deploy import addresses, deploy_executor, deploy_factory
-from ..chain.funding import fund_workers
 from ..chain.network import LOCAL_NETWORK, running_node
 from ..chain.proxies import create_proxy, fund_pusd_from_whale
 from ..chain.lanes import FeeOracle, TxLane
@@ -124,19 +123,28 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
         state.update_node("default", relayer_url=url, relayer_pid=pid)
         report.addresses["Relayer"] = url
         step("relayer", f"local relayer on {url} (PID {pid}), gas from {world.relayer_account}", s)
+    if deploy and (clob or world.deposit_wallet_factory is None):
+        setup_fleet(settings, state, step, say)
+    elif deploy:
+        step("fleet", "skipped: deposit wallets need the local CLOB and relayer (`copytrade fleet setup` later)",
+             time.time())
 
 
 def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
-    """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
+    """Deploy Executor + Factory (each worker registered with its deposit wallet), create and fund the operator's
+    proxy; with the local CLOB and relayer already up, set the fleet up too (else `_offline_setup` does it after
+    starting them)."""
     fees = FeeOracle(w3)
     lane = TxLane(w3, operator, fees=fees)
     worker_addrs = [a.address for a in workers]
+    wallets = trading_wallets(worker_addrs, world, is_local=True)
     s = time.time()
-    say("deploying Executor and registering the worker fleet")
+    say("deploying Executor and registering the worker fleet with their deposit wallets")
     roles = role_plan(settings, operator.address, True)
-    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.exchange_collateral, world.ctf],
-                         roles=roles)
-    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.exchange_collateral, world.ctf], roles=roles)
+    targets = [world.exchange_collateral, world.ctf]
+    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=targets, roles=roles,
+                         wallets=wallets)
+    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=targets, roles=roles)
     for r in (r1, r2):
         for st in r.steps:
             if st.address and st.what.startswith("deploy"):
@@ -148,11 +156,22 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     proxy, _ = create_proxy(w3, state, LOCAL_NETWORK, lane, factory, operator.address)
     fund_pusd_from_whale(w3, world, proxy, OPERATOR_PROXY_FUNDING)
     report.addresses["Operator proxy"] = proxy
-    step("proxy", f"{proxy} funded with 1000 USDC by impersonating {world.whale}", s)
+    step("proxy", f"{proxy} funded with 1000 pUSD (the whale's USDC.e wrapped through the onramp)", s)
+    rec = state.get_node()
+    if rec is not None and rec.clob_url and getattr(rec, "relayer_url", None):
+        setup_fleet(settings, state, step, say)
+
+
+def setup_fleet(settings, state, step, say) -> None:
+    """`fleet setup` on the fork: signer gas, deposit wallets through the relayer, approvals, pUSD float."""
+    from .fleet import fleet_setup
+
     s = time.time()
-    say("funding the worker fleet with gas and float, approving the exchange and the Executor")
-    fund_workers(w3, lane, world, workers, report.addresses["Executor"])
-    step("fleet", f"{len(workers)} workers: gas, float, approvals", s)
+    say("setting up the worker fleet: gas, deposit wallets (relayer), approvals, pUSD float")
+    r = fleet_setup(settings, state, LOCAL_NETWORK, progress=say)
+    d = r.done
+    step("fleet", f"{len(r.status.workers)} workers ({r.status.ready} ready): {d['gas']} gas top-ups, "
+                  f"{d['wallets']} wallets created, {d['approval_calls']} approvals, {d['float']} float top-ups", s)
 
 
 def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, timeout: float = 20.0) -> tuple[str, int]:
