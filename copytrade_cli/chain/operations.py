@@ -13,7 +13,7 @@ from ..polymarket.addresses import chain_contracts
 from ..settings import Settings, checksum_address
 from ..state import State
 from .accounts import operator_account, trading_wallets, worker_accounts
-from .deploy import DeployStep, addresses, contract, deploy_executor, deploy_factory
+from .deploy import addresses, contract, deploy_executor, deploy_factory
 from .lanes import TxLane
 from .network import ChainContext, connect_network, normalize
 from .proxies import (ZERO, create_proxy, erc20, factory_of, fund_pusd_from_whale, proxy_balances, usd,

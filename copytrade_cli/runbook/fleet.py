@@ -163,22 +163,24 @@ def read_fleet(w3, signers: list[str], wallets: list[str], *, collateral: str, c
     return rows
 
 
-def _context(settings: Settings, state: State, network: str | None, count: int | None = None):
+def _context(settings: Settings, state: State, network: str | None, count: int | None = None,
+             executor: str | None = None):
     ctx = connect_network(settings, state, network)
     accounts = worker_accounts(settings, count)
     signers = [a.address for a in accounts]
     wallets = trading_wallets(signers, ctx.world, is_local=ctx.is_local)
-    executor = settings.executor_address or addresses(state, ctx.network).get("Executor")
+    executor = executor or settings.executor_address or addresses(state, ctx.network).get("Executor")
     c = chain_contracts(ctx.chain_id, ctx.world if ctx.is_local else None, settings)
     return ctx, accounts, signers, wallets, executor, c
 
 
 def fleet_status(settings: Settings, state: State, network: str | None = None, *,
-                 min_float_usd: float | None = None) -> FleetStatus:
-    """Each worker's signer, wallet, deployed, gas, float, approvals and registration, read on chain."""
+                 min_float_usd: float | None = None, executor: str | None = None) -> FleetStatus:
+    """Each worker's signer, wallet, deployed, gas, float, approvals and registration, read on chain (against
+    `executor`, default the active one)."""
     from .readiness import MIN_WORKER_GAS_WEI
 
-    ctx, _accounts, signers, wallets, executor, c = _context(settings, state, network)
+    ctx, _accounts, signers, wallets, executor, c = _context(settings, state, network, executor=executor)
     spenders = spenders_of(ctx, executor)
     rows = read_fleet(ctx.w3, signers, wallets, collateral=c.collateral, ctf=c.ctf, spenders=spenders,
                       executor=executor)
@@ -282,12 +284,14 @@ def _eoa_approvals(ctx, lane_fees, account, row: WorkerRow, collateral, ctf, spe
 
 
 def fleet_setup(settings: Settings, state: State, network: str | None = None, *, float_usd: float | None = None,
-                progress: Progress | None = None, workers: int | None = None) -> FleetSetupReport:
+                progress: Progress | None = None, workers: int | None = None,
+                executor: str | None = None) -> FleetSetupReport:
     """Create what each worker lacks (gas, deposit wallet, approvals, float); a re-run sends nothing new.
     `float_usd`: the pUSD float per wallet (default: 2000 on the fork, none live); `workers`: how many
-    (default SUPERVISOR_WORKER_POOL_SIZE)."""
+    (default SUPERVISOR_WORKER_POOL_SIZE); `executor`: the Executor to approve (default the active one; a
+    migration passes its new generation's)."""
     say = progress or (lambda _m: None)
-    ctx, accounts, signers, wallets, executor, c = _context(settings, state, network, workers)
+    ctx, accounts, signers, wallets, executor, c = _context(settings, state, network, workers, executor)
     if not executor:
         raise DeploymentError(f"no Executor recorded on {ctx.network}: run `copytrade deploy executor` first "
                               "(the wallets approve it)")
