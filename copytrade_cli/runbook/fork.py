@@ -120,7 +120,7 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
 
 def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
     """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
-    fees = FeeOracle(w3)
+    fees = FeeOracle.from_settings(w3, settings)
     lane = TxLane(w3, operator, fees=fees)
     worker_addrs = [a.address for a in workers]
     s = time.time()
