@@ -161,7 +161,7 @@ def test_type0_bad_signatures_are_refused_on_chain(w3, world):
         "signed by a stranger": buy_vs_sell(world, m, sign_with=DEV_KEYS[7])[0],
         "maker is not the signer": buy_vs_sell(world, m, maker=MM.address)[0],
         "signed for the neg-risk exchange": buy_vs_sell(world, m, exchange=world.neg_risk_exchange)[0],
-        "POLY_PROXY type, no registered proxy": buy_vs_sell(world, m, sig_type=1)[0],
+        "POLY_PROXY type, maker is the EOA, not its proxy": buy_vs_sell(world, m, sig_type=1)[0],
     }
     for what, bad in cases.items():
         with pytest.raises(SettlementError, match="InvalidSignature"):
@@ -172,18 +172,26 @@ def test_type0_bad_signatures_are_refused_on_chain(w3, world):
         client.simulate(client.build_tx(m.condition_id, tampered, [mk], usd, [shares]))
 
 
-def test_type1_and_2_need_the_wallet_the_admin_registered(w3, world):
+def test_type1_and_2_makers_must_be_the_signers_create2_proxy_or_safe(w3, world):
+    from copytrade_cli.localworld.clob_orders import poly_proxy_wallet, poly_safe_wallet
+
     e = ex(w3, world)
-    wallet = STRANGER.address
-    for sig_type, setter in ((1, "setProxyWallet"), (2, "setSafeWallet")):
-        o = order(DEV_KEYS[1], world.market(0).token_ids[0], "BUY", 5 * USDC, 10 * USDC, world.exchange,
-                  maker=wallet, sig_type=sig_type)
-        tup = order_v2_tuple(o)
-        h = e.functions.hashOrder(tup).call()
-        assert "InvalidSignature" in reason(e.functions.validateOrderSignature(h, tup), OPERATOR.address)
-        TxLane(w3, DEPLOYER).transact({"to": e.address, "data": e.encode_abi(setter, args=[LEADER.address, wallet])})
-        assert reason(e.functions.validateOrderSignature(h, tup), OPERATOR.address) == ""
-        assert "NotAdmin" in reason(getattr(e.functions, setter)(LEADER.address, wallet), STRANGER.address)
+    # the exchange derives exactly what the local CLOB (and Polymarket's relayer clients) derive
+    assert e.functions.getProxyWalletAddress(LEADER.address).call() == poly_proxy_wallet(LEADER.address)
+    assert e.functions.getSafeWalletAddress(LEADER.address).call() == poly_safe_wallet(LEADER.address)
+    tok = world.market(0).token_ids[0]
+    for sig_type, owned in ((1, poly_proxy_wallet(LEADER.address)), (2, poly_safe_wallet(LEADER.address))):
+        for maker, ok in ((owned, True), (STRANGER.address, False), (LEADER.address, False)):
+            tup = order_v2_tuple(order(DEV_KEYS[1], tok, "BUY", 5 * USDC, 10 * USDC, world.exchange, maker=maker,
+                                       sig_type=sig_type))
+            h = e.functions.hashOrder(tup).call()
+            got = reason(e.functions.validateOrderSignature(h, tup), OPERATOR.address)
+            assert (got == "") if ok else ("InvalidSignature" in got), (sig_type, maker)
+        # the right wallet, someone else's signature
+        tup = order_v2_tuple(order(DEV_KEYS[1], tok, "BUY", 5 * USDC, 10 * USDC, world.exchange, maker=owned,
+                                   sig_type=sig_type, sign_with=DEV_KEYS[7]))
+        assert "InvalidSignature" in reason(e.functions.validateOrderSignature(e.functions.hashOrder(tup).call(), tup),
+                                            OPERATOR.address)
 
 
 def test_type3_checks_the_wallets_erc1271_answer(w3, world):
