@@ -145,8 +145,7 @@ class Settings(BaseSettings):
     """Retries for steps that are safe to retry."""
     copy_trading_min_priority_fee_gwei: Decimal = Field(Decimal(25), alias="COPY_TRADING_MIN_PRIORITY_FEE_GWEI",
                                                         ge=0, le=10_000, json_schema_extra={"example": "25"})
-    """The least priority fee (tip) every transaction of ours carries, in gwei: Polygon's nodes refuse tips under
-    25 gwei (`transaction gas price below minimum`), so gas-oracle suggestions are clamped up to this."""
+    """The least tip (priority fee, gwei) of every transaction of ours: Polygon refuses tips under 25 gwei."""
 
     # --- scale-out ---------------------------------------------------------------------------------
     supervisor_redis_url: str | None = Field(None, alias="SUPERVISOR_REDIS_URL",

@@ -36,6 +36,7 @@ SOURCES: dict[str, str] = {
     "MockExchangeV2": "mocks/MockExchangeV2.vy",
     "MockCollateralToken": "mocks/MockCollateralToken.vy",
     "MockCollateralRamp": "mocks/MockCollateralRamp.vy",
+    "Mock1271Wallet": "mocks/Mock1271Wallet.vy",
     "MockAttacker": "mocks/MockAttacker.vy",
     "Executor": "Executor.vy",
     "ProxyFactory": "ProxyFactory.vy",

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from ..chain import reads
 from ..chain.accounts import trading_wallets, worker_accounts
 from ..chain.deploy import addresses
-from ..chain.lanes import TxLane
+from ..chain.lanes import FeeOracle, TxLane
 from ..chain.network import ChainContext, connect_network
 from ..chain.proxies import erc20, erc1155, fund_pusd_from_whale, usd
 from ..chain.roles import funder_account
@@ -300,7 +300,7 @@ def fleet_setup(settings: Settings, state: State, network: str | None = None, *,
     float_micro = int(round(float_usd * 10**6)) if float_usd is not None else (FORK_FLOAT_MICRO if ctx.is_local else 0)
     rows = read_fleet(ctx.w3, signers, wallets, collateral=collateral, ctf=ctf, spenders=spenders, executor=executor)
     done = {"gas": 0, "wallets": 0, "approval_calls": 0, "float": 0}
-    funder = TxLane(ctx.w3, funder_account(settings))
+    funder = TxLane(ctx.w3, funder_account(settings), fees=FeeOracle.from_settings(ctx.w3, settings))
     # 1. gas for the signers (they send the Executor calls)
     target = FORK_GAS_WEI if ctx.is_local else LIVE_GAS_WEI
     hashes = [funder.send({"to": r.signer, "value": target - r.gas_wei}, gas=21_000)
