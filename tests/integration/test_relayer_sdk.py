@@ -324,3 +324,18 @@ def test_session_authorization_needs_a_builder_key(world_env, owner):
 
     with pytest.raises(UserInputError):
         owner[1].authorize_session_key(address=Account.create().address)
+
+
+def test_a_reverting_batch_fails_with_the_reason_and_keeps_the_nonce(world_env, owner):
+    from polymarket.errors import TransactionFailedError
+
+    w3, world, relayer, _env = world_env
+    _acct, client = owner
+    n = _wallet(w3, client.wallet).functions.nonce().call()
+    block = w3.eth.block_number
+    with pytest.raises(TransactionFailedError, match="transaction would revert"):
+        client.transfer_erc20(token_address=world.pusd, recipient_address=Account.create().address,
+                              amount=10**15).wait()
+    assert _wallet(w3, client.wallet).functions.nonce().call() == n and w3.eth.block_number == block
+    failed = [t for t in relayer.relayer.txs.values() if t.state.value == "STATE_FAILED"]
+    assert failed and failed[-1].hash == ""
