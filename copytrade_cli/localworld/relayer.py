@@ -116,9 +116,12 @@ class LocalRelayer:
         self.gas_address = self._gas_account.address
         self.txs: dict[str, RelayerTx] = {}
         self.session_registry: dict[str, dict[str, dict[str, Any]]] = {}  # wallet -> signer -> {scopes, valid_until}
-        self._idempotent: dict[str, dict[str, Any]] = {}
+        self.idempotent: dict[str, dict[str, Any]] = {}
         self._faults = {"rate_limited": 0, "busy": 0, "retry_after": 1}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="local-relayer-chain")
+        # NOTE: receipts are awaited on their own threads: with interval mining a wait lasts a block, and the
+        # sending thread must stay free for reads and the next submit meanwhile.
+        self._receipts = ThreadPoolExecutor(4, thread_name_prefix="local-relayer-receipts")
         self._w3: Any = None
         self._lane: Any = None
         self._tasks: set[asyncio.Task] = set()
@@ -143,15 +146,17 @@ class LocalRelayer:
                 raise RuntimeError(f"no deposit-wallet factory at {self.factory}: plant the world first")
             self._lane = TxLane(self._w3, self._gas_account, chain_id=self.chain_id,
                                 fees=FeeOracle(self._w3, priority_gwei=self.options.priority_gwei))
-        await self._io(_connect)
+        await self.io(_connect)
 
     async def stop(self) -> None:
         """Wait for the receipts in flight, then release the chain thread."""
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.options.receipt_timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._receipts.shutdown(wait=False, cancel_futures=True)
 
-    async def _io(self, fn, *args):
+    async def io(self, fn, *args):
+        """Run blocking node I/O on the relayer's chain thread."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     # -- faults ---------------------------------------------------------------------------------
@@ -159,7 +164,8 @@ class LocalRelayer:
         """The next `rate_limited` submits answer 429 (Retry-After), the next `busy` ones 400 wallet busy."""
         self._faults.update(rate_limited=rate_limited, busy=busy, retry_after=retry_after)
 
-    def _take_fault(self) -> None:
+    def take_fault(self) -> None:
+        """Raise the next injected fault, if any is left."""
         if self._faults["rate_limited"] > 0:
             self._faults["rate_limited"] -= 1
             raise RelayerRejection("Too Many Requests", 429, retry_after=self._faults["retry_after"])
@@ -177,7 +183,8 @@ class LocalRelayer:
     def _chain_time(self) -> int:
         return int(self._w3.eth.get_block("latest")["timestamp"])
 
-    def _wallet_view(self, wallet: str, signer: str) -> dict[str, Any]:
+    def wallet_view(self, wallet: str, signer: str) -> dict[str, Any]:
+        """(chain thread) deployed?, nonce, owner, `signer`'s session expiry and the chain time of a wallet."""
         if not self._is_deployed(wallet):
             return {"deployed": False}
         c = self._wallet(wallet)
@@ -197,7 +204,7 @@ class LocalRelayer:
         """GET /deployed: is there a contract at `address`?"""
         if not is_address(address):
             raise RelayerRejection(f"invalid address: {address!r}")
-        return await self._io(self._is_deployed, address)
+        return await self.io(self._is_deployed, address)
 
     async def execute_params(self, address: str, type_: str) -> dict[str, str]:
         """GET /v1/account/transactions/params: the next WALLET nonce of the EOA's wallet (on-chain)."""
@@ -209,8 +216,8 @@ class LocalRelayer:
 
         def _read():
             wallet = self._wallet_of(eoa)
-            return wallet, self._wallet_view(wallet, eoa)
-        wallet, view = await self._io(_read)
+            return wallet, self.wallet_view(wallet, eoa)
+        wallet, view = await self.io(_read)
         return {"address": wallet, "nonce": str(view.get("nonce", 0))}
 
     def transaction(self, tx_id: str) -> dict[str, Any]:
@@ -239,7 +246,7 @@ class LocalRelayer:
             raise RelayerRejection("invalid 'from' field: must be an address")
         sender = to_checksum_address(sender)
         self.options.auth.check(headers, sender, method=method, path=path, body=raw_body)
-        self._take_fault()
+        self.take_fault()
         kind = body.get("type")
         if kind not in (WALLET, WALLET_CREATE):
             raise RelayerRejection(f"unsupported transaction type {kind!r}: the local relayer relays WALLET-CREATE "
@@ -257,7 +264,7 @@ class LocalRelayer:
     async def _create(self, owner: str, metadata: str) -> "_Accepted":
         wallet = W.deposit_wallet_address(owner, self.factory, self.beacon)
         self._refuse_in_flight(wallet)
-        if await self._io(self._is_deployed, wallet):
+        if await self.io(self._is_deployed, wallet):
             raise RelayerRejection(f"deposit wallet {wallet} is already deployed")
         data = "0x" + (keccak(text="deploy(address)")[:4] + bytes(12) + bytes.fromhex(owner[2:])).hex()
         tx = RelayerTx(id=str(uuid.uuid4()), type=WALLET_CREATE, sender=owner, wallet=wallet, metadata=metadata)
@@ -267,11 +274,12 @@ class LocalRelayer:
         params = body.get("depositWalletParams")
         if not isinstance(params, dict):
             raise RelayerRejection("invalid 'depositWalletParams' field: expected {depositWallet, deadline, calls}")
-        wallet, nonce, deadline, calls, signature = self._parse_batch(body, params)
+        wallet, nonce, deadline, calls, signature = self.parse_batch(body, params)
         return await self.run_batch(sender, wallet, nonce, deadline, calls, signature, metadata)
 
     @staticmethod
-    def _parse_batch(body: dict, params: dict):
+    def parse_batch(body: dict, params: dict):
+        """(wallet, nonce, deadline, calls, signature) of a WALLET body; a 400 for anything malformed."""
         wallet = params.get("depositWallet")
         if not isinstance(wallet, str) or not is_address(wallet):
             raise RelayerRejection("invalid 'depositWallet' field: must be an address")
@@ -304,7 +312,7 @@ class LocalRelayer:
                         signature: bytes, metadata: str = "") -> "_Accepted":
         """Check a WALLET batch against the chain (in-flight, nonce, deadline, signature) and send it."""
         self._refuse_in_flight(wallet)
-        view = await self._io(self._wallet_view, wallet, sender)
+        view = await self.io(self.wallet_view, wallet, sender)
         if not view["deployed"]:
             raise RelayerRejection(f"deposit wallet {wallet} is not deployed")
         if nonce != view["nonce"]:
@@ -358,7 +366,7 @@ class LocalRelayer:
 
         self.txs[tx.id] = tx
         try:
-            tx.hash = await self._io(lambda: self._lane.send({"to": self.factory, "data": data}))
+            tx.hash = await self.io(lambda: self._lane.send({"to": self.factory, "data": data}))
             tx.state = TxState.EXECUTED
         except ChainError as exc:
             tx.state, tx.error = TxState.FAILED, str(exc)
@@ -375,7 +383,7 @@ class LocalRelayer:
 
             return wait_receipt(self._w3, tx.hash, timeout=self.options.receipt_timeout_s, check=False)
         try:
-            r = await self._io(_receipt)
+            r = await asyncio.get_running_loop().run_in_executor(self._receipts, _receipt)
         except Exception as exc:  # noqa: BLE001 — a receipt that never comes is a failed relay
             tx.state, tx.error = TxState.FAILED, f"not mined: {exc}"
             return
@@ -384,63 +392,12 @@ class LocalRelayer:
             return
         tx.state = TxState.MINED
         while self.options.confirmations and \
-                await self._io(lambda: self._w3.eth.block_number) < r["blockNumber"] + self.options.confirmations:
+                await self.io(lambda: self._w3.eth.block_number) < r["blockNumber"] + self.options.confirmations:
             await asyncio.sleep(0.2)
         if tx.session is not None:
             self.session_registry.setdefault(tx.wallet, {})[tx.session[0]] = {"scopes": list(tx.scopes),
                                                                                "valid_until": tx.session[1]}
         tx.state = TxState.CONFIRMED
-
-    # -- session signers (LIVE-2026 §6.3) --------------------------------------------------------------
-    async def session_operation(self, kind: str, body: Any, headers: Mapping[str, str], *, path: str,
-                                raw_body: str | None) -> dict[str, Any]:
-        """POST /v1/session-signers/authorizations|revocations: a signed one-call batch on the owner's wallet."""
-        key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
-        if key and key in self._idempotent:
-            return self._idempotent[key]
-        if not isinstance(body, dict):
-            raise RelayerRejection("invalid request body: expected a JSON object")
-        wallet, signer = body.get("walletAddress"), body.get("sessionSignerAddress")
-        if not (isinstance(wallet, str) and is_address(wallet) and isinstance(signer, str) and is_address(signer)):
-            raise RelayerRejection("invalid 'walletAddress' / 'sessionSignerAddress': must be addresses")
-        wallet, signer = to_checksum_address(wallet), to_checksum_address(signer)
-        view = await self._io(self._wallet_view, wallet, signer)
-        if not view["deployed"]:
-            raise RelayerRejection(f"deposit wallet {wallet} is not deployed")
-        owner = view["owner"]
-        self.options.auth.check(headers, owner, method="POST", path=path, body=raw_body,
-                                builder_only=(kind == "authorize"))
-        self._take_fault()
-        if kind == "authorize":
-            until = body.get("validUntil")
-            scopes = body.get("scopes")
-            if not isinstance(until, str) or not until.isdigit():
-                raise RelayerRejection("invalid 'validUntil' field: must be a decimal string of unix seconds")
-            if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) and s for s in scopes):
-                raise RelayerRejection("invalid 'scopes' field: expected a non-empty list of strings")
-            data = _AUTHORIZE + bytes(12) + bytes.fromhex(signer[2:]) + int(until).to_bytes(32, "big")
-        else:
-            scopes = None
-            data = _REVOKE + bytes(12) + bytes.fromhex(signer[2:])
-        fake = {"nonce": body.get("nonce"), "signature": body.get("signature")}
-        params = {"depositWallet": wallet, "deadline": body.get("deadline"),
-                  "calls": [{"target": wallet, "value": "0", "data": "0x" + data.hex()}]}
-        _w, nonce, deadline, calls, signature = self._parse_batch(fake, params)
-        accepted = await self.run_batch(owner, wallet, nonce, deadline, calls, signature,
-                                        metadata=f"session signer {kind}")
-        tx = accepted.tx
-        if scopes is not None:
-            tx.scopes = list(scopes)
-        if tx.state == TxState.FAILED:
-            out = {"status": "FAILED", "transactionId": tx.id, "transactionHash": tx.hash, "fenced": False}
-        elif kind == "authorize":
-            out = {"status": "SUBMITTED", "transactionId": tx.id, "transactionHash": tx.hash}
-        else:
-            out = {"status": "CHAIN_SUBMITTED", "fenced": True, "transactionId": tx.id}
-        if key:
-            self._idempotent[key] = out
-        return out
-
 
 @dataclass
 class _Accepted:

@@ -26,6 +26,7 @@ from aiohttp import web
 from .app_thread import AppThread
 from .relayer import LocalRelayer, RelayerOptions
 from .relayer_auth import RelayerRejection
+from .relayer_sessions import session_operation
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,13 @@ def routes(relayer: LocalRelayer) -> list[web.RouteDef]:
 
     async def authorize(request):
         body, raw = await _body(request)
-        return _json(await relayer.session_operation("authorize", body, request.headers, path=request.path,
-                                                     raw_body=raw))
+        return _json(await session_operation(relayer, "authorize", body, request.headers, path=request.path,
+                                             raw_body=raw))
 
     async def revoke(request):
         body, raw = await _body(request)
-        return _json(await relayer.session_operation("revoke", body, request.headers, path=request.path,
-                                                     raw_body=raw))
+        return _json(await session_operation(relayer, "revoke", body, request.headers, path=request.path,
+                                             raw_body=raw))
 
     async def signers(request):
         wallet = request.query.get("wallet", "")

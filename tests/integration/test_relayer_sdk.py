@@ -193,12 +193,10 @@ def test_wallet_validates_the_sdk_order_signature_and_refuses_others(world_env, 
     assert wallet.functions.isValidSignature(order_hash, bytes(tampered)).call() != MAGIC
     other_hash = bytes([order_hash[0] ^ 1]) + order_hash[1:]
     assert wallet.functions.isValidSignature(other_hash, sig).call() != MAGIC
-    # a stranger's well-formed signature for this wallet
-    from polymarket._internal.actions.orders.typed_data import build_order_signature  # noqa: F401 (same path)
-
-    stranger = Account.create()
-    sys_sig, sys_hash = _stranger_order(stranger, client.wallet, world.exchange)
-    assert wallet.functions.isValidSignature(sys_hash, sys_sig).call() != MAGIC
+    # a stranger's well-formed signature (the SDK's signing functions) for this wallet
+    stranger_sig, stranger_hash = _stranger_order(Account.create(), client.wallet, world.exchange)
+    assert W.recover_1271_signer(stranger_hash, stranger_sig, 137, client.wallet, world.exchange) is not None
+    assert wallet.functions.isValidSignature(stranger_hash, stranger_sig).call() != MAGIC
 
 
 def _stranger_order(acct, wallet, exchange):
@@ -326,3 +324,18 @@ def test_session_authorization_needs_a_builder_key(world_env, owner):
 
     with pytest.raises(UserInputError):
         owner[1].authorize_session_key(address=Account.create().address)
+
+
+def test_a_reverting_batch_fails_with_the_reason_and_keeps_the_nonce(world_env, owner):
+    from polymarket.errors import TransactionFailedError
+
+    w3, world, relayer, _env = world_env
+    _acct, client = owner
+    n = _wallet(w3, client.wallet).functions.nonce().call()
+    block = w3.eth.block_number
+    with pytest.raises(TransactionFailedError, match="transaction would revert"):
+        client.transfer_erc20(token_address=world.pusd, recipient_address=Account.create().address,
+                              amount=10**15).wait()
+    assert _wallet(w3, client.wallet).functions.nonce().call() == n and w3.eth.block_number == block
+    failed = [t for t in relayer.relayer.txs.values() if t.state.value == "STATE_FAILED"]
+    assert failed and failed[-1].hash == ""
