@@ -6,9 +6,10 @@ hands out: the environment (production, or local: the SDK's own `create_environm
 worker, and the few SDK internals we rely on (market metadata, the fee formula, rounding), each named here so a
 change of the SDK breaks one test (`tests/unit/test_sdk_pin.py`) and not a run.
 
-py-clob-client-v2 is no longer used for trading. It stays only where the SDK lacks something: its EIP-712 order
-builder signs the EOA (type 0) orders our local CLOB's own market maker and the leader-trade tools use
-(`polymarket.orders.build_signed_order_v2`), and readiness's `/ok` probe of a live CLOB (the SDK has no ping).
+py-clob-client-v2 is no longer used by the supervisor or readiness. It stays only where the SDK lacks something:
+an EOA (type 0) order signed from explicit amounts (`polymarket.orders.build_signed_order_v2`: the local world's own
+market maker and leader trades, which are not SDK clients), and the local CLOB serving it as a second unmodified
+client (SPEC: third-party bots still use it). The SDK signs only from a market's metadata it fetches itself.
 """
 from __future__ import annotations
 
