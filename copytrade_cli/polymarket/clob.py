@@ -337,10 +337,21 @@ def environment_for(*, clob_url: str, rpc_url: str, chain_id: int, is_local: boo
     return env
 
 
-def gateway_factory(environment: Any, **kwargs: Any) -> Callable[[Any], ClobGateway]:
-    """A function making each worker account's gateway (its key; its deposit wallet derived as the SDK does)."""
+def worker_wallet_mode(*, is_local: bool, world: Any = None) -> str:
+    """How workers trade: "deposit" (type 3 through their deposit wallet: live, and any fork with the deposit-wallet
+    factory planted) or "eoa" (type 0 from the signer itself: only a fork planted without deposit wallets)."""
+    if is_local and world is not None and not getattr(world, "deposit_wallet_factory", None):
+        return "eoa"
+    return "deposit"
+
+
+def gateway_factory(environment: Any, *, mode: str = "deposit", **kwargs: Any) -> Callable[[Any], ClobGateway]:
+    """A function making each worker account's gateway: its key and its deposit wallet derived as the SDK does
+    (`mode="eoa"`: the signer itself as the wallet, type 0)."""
     def make(account: Any) -> ClobGateway:
         key = account.key.hex() if isinstance(account.key, bytes) else account.key
-        return ClobGateway(environment, key if str(key).startswith("0x") else "0x" + str(key), **kwargs)
+        key = key if str(key).startswith("0x") else "0x" + str(key)
+        wallet = account.address if mode == "eoa" else None
+        return ClobGateway(environment, key, wallet, **kwargs)
 
     return make

@@ -141,7 +141,7 @@ class Supervisor:
         from ..chain.roles import funder_account
         from ..chain.deploy import addresses, contract
         from ..polymarket.addresses import chain_contracts
-        from ..polymarket.clob import environment_for, gateway_factory
+        from ..polymarket.clob import environment_for, gateway_factory, worker_wallet_mode
         from .execute.admission import StartRules
         from .fleet import Fleet
 
@@ -161,7 +161,8 @@ class Supervisor:
         rec = self.state.get_node() if self.chain.is_local else None
         clob_factory = gateway_factory(environment_for(
             clob_url=clob_url, rpc_url=self.chain.rpc_url, chain_id=self.chain.chain_id, is_local=self.chain.is_local,
-            world=world, relayer_url=getattr(rec, "relayer_url", None) or self.settings_relayer_url()))
+            world=world, relayer_url=getattr(rec, "relayer_url", None) or self.settings_relayer_url()),
+            mode=worker_wallet_mode(is_local=self.chain.is_local, world=world))
 
         self.fleet = Fleet(w3, worker_accounts(self.settings), clob_factory=clob_factory,
                            per_worker=self.settings.supervisor_groups_per_worker)
