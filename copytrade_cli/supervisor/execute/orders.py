@@ -301,14 +301,15 @@ class OrderDesk:
                 info = {**info, "trades": trades}
                 if s.state != "pending":
                     info.update(settled=True, settle_txs=list(s.hashes))
-                with self.j.batch():
+                detail = "; ".join(moved)
+                with self.j.batch():  # the transition and what follows from it: one commit
                     self.j.set(order_json=json.dumps(info))
-                    self.j.step("Settlement", "pending" if s.state == "pending" else
-                                ("ok" if s.state == "confirmed" else "failed"), detail="; ".join(moved)[:300] or None)
+                    if s.state == "failed":
+                        self.j.step("Settlement", "failed", detail=f"every trade FAILED, nothing filled ({detail})"[:300])
+                        self.j.set(stage="order_failed", error="trade FAILED: nothing filled")
+                    else:
+                        self.j.step("Settlement", "pending" if s.state == "pending" else "ok", detail=detail[:300] or None)
             if s.state == "failed":
-                with self.j.batch():
-                    self.j.step("Settlement", "failed", detail="every trade of the order FAILED: nothing filled")
-                    self.j.set(stage="order_failed", error="trade FAILED: nothing filled")
                 return None
             if s.state == "confirmed":
                 return list(s.hashes)
