@@ -208,12 +208,8 @@ class ClobGateway:
         limit = on_tick(Decimal(price_limit), side, rules.tick)
         kind = order_type or self.order_type
         try:
-            if side == "BUY":
-                signed = c.create_market_order(token_id=str(token_id), side="BUY", amount=Decimal(amount),
-                                               max_price=limit, order_type=kind)
-            else:
-                signed = c.create_market_order(token_id=str(token_id), side="SELL", shares=Decimal(amount),
-                                               min_price=limit, order_type=kind)
+            signed = sdk.sign_market_order(c, token_id=str(token_id), side=side, amount=Decimal(amount), limit=limit,
+                                           order_type=kind)
         except Exception as exc:  # noqa: BLE001
             raise ClobError(f"could not build the {side} order: {_msg(exc)}") from None
         wire = sdk.wire_of(signed, c.credentials.key)

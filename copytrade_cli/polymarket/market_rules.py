@@ -90,20 +90,39 @@ def _fee_bound(amount_micro: int, rules: MarketRules, limit: Decimal) -> int:
     return int((Decimal(amount_micro) * rules.fee_per_usd(p)).to_integral_value(ROUND_CEILING)) + levels
 
 
+MARKET_MIN_USD = Decimal(1)
+"""The smallest marketable (FOK/FAK) order live takes, in USD of notional: "market order: minimum amount is $1;
+limit order: minimum shares size is 5" (nautilus_trader#3874, py-clob-client#301); the book's `min_order_size`
+binds resting orders only (the local CLOB does the same, docs/live-assumptions.md)."""
+
+
 def order_shares(side: str, amount_micro: int, limit: Decimal) -> Decimal:
-    """The order's size in shares at its limit (BUY: amount / limit, SELL: the shares), for the minimum size."""
+    """The order's size in shares at its limit (BUY: amount / limit, SELL: the shares)."""
     if side == "BUY":
         return (Decimal(amount_micro) / MICRO / Decimal(limit)).quantize(Decimal("0.000001"), ROUND_DOWN)
     return Decimal(amount_micro) / MICRO
 
 
-def below_minimum(side: str, amount_micro: int, limit: Decimal, rules: MarketRules) -> str | None:
-    """Why the order is under the market's minimum size (the skip reason), or None."""
-    if rules.min_size <= 0:
+def order_usd(side: str, amount_micro: int, limit: Decimal) -> Decimal:
+    """The order's notional in USD at its limit (BUY: the amount, SELL: shares x limit)."""
+    usd = Decimal(amount_micro) / MICRO
+    return usd if side == "BUY" else (usd * Decimal(limit)).quantize(Decimal("0.000001"), ROUND_DOWN)
+
+
+def below_minimum(side: str, amount_micro: int, limit: Decimal, rules: MarketRules | None = None,
+                  order_type: str = "FOK") -> str | None:
+    """Why the order is under the market's minimum (the skip reason), or None: a marketable order under
+    `MARKET_MIN_USD` of notional; a resting one (GTC/GTD) under the book's `min_order_size` shares."""
+    if order_type in ("GTC", "GTD"):
+        if rules is None or rules.min_size <= 0:
+            return None
+        shares = order_shares(side, amount_micro, limit)
+        if shares >= rules.min_size:
+            return None
+        return f"order of {shares:.2f} shares is below the market's minimum size of {rules.min_size.normalize()} shares"
+    usd = order_usd(side, amount_micro, limit)
+    if usd >= MARKET_MIN_USD:
         return None
-    shares = order_shares(side, amount_micro, limit)
-    if shares >= rules.min_size:
-        return None
-    what = f"{Decimal(amount_micro) / MICRO:.2f} USD at {limit} = {shares:.2f} shares" if side == "BUY" else \
-        f"{shares:.2f} shares"
-    return f"order of {what} is below the market's minimum size of {rules.min_size.normalize()} shares"
+    cents = usd.quantize(Decimal("0.01"), ROUND_DOWN)  # never shown as reaching the minimum it misses
+    what = f"{cents} USD" if side == "BUY" else f"{Decimal(amount_micro) / MICRO:.2f} shares at {limit} = {cents} USD"
+    return f"order of {what} is below the minimum of {MARKET_MIN_USD} USD for a market order"

@@ -21,7 +21,11 @@ import polymarket as _pm
 from polymarket import SecureClient
 from polymarket._internal.actions.orders import post as _post
 from polymarket._internal.actions.orders.context import resolve_order_exchange_address, resolve_rounding_config
-from polymarket._internal.actions.orders.market import adjust_buy_amount_for_fees
+from polymarket._internal.actions.orders.market import (
+    adjust_buy_amount_for_fees,
+    prepare_market_order_draft_sync,
+    validate_market_order_params,
+)
 from polymarket._internal.actions.orders.market_data import MarketInfo, PlatformFeeInfo
 from polymarket._internal.environment import PRODUCTION_CONFIG, create_environment, get_environment_config
 from polymarket._internal.wallet import derive_beacon_deposit_wallet_address
@@ -66,7 +70,7 @@ __all__ = [
     "SdkTimeoutError", "SecureClient", "SignedOrder", "TransactionFailedError", "TransportError",
     "UnexpectedResponseError", "UserInputError", "adjust_buy_amount_for_fees", "amount_decimals", "check_sdk",
     "config_of", "create_client", "deposit_wallet_of", "local_environment", "market_info", "order_exchange",
-    "production_environment", "sdk_version", "wire_of", "with_clob_url",
+    "production_environment", "sdk_version", "sign_market_order", "wire_of", "with_clob_url",
 ]
 
 
@@ -193,3 +197,28 @@ def with_clob_url(environment: Environment, clob_url: str) -> Environment:
     """`environment` with another CLOB URL (an operator's COPYTRADE_CLOB_URL), everything else unchanged."""
     return create_environment(name=environment.name,
                               config=replace(config_of(environment), clob_url=clob_url.rstrip("/")))
+
+
+MARKET_TAKER_DECIMALS = 4
+"""A marketable order's taker amount is cut to 4 decimals whatever the tick: live refuses more on fine ticks
+(`invalid amounts, the market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4
+decimals`, py-clob-client-v2#99) while SDK 0.14.0 signs the tick's 5 or 6 (LIVE-2026 §5.4); the local CLOB refuses
+them too. Flooring keeps a BUY's implied price at or above its protected price and a SELL's minimum proceeds lower."""
+
+
+def sign_market_order(client: SecureClient, *, token_id: str, side: str, amount: Decimal, limit: Decimal,
+                      order_type: str = "FOK") -> SignedOrder:
+    """A protected market order signed as the SDK signs it (its validation, metadata, exchange choice, rounding and
+    type-3 wrapping), the taker amount cut to `MARKET_TAKER_DECIMALS` decimals before signing."""
+    if side == "BUY":
+        params = validate_market_order_params(token_id=str(token_id), side="BUY", amount=amount, max_price=limit,
+                                              order_type=order_type)
+    else:
+        params = validate_market_order_params(token_id=str(token_id), side="SELL", shares=amount, min_price=limit,
+                                              order_type=order_type)
+    draft = prepare_market_order_draft_sync(client._ctx, params)
+    unit = 10 ** (6 - MARKET_TAKER_DECIMALS)
+    requested = draft.requested_amount - draft.requested_amount % unit
+    if requested <= 0:
+        raise UserInputError(f"the {side} order's taker amount rounds to zero at {MARKET_TAKER_DECIMALS} decimals")
+    return client._sign_order(replace(draft, requested_amount=requested), post_only=False)

@@ -125,7 +125,10 @@ def test_a_tick_change_seen_on_the_book_refreshes_the_sdk_metadata(fake):
     rules = gw.market(TOKEN)
     assert rules.tick == Decimal("0.001") and rules.min_size == 5 and rules.fee_rate == Decimal("0.03")
     _s, wire, _ = gw.build_market_order(TOKEN, "BUY", Decimal("9.98"), Decimal("0.985"), rules=rules)
-    assert wire["order"]["takerAmount"] == "10131970"  # LIVE-2026 §5.4's fine-tick example
+    # LIVE-2026 §5.4's fine-tick example: the SDK alone signs 10131970 (5 decimals), which live refuses for a
+    # marketable order; cut to 4 decimals (the implied price stays at or above 0.985)
+    assert wire["order"]["takerAmount"] == "10131900"
+    assert Decimal(wire["order"]["makerAmount"]) / Decimal(wire["order"]["takerAmount"]) >= Decimal("0.985")
 
 
 def test_refusals_rate_limits_and_restrictions_are_one_line(fake):
@@ -205,7 +208,11 @@ def test_limit_on_tick_and_minimum_size():
     assert on_tick(Decimal("0.53"), "SELL", Decimal("0.1")) == Decimal("0.6")
     assert on_tick(Decimal("0.995"), "BUY", Decimal("0.01")) == Decimal("0.99")
     assert on_tick(Decimal("0.0004"), "SELL", Decimal("0.001")) == Decimal("0.001")
-    assert below_minimum("BUY", 2_000_000, Decimal("0.5"), _rules()) == (
-        "order of 2.00 USD at 0.5 = 4.00 shares is below the market's minimum size of 5 shares")
-    assert below_minimum("BUY", 2_500_000, Decimal("0.5"), _rules()) is None
-    assert "4.99 shares" in below_minimum("SELL", 4_990_000, Decimal("0.5"), _rules())
+    assert below_minimum("BUY", 990_000, Decimal("0.5"), _rules()) == (
+        "order of 0.99 USD is below the minimum of 1 USD for a market order")
+    assert below_minimum("BUY", 1_000_000, Decimal("0.5"), _rules()) is None
+    assert below_minimum("SELL", 1_990_000, Decimal("0.50"), _rules()) == (
+        "order of 1.99 shares at 0.50 = 0.99 USD is below the minimum of 1 USD for a market order")
+    # resting orders: the book's min_order_size in shares
+    assert "4.00 shares is below the market's minimum size of 5" in below_minimum(
+        "BUY", 2_000_000, Decimal("0.5"), _rules(), order_type="GTC")

@@ -127,14 +127,14 @@ def test_order_fee_reads_only_our_logs():
 
 def test_a_group_under_the_minimum_size_is_not_placed(tmp_path):
     state = State(tmp_path / "s.db")
-    gid = _group(state, legs=[Leg(1, "0x" + "a1" * 20, 1_500_000, 0), Leg(2, "0x" + "a2" * 20, 1_000_000, 0)])
+    gid = _group(state, legs=[Leg(1, "0x" + "a1" * 20, 600_000, 0), Leg(2, "0x" + "a2" * 20, 410_000, 0)])
     rules = MarketRules(token_id=TOKEN, tick=Decimal("0.01"), neg_risk=False, fee_rate=Decimal("0.03"),
                         min_size=Decimal(5))
     desk = _desk(state, gid, ScriptedClob([{}], rules))
-    # 2.50 USD less the fee margin = 2.46 at 0.5 = 4.92 shares < 5
-    assert desk.below_minimum() == "order of 2.46 USD at 0.50 = 4.92 shares is below the market's minimum size of 5 shares"
+    # 1.01 USD less the fee margin (r 0.03 x (1 - 0.5)) = 0.99 < the 1 USD a market order needs
+    assert desk.below_minimum() == "order of 0.99 USD is below the minimum of 1 USD for a market order"
     state.update_group(gid, stage="funded")
     desk = _desk(state, gid, ScriptedClob([{}], rules))
-    desk.place("BUY", Decimal("2.5"))  # re-checked at placement: never built, journalled order_failed
+    desk.place("BUY", Decimal("1.01"))  # re-checked at placement: never built, journalled order_failed
     g = state.get_group(gid)
-    assert g["stage"] == "order_failed" and "minimum size" in g["error"]
+    assert g["stage"] == "order_failed" and "minimum of 1 USD" in g["error"]
