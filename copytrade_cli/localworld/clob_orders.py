@@ -51,10 +51,11 @@ ERR_POST_ONLY_TYPE = "invalid post-only order: only GTC and GTD orders can be po
 class ClobApiError(Exception):
     """A request the CLOB rejects: HTTP `status` with body `{"error": message}` (extra keys in `extra`)."""
 
-    def __init__(self, message: str, status: int = 400, **extra):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None, **extra):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.headers = headers or {}
         self.extra = extra
 
     def body(self) -> dict:

@@ -39,7 +39,9 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except ClobApiError as exc:
-        return _json(exc.body(), exc.status)
+        response = _json(exc.body(), exc.status)
+        response.headers.update(exc.headers)
+        return response
     except AuthError as exc:
         log.debug("auth failed on %s %s: %s", request.method, request.path, exc)
         return _err(exc.message, 401)
