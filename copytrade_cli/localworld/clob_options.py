@@ -65,6 +65,8 @@ class ClobOptions:
     """An injected RETRYING trade sits on its dropped first hash this long before the replacement is sent."""
     fail_delay_s: float = 0.5
     """An injected FAILED trade is marked FAILED this long after matching."""
+    priority_fee_gwei: float = 25.0
+    """The settlement transactions' priority fee (Polygon refuses tips under 25 gwei, LIVE-2026 §16)."""
     auth_seed: bytes = DEFAULT_AUTH_SEED
     max_clock_skew_s: float | None = None
     access_log: bool = False

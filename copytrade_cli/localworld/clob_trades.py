@@ -106,14 +106,16 @@ class Trade:
         """The part of the match this trade settles (to undo it when the settlement fails)."""
         return MatchPlan(self.taker, self.fills, self.taker_making, self.maker_making, self.shares, self.usdc)
 
-    def involves(self, address: str) -> bool:
-        """Whether `address` is the taker or one of the makers."""
-        a = address.lower()
-        return self.taker.maker_address.lower() == a or any(f.maker.maker_address.lower() == a for f in self.fills)
+    def involves(self, *addresses: str) -> bool:
+        """Whether one of `addresses` is the taker or one of the makers."""
+        mine = {a.lower() for a in addresses}
+        return self.taker.maker_address.lower() in mine or any(f.maker.maker_address.lower() in mine
+                                                                 for f in self.fills)
 
-    def to_json(self, viewer: str | None = None) -> dict:
-        """The /data/trades row (CLOB-WIRE §6.3), seen by `viewer` (taker or maker side)."""
-        is_maker = viewer is not None and self.taker.maker_address.lower() != viewer.lower()
+    def to_json(self, viewer: str | tuple[str, ...] | None = None) -> dict:
+        """The /data/trades row (LIVE-2026 §5.6), seen by `viewer` (its addresses; taker or maker side)."""
+        viewers = {viewer.lower()} if isinstance(viewer, str) else {v.lower() for v in viewer or ()}
+        is_maker = bool(viewers) and self.taker.maker_address.lower() not in viewers
         return {
             "id": self.id,
             "taker_order_id": self.taker.order_id,
@@ -202,8 +204,9 @@ class TradeHistory:
         self.trades.append(trade)
         self.by_id[trade.id] = trade
 
-    def query(self, address: str, q: Mapping[str, str]) -> list[dict]:
-        """/data/trades rows of trades involving `address`, newest first, with the route's filters."""
+    def query(self, address: str | tuple[str, ...], q: Mapping[str, str]) -> list[dict]:
+        """/data/trades rows of trades involving `address` (or any of several), newest first, with the filters."""
+        addresses = (address,) if isinstance(address, str) else tuple(address)
         out = []
         trade_id, market, asset_id = q.get("id"), q.get("market"), q.get("asset_id")
         maker_address = q.get("maker_address")
@@ -211,7 +214,7 @@ class TradeHistory:
         for trade in reversed(self.trades):
             if trade_id and trade.id != trade_id:
                 continue
-            if not trade.involves(address):
+            if not trade.involves(*addresses):
                 continue
             if maker_address and not trade.involves(maker_address):
                 continue
@@ -223,7 +226,7 @@ class TradeHistory:
                 continue
             if before and before.isdigit() and trade.match_time >= int(before):
                 continue
-            out.append(trade.to_json(address))
+            out.append(trade.to_json(addresses))
         return out
 
     def prune(self, cap: int) -> int:
