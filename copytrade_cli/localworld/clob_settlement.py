@@ -5,7 +5,7 @@ A trade moves MATCHED (sent, hash known) → MINED (receipt, status 1) → CONFI
 `confirm_delay_s` after MINED, whichever first); a refused send or a reverted receipt makes it FAILED and the match
 is undone in the book. Faults injected through the `Guard` (the next N trades): RETRYING — the first hash is a
 transaction signed but never sent (dropped), after `retry_delay_s` the trade turns RETRYING with the replacement's
-new hash, then MINED and CONFIRMED on that one; FAILED — nothing is sent, after `fail_delay_s` the trade is FAILED.
+new hash (for another `retry_delay_s`), then MINED and CONFIRMED on that one; FAILED — nothing is sent, after `fail_delay_s` the trade is FAILED.
 
 POST /order answers per `settle_wait`: "receipt" once every normal trade is MINED (or `answer_within_s` passed),
 "sent" once sent, "none" right after matching; injected trades never hold the answer back. While a trade is in
@@ -187,6 +187,7 @@ class Settlement:
             return
         trade.mark(TRADE_RETRYING)
         log.info("trade %s: first transaction %s dropped, replaced by %s", trade.id, dropped, trade.transaction_hash)
+        await asyncio.sleep(self.options.retry_delay_s)  # RETRYING stays visible (with the new hash) for a while
         await self._mine(trade)
 
     async def _fail_later(self, trade: Trade) -> None:
