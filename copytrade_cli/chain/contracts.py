@@ -39,6 +39,10 @@ SOURCES: dict[str, str] = {
     "ProxyFactory": "ProxyFactory.vy",
     "Proxy": "Proxy.vy",
     "Treasury": "Treasury.vy",
+    # deposit wallets of the local world (H-wallet; localworld/wallets_plant.py)
+    "DepositWallet": "wallet/DepositWallet.vy",
+    "DepositWalletBeacon": "wallet/DepositWalletBeacon.vy",
+    "DepositWalletFactory": "wallet/DepositWalletFactory.vy",
 }
 
 # EIP-1167 minimal proxy init code exactly as vyper's `create_minimal_proxy_to` emits it
