@@ -55,7 +55,8 @@ Progress = Callable[[str], None]
 
 def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int | None = None,
             fork_url: str | None = None, deploy: bool = True, block_time: float | None = None,
-            clob: bool = True, clob_port: int | None = None, progress: Progress | None = None) -> ForkReport:
+            clob: bool = True, clob_port: int | None = None, progress: Progress | None = None,
+            grandfathered: tuple[str, ...] = ()) -> ForkReport:
     """Start the node, plant Polymarket, deploy and fund; record everything. Refuses if one already runs."""
     say = progress or (lambda _m: None)
     t0 = time.time()
@@ -87,7 +88,7 @@ def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int 
     try:
         if fork_url is None:
             _offline_setup(settings, state, rec, report, deploy=deploy, clob=clob, clob_port=clob_port,
-                           step=step, say=say)
+                           step=step, say=say, grandfathered=tuple(grandfathered))
     except BaseException:
         fork_down(state)
         raise
@@ -95,7 +96,7 @@ def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int 
     return report
 
 
-def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, step, say) -> None:
+def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, step, say, grandfathered=()) -> None:
     w3 = connect(rec.rpc_url)
     operator = operator_account(settings)
     s = time.time()
@@ -113,7 +114,7 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
     if clob:
         s = time.time()
         say("starting the local CLOB, activity feed and Data API")
-        url, pid = spawn_clob(settings, rec, port=clob_port)
+        url, pid = spawn_clob(settings, rec, port=clob_port, grandfathered=grandfathered)
         state.update_node("default", clob_url=url, clob_pid=pid, feed_url=url.replace("http://", "ws://") + "/ws")
         report.addresses["CLOB"] = url
         step("clob", f"local CLOB on {url} (PID {pid})", s)
@@ -176,8 +177,10 @@ def setup_fleet(settings, state, step, say) -> None:
                   f"{d['wallets']} wallets created, {d['approval_calls']} approvals, {d['float']} float top-ups", s)
 
 
-def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, timeout: float = 20.0) -> tuple[str, int]:
-    """Start `copytrade clob serve` in the background for this node; return (url, pid) when it answers."""
+def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, timeout: float = 20.0,
+               grandfathered: tuple[str, ...] = ()) -> tuple[str, int]:
+    """Start `copytrade clob serve` in the background for this node; return (url, pid) when it answers.
+    `grandfathered`: makers the local CLOB lets post signature types 0/1/2 (docs/local-clob.md)."""
     port = port or nodes.free_port()
     log = settings.home / "logs" / f"clob-{port}.log"
     env = dict(os.environ)
@@ -185,7 +188,8 @@ def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, tim
     if settings.state_file:
         env["COPYTRADE_STATE_FILE"] = str(settings.state_path)
     with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "copytrade_cli", "clob", "serve", "--port", str(port)],
+        extra = [arg for a in grandfathered for arg in ("--grandfathered", a)]
+        proc = subprocess.Popen([sys.executable, "-m", "copytrade_cli", "clob", "serve", "--port", str(port), *extra],
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}"

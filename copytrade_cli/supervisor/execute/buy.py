@@ -31,6 +31,7 @@ class BuyFlow(Flow):
         buffer = g["flow"] == "buffer"
         stage = g["stage"]
         if stage == "queued":
+            self.screen_market()  # under the market's minimum size: skipped before anything moves
             if buffer:
                 total = self.screen_legs(None)  # the float pays; a paused proxy could never reimburse it
                 if not self._check_buffer(total):
