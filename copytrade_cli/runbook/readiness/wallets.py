@@ -101,7 +101,7 @@ def worker_rows(workers: list[str], wallets: list[str], executor: str | None, sp
     rows.append(failed("worker float", f"{len(empty)}/{n} wallets hold no pUSD float: {some_of(empty)} (Smart Buffer "
                                        "copies need it; Standard copies do not)",
                        "`copytrade fleet setup --float 2000` (live: from the funder's pUSD)", WARNING)
-                if empty else passed("worker float", f"{n}/{n} wallets hold pUSD float, {usd(total)} in all", WARNING))
+                if empty else passed("worker float", f"{n}/{n} wallets hold pUSD float, {usd(total)} pUSD in all", WARNING))
     return rows
 
 
