@@ -19,21 +19,28 @@ def up(ctx: typer.Context,
        no_deploy: Annotated[bool, typer.Option("--no-deploy", help="Plant Polymarket only; skip Executor/Factory/proxy.")] = False,
        no_clob: Annotated[bool, typer.Option("--no-clob", help="Do not start the local CLOB server.")] = False,
        block_time: Annotated[float | None, typer.Option("--block-time", help="Seconds per block (default: mine on every tx).")] = None,
+       grandfathered: Annotated[list[str] | None, typer.Option("--grandfathered", help="A maker the local CLOB lets post signature types 0/1/2 (repeatable; default none, as live).")] = None,
        json_: JsonOpt = False):
     """Start a local Polygon (chain id 137) with Polymarket planted, contracts deployed, proxy funded.
 
     Example: copytrade fork up
     """
+    from eth_utils import is_address
+
+    from ..errors import UsageError
     from ..runbook.fork import fork_up
 
+    bad = [a for a in grandfathered or [] if not is_address(a)]
+    if bad:
+        raise UsageError(f"--grandfathered needs addresses; not one: {bad[0]}")
     c = get_ctx(ctx, json_)
     if c.out.json_mode:
         report = fork_up(c.settings, c.state, kind=node, port=port, fork_url=fork_url, deploy=not no_deploy,
-                         block_time=block_time, clob=not no_clob)
+                         block_time=block_time, clob=not no_clob, grandfathered=tuple(grandfathered or ()))
     else:
         with c.out.console.status("fork up") as status:
             report = fork_up(c.settings, c.state, kind=node, port=port, fork_url=fork_url, deploy=not no_deploy,
-                             block_time=block_time, clob=not no_clob,
+                             block_time=block_time, clob=not no_clob, grandfathered=tuple(grandfathered or ()),
                              progress=lambda m: status.update(f"[bold]fork up[/]: {m}"))
 
     def human():
@@ -59,6 +66,7 @@ def down(ctx: typer.Context, json_: JsonOpt = False):
     res = fork_down(c.state)
     c.out.result(res, lambda: c.out.line(
         f"Stopped {res['kind']} (PID {res['pid']})" + (f" and local CLOB (PID {res['clob_pid']})" if res.get("clob_stopped") else "")
+        + (f" and local relayer (PID {res['relayer_pid']})" if res.get("relayer_stopped") else "")
         if res.get("pid") else "No fork recorded; nothing to stop"))
 
 
@@ -82,6 +90,8 @@ def status(ctx: typer.Context, json_: JsonOpt = False):
                    f"chain id {st['chain_id']} block {st.get('block', '?')} PID {st['pid']}")
         if st.get("clob_url"):
             c.out.line(f"local CLOB: {st['clob_url']} (PID {st['clob_pid']})")
+        if st.get("relayer_url"):
+            c.out.line(f"local relayer: {st['relayer_url']} (PID {st['relayer_pid']})")
         if st.get("addresses"):
             c.out.table(None, ["contract", "address"], [[k, v] for k, v in st["addresses"].items()])
 

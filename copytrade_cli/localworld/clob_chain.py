@@ -19,6 +19,7 @@ from eth_keys import keys
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from ..chain.rpc import Endpoints, RpcError  # noqa: F401 — RpcError: raised by every call, caught by the CLOB
+from ..chain.lanes import MIN_TIP_GWEI
 from ..chain.rpc.client import AsyncJsonRpc
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,19 @@ class ChainView:
         return _SEL_MERGE + abi_encode(["address", "bytes32", "bytes32", "uint256[]", "uint256"],
                                        [self.collateral, b"\0" * 32, bytes.fromhex(condition_id[2:]), [1, 2], amount])
 
+    async def has_code(self, address: str) -> bool:
+        """Whether a contract is deployed at `address`."""
+        code = await self.rpc.call("eth_getCode", [address, "latest"])
+        return bool(code) and code not in ("0x", "0x0")
+
+    async def call_bool(self, to: str, data: bytes) -> bool:
+        """An eth_call returning one word, read as a bool (False when it reverts or returns nothing)."""
+        try:
+            out = await self.rpc.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+        except RpcError:
+            return False
+        return bool(_uint(out[:66] if out else out))
+
     async def is_valid_1271(self, wallet: str, digest: bytes, signature: bytes) -> bool:
         """ERC-1271 check of a contract wallet's signature (POLY_1271 orders)."""
         try:
@@ -136,7 +150,7 @@ class AsyncTxSender:
     self-transfer so later transactions do not wait forever.
     """
 
-    def __init__(self, rpc: AsyncRpc, private_key: str, chain_id: int, *, priority_gwei: float = 1.0,
+    def __init__(self, rpc: AsyncRpc, private_key: str, chain_id: int, *, priority_gwei: float = MIN_TIP_GWEI,
                  fee_ttl_s: float = 2.0):
         self.rpc = rpc
         self.account = Account.from_key(private_key)
@@ -202,6 +216,20 @@ class AsyncTxSender:
                 await self._plug_gap(nonce, max_fee, prio)
                 raise
         raise RpcError("eth_sendRawTransaction: nonce kept moving")
+
+    async def ghost(self, to: str, data: bytes, gas: int) -> str:
+        """The hash of a transaction signed with the next nonce but never sent (it is "dropped"): the first hash of
+        an injected RETRYING trade, whose replacement `send` then takes that nonce."""
+        max_fee, prio = await self._fees()
+        if self._nonce is None:
+            nonce = await self._take_nonce()
+            self._nonce = nonce  # peeked, not consumed
+        raw = self._sign(self._nonce, to, data, gas, max(1, max_fee // 2), max(1, prio // 2))
+        return "0x" + keccak(raw).hex()
+
+    async def block_number(self) -> int:
+        """The node's head block."""
+        return _uint(await self.rpc.call("eth_blockNumber"))
 
     async def _plug_gap(self, nonce: int, max_fee: int, prio: int) -> None:
         try:

@@ -2,11 +2,12 @@
 GET /book, /midpoint, /price, /spread, /last-trade-price, /markets and /clob-markets (CLOB-WIRE §6.5)."""
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from typing import Any
 
 from .book import Book, MatchingEngine
-from .clob_orders import SIDE_BUY, SIDE_SELL, ClobApiError, fraction_to_decimal_str
+from .clob_orders import SIDE_BUY, SIDE_SELL, VALID_TICKS, ClobApiError, fraction_to_decimal_str
 
 
 def _price_str(value: Fraction | None) -> str | None:
@@ -24,6 +25,30 @@ class ClobMarkets:
         for m in world.markets:
             for tid in m.token_ids:
                 self.engine.add_book(Book(m.condition_id, tid, m.tick_size, m.min_order_size, m.neg_risk))
+        # Scheduled tick changes (Market.tick_changes), soonest first: (seconds after start, market, new tick).
+        self._tick_schedule = sorted(((float(after), m, str(tick)) for m in world.markets
+                                      for after, tick in m.tick_changes), key=lambda x: x[0])
+
+    # ------------------------------------------------------------------------------------ ticks
+    def tick_of(self, market) -> str:
+        """The market's tick now (its books carry it; scheduled changes move it)."""
+        return self.engine.books[market.token_ids[0]].tick_size
+
+    def apply_tick_changes(self, elapsed_s: float) -> list[tuple[Any, str]]:
+        """Apply the scheduled tick changes due `elapsed_s` after start; returns (market, new tick) applied."""
+        done = []
+        while self._tick_schedule and self._tick_schedule[0][0] <= elapsed_s:
+            _after, m, tick = self._tick_schedule.pop(0)
+            self.set_tick(m, tick)
+            done.append((m, tick))
+        return done
+
+    def set_tick(self, market, tick: str) -> None:
+        """Change a market's tick size now (resting orders stay; new ones must respect it)."""
+        if tick not in VALID_TICKS:
+            raise ClobApiError(f"invalid tick size {tick}")
+        for tid in market.token_ids:
+            self.engine.books[tid].tick_size = tick
 
     # ------------------------------------------------------------------------------------ lookups
     def _outcome(self, token_id: str) -> str:
@@ -92,14 +117,32 @@ class ClobMarkets:
         m = self._market(condition_id)
         return {
             "t": [{"t": tid, "o": m.outcomes[i] if i < len(m.outcomes) else str(i)} for i, tid in enumerate(m.token_ids)],
-            "mts": float(m.tick_size),
+            "mts": float(self.tick_of(m)),
             "nr": bool(m.neg_risk),
             "mos": m.min_order_size,
             "mbf": 0,
             "tbf": 0,
-            "fd": {"r": 0, "e": 0, "to": False},
+            "fd": {"r": float(m.fee_rate), "e": int(m.fee_exponent), "to": True},
             "c": m.condition_id,
         }
+
+    def gamma_markets(self, condition_ids: list[str]) -> dict:
+        """Gamma's GET /markets/keyset body for these condition ids (the fields the SDK reads, LIVE-2026 §4)."""
+        out = []
+        for cid in condition_ids:
+            m = self.markets.get(cid.lower())
+            if m is None:
+                continue
+            out.append({
+                "id": str(list(self.markets).index(cid.lower()) + 1), "conditionId": m.condition_id,
+                "questionID": m.question_id, "question": m.title, "slug": m.slug, "version": "v1",
+                "outcomes": json.dumps(list(m.outcomes)), "clobTokenIds": json.dumps(list(m.token_ids)),
+                "negRisk": bool(m.neg_risk), "orderMinSize": m.min_order_size,
+                "orderPriceMinTickSize": float(self.tick_of(m)), "active": True, "closed": False,
+                "enableOrderBook": True, "acceptingOrders": True, "category": m.category,
+                "feeSchedule": {"rate": float(m.fee_rate), "exponent": int(m.fee_exponent), "takerOnly": True},
+            })
+        return {"markets": out, "next_cursor": None}
 
     def market_json(self, m) -> dict:
         """A market in the shape of GET /markets/{condition_id} (subset)."""
@@ -109,7 +152,7 @@ class ClobMarkets:
             "question": m.title,
             "market_slug": m.slug,
             "minimum_order_size": m.min_order_size,
-            "minimum_tick_size": float(m.tick_size),
+            "minimum_tick_size": float(self.tick_of(m)),
             "neg_risk": bool(m.neg_risk),
             "active": True,
             "closed": False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from eth_utils import to_checksum_address
+
 from .clob_auth import DEFAULT_AUTH_SEED
 from .market_maker import LadderConfig
 
@@ -45,6 +47,26 @@ class ClobOptions:
     """Cancel a key's orders when its heartbeats stop for this long (0 disables)."""
     max_history: int = 100_000
     """Settled trades kept for /data/trades (finished orders: twice that); older ones are forgotten."""
+    confirm_blocks: int = 2
+    """A MINED trade becomes CONFIRMED once the chain is this many blocks past its receipt's block ..."""
+    confirm_delay_s: float = 1.0
+    """... or this long after it was MINED, whichever comes first (anvil only mines when there are txs)."""
+    grandfathered: tuple[str, ...] = ()
+    """Makers allowed to post signature types 0/1/2 (live refuses them: "maker address not allowed, please use the
+    deposit wallet flow"). Empty by default; the CLOB's own market maker never goes through this check."""
+    rate_limit_per_s: float = 50.0
+    """Per-signer token bucket (LIVE-2026 §12): refill per second (POST /order costs 1, /orders one per order,
+    cancels 1 per id / 1 + cancelled); 0 disables."""
+    rate_limit_burst: float = 500.0
+    """The bucket's size."""
+    cancel_only: bool = False
+    """Start in cancel-only mode: new orders get 503 (the SDK's `cancel_only` restriction); cancels work."""
+    retry_delay_s: float = 0.5
+    """An injected RETRYING trade sits on its dropped first hash this long before the replacement is sent."""
+    fail_delay_s: float = 0.5
+    """An injected FAILED trade is marked FAILED this long after matching."""
+    priority_fee_gwei: float = 25.0
+    """The settlement transactions' priority fee (Polygon refuses tips under 25 gwei, LIVE-2026 §16)."""
     auth_seed: bytes = DEFAULT_AUTH_SEED
     max_clock_skew_s: float | None = None
     access_log: bool = False
@@ -64,6 +86,7 @@ def resolve_options(options: ClobOptions | None, overrides: Mapping[str, Any]) -
     opts = options or ClobOptions()
     if overrides:
         opts = ClobOptions(**{**{n: getattr(opts, n) for n in names}, **overrides})
+    opts.grandfathered = tuple(to_checksum_address(a) for a in opts.grandfathered)
     if opts.settle_wait not in SETTLE_WAIT_MODES:
         raise ValueError(f"settle_wait must be one of {SETTLE_WAIT_MODES}, got {opts.settle_wait!r}")
     return opts

@@ -51,10 +51,11 @@ ERR_POST_ONLY_TYPE = "invalid post-only order: only GTC and GTD orders can be po
 class ClobApiError(Exception):
     """A request the CLOB rejects: HTTP `status` with body `{"error": message}` (extra keys in `extra`)."""
 
-    def __init__(self, message: str, status: int = 400, **extra):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None, **extra):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.headers = headers or {}
         self.extra = extra
 
     def body(self) -> dict:
@@ -276,18 +277,37 @@ def units_to_str(units: int) -> str:
     return fraction_to_decimal_str(Fraction(units, UNIT))
 
 
-# Decimals of the USDC/"amount" leg per tick (py_clob_client_v2 ROUNDING_CONFIG); sizes always have 2.
+# Decimals of the USDC/"amount" leg per tick (the SDKs' ROUNDING_CONFIG); share sizes always have 2.
 AMOUNT_DECIMALS = {"0.1": 3, "0.01": 4, "0.005": 5, "0.0025": 6, "0.001": 5, "0.0001": 6}
+SIZE_DECIMALS = 2
+# NOTE: live caps a marketable order's taker amount at 4 decimals whatever the tick (py-clob-client-v2#99: market BUYs
+# on 0.001 ticks signed with 5 are refused); the stricter reading, docs/live-assumptions.md.
+MARKET_TAKER_DECIMALS = 4
+
+
+def _decimals_ok(units: int, decimals: int) -> bool:
+    return units % 10 ** (6 - decimals) == 0 if decimals < 6 else True
 
 
 def check_market_amount_precision(order: SignedOrder, tick: str = "0.01") -> None:
-    """Marketable (FOK/FAK) orders: maker amount at most 2 decimals, taker amount at most the tick's amount
-    decimals (4 on a 0.01 market, the real CLOB's rule and message)."""
-    amount_decimals = AMOUNT_DECIMALS.get(tick, 6)
-    if order.maker_amount % 10**4 or order.taker_amount % 10 ** (6 - amount_decimals):
+    """Marketable (FOK/FAK) orders: maker amount at most 2 decimals, taker amount at most 4 (live's rule and text)."""
+    if not _decimals_ok(order.maker_amount, SIZE_DECIMALS) or not _decimals_ok(order.taker_amount,
+                                                                               MARKET_TAKER_DECIMALS):
         side = "buy" if order.side == SIDE_BUY else "sell"
-        raise ClobApiError(f"invalid amounts, the market {side} orders maker amount supports a max accuracy of 2 "
-                           f"decimals, taker amount a max of {amount_decimals} decimals")
+        raise ClobApiError(f"invalid amounts, the market {side} orders maker amount supports a max accuracy of "
+                           f"{SIZE_DECIMALS} decimals, taker amount a max of {MARKET_TAKER_DECIMALS} decimals")
+
+
+def check_limit_amount_precision(order: SignedOrder, tick: str) -> None:
+    """Resting (GTC/GTD) orders: shares at most 2 decimals, the collateral leg at most the tick's amount decimals
+    (live's text: `invalid amounts, the buy orders maker amount supports a max accuracy of 4 decimals, taker amount
+    a max of 2 decimals`)."""
+    amount = AMOUNT_DECIMALS.get(tick, 6)
+    maker_dp, taker_dp = (amount, SIZE_DECIMALS) if order.side == SIDE_BUY else (SIZE_DECIMALS, amount)
+    if not _decimals_ok(order.maker_amount, maker_dp) or not _decimals_ok(order.taker_amount, taker_dp):
+        side = "buy" if order.side == SIDE_BUY else "sell"
+        raise ClobApiError(f"invalid amounts, the {side} orders maker amount supports a max accuracy of {maker_dp} "
+                           f"decimals, taker amount a max of {taker_dp} decimals")
 
 
 def parse_post(payload, api_key: str, key_address: str) -> tuple[SignedOrder, str, bool]:
@@ -319,6 +339,7 @@ def check_order_terms(order: SignedOrder, order_id: str, order_type: str, tick: 
             raise err_tick(order_id, fraction_to_decimal_str(price), tick)
         if order.size_units < int(Decimal(str(min_order_size)) * UNIT):
             raise err_min_size(order_id, units_to_str(order.size_units), min_order_size)
+        check_limit_amount_precision(order, tick)
     else:
         check_market_amount_precision(order, tick)
         lo = Fraction(Decimal(tick))

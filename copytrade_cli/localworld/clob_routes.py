@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 INITIAL_CURSOR = "MA=="  # base64("0")
 END_CURSOR = "LTE="  # base64("-1")
 MAX_BATCH_ORDERS = 15
+MAX_CANCEL_IDS = 3000
 MARKETS_PAGE_SIZE = 500
 
 
@@ -39,7 +40,9 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except ClobApiError as exc:
-        return _json(exc.body(), exc.status)
+        response = _json(exc.body(), exc.status)
+        response.headers.update(exc.headers)
+        return response
     except AuthError as exc:
         log.debug("auth failed on %s %s: %s", request.method, request.path, exc)
         return _err(exc.message, 401)
@@ -125,6 +128,41 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
     async def local_stats(request):
         # Not a Polymarket route: counters of this local server (benchmarks, `fork status`).
         return _json(clob.stats_json())
+
+    # Not Polymarket routes either: the test/operator switches of this local server (loopback only).
+    @r.get("/local/faults")
+    async def local_faults(request):
+        return _json(clob.guard.snapshot())
+
+    @r.post("/local/faults")
+    async def set_local_faults(request):
+        return _json(clob.guard.configure(await _body_json(request)))
+
+    @r.post("/local/grandfathered")
+    async def set_grandfathered(request):
+        body = await _body_json(request)
+        addresses = body.get("addresses") if isinstance(body, dict) else None
+        if not isinstance(addresses, list):
+            raise ClobApiError("Invalid payload")
+        try:
+            return _json({"grandfathered": clob.makers.grandfather(addresses)})
+        except ValueError:
+            raise ClobApiError("Invalid payload") from None
+
+    @r.post("/local/tick-size")
+    async def set_tick_size(request):
+        body = await _body_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("tick_size"), str):
+            raise ClobApiError("Invalid payload")
+        market = clob._market(str(body.get("market", "")))
+        clob.set_tick(market, body["tick_size"])
+        return _json({"market": market.condition_id, "tick_size": clob.tick_of(market)})
+
+    # Gamma's market read the SDK makes (redeem/merge), served here too when gamma_url points at this server.
+    @r.get("/markets/keyset")
+    async def gamma_keyset(request):
+        ids = [c for v in request.query.getall("condition_ids", []) for c in v.split(",") if c]
+        return _json(clob.gamma_markets(ids))
 
     # -------------------------------------------------------------------------------------- L1 auth
     @r.post("/auth/api-key")
@@ -230,14 +268,15 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
     async def post_orders(request):
         key, raw = await _l2(request)
         body = await _body_json(request, raw)
-        if not isinstance(body, list):
+        if not isinstance(body, list) or not body:
             raise ClobApiError(ERR_PAYLOAD)
         if len(body) > MAX_BATCH_ORDERS:
             raise ClobApiError(f"Too many orders in payload: {len(body)}, max allowed: {MAX_BATCH_ORDERS}")
+        clob.admit(key, len(body), placing=True)  # all or nothing (LIVE-2026 §12)
         out = []
         for item in body:  # in order: later orders may match earlier ones
             try:
-                out.append(await clob.place(item, key))
+                out.append(await clob.place(item, key, admitted=True))
             except ClobApiError as exc:
                 out.append({"success": False, "errorMsg": exc.message, "error": exc.message, "orderID": "",
                             "status": "", "transactionsHashes": [], "tradeIDs": []})
@@ -268,6 +307,7 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         oid = body.get("orderID") if isinstance(body, dict) else None
         if not isinstance(oid, str) or not oid.startswith("0x"):
             raise ClobApiError("Invalid orderID")
+        clob.admit(key, 1, placing=False)
         return _json(clob.cancel(key, [oid]))
 
     @r.delete("/orders")
@@ -276,11 +316,15 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         body = await _body_json(request, raw)
         if not isinstance(body, list):
             raise ClobApiError("Invalid orderID")
+        if len(body) > MAX_CANCEL_IDS:
+            raise ClobApiError(f"Too many orders in payload: {len(body)}, max allowed: {MAX_CANCEL_IDS}")
+        clob.admit(key, max(1, len(body)), placing=False)
         return _json(clob.cancel(key, [str(x) for x in body]))
 
     @r.delete("/cancel-all")
     async def cancel_all(request):
         key, _ = await _l2(request)
+        clob.admit(key, 1 + len(clob.open_orders(key)), placing=False)
         return _json(clob.cancel_open(key))
 
     @r.delete("/cancel-market-orders")
@@ -289,7 +333,9 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         body = await _body_json(request, raw) or {}
         if not isinstance(body, dict):
             raise ClobApiError(ERR_PAYLOAD)
-        return _json(clob.cancel_open(key, market=body.get("market"), asset_id=body.get("asset_id")))
+        market, asset_id = body.get("market"), body.get("asset_id")
+        clob.admit(key, 1 + len(clob.open_orders(key, market=market, asset_id=asset_id)), placing=False)
+        return _json(clob.cancel_open(key, market=market, asset_id=asset_id))
 
     @r.get("/balance-allowance")
     async def balance_allowance(request):

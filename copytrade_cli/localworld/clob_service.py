@@ -1,9 +1,10 @@
 """The local CLOB as a plain object: markets, books, orders and matching, cancels, balances and auth.
 
 `LocalClob` knows nothing about HTTP: `clob_routes` turns requests into calls of its public methods and
-their results (wire-shaped dicts, CLOB-WIRE §5–§6) into responses; errors are `ClobApiError` / `AuthError`.
-Matches are settled on the fork by `clob_settlement.Settlement`; the market maker's ladders live on the books
-like any other orders.
+their results (wire-shaped dicts, LIVE-2026 §4–§5) into responses; errors are `ClobApiError` / `AuthError`.
+Who may make orders is `clob_makers` (deposit wallets, grandfathered makers); rate limits, cancel-only and
+injected faults are `clob_guard`; matches are settled on the fork by `clob_settlement.Settlement`; the market
+maker's ladders (`clob_mm`) live on the books like any other orders.
 """
 from __future__ import annotations
 
@@ -12,42 +13,41 @@ import logging
 import time
 import uuid
 from dataclasses import asdict
-from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Mapping
 
 from eth_utils import to_checksum_address
 
 from .book import STATUS_LIVE, STATUS_MATCHED, BookOrder, MatchingEngine
 from .clob_auth import ApiKey, ApiKeyRegistry
-from .clob_chain import MAX_UINT256, SPLIT_GAS, AsyncRpc, AsyncTxSender, ChainView, RpcError
+from .clob_chain import MAX_UINT256, AsyncRpc, AsyncTxSender, ChainView, RpcError
+from .clob_guard import Guard
+from .clob_makers import MakerPolicy
 from .clob_markets import ClobMarkets
+from .clob_mm import MarketMakerDesk
 from .clob_options import ClobOptions
 from .clob_orders import (
     ERR_BALANCE,
     ERR_POST_ONLY_TYPE,
-    ERR_SIGNATURE,
     SIDE_BUY,
     SIG_POLY_1271,
     TAKE_ONLY_TYPES,
-    UNIT,
     ClobApiError,
     SignedOrder,
     check_order_terms,
     err_duplicate,
-    exchange_address,
-    parse_order,
     parse_post,
-    units_to_str,
-    verify_order_signature,
 )
 from .clob_settlement import Settlement
 from .clob_trades import COLLATERAL, ClobStats, Trade, TradeHistory, asset_key, order_response, trades_of
-from .market_maker import MarketMaker, Quote
+from .market_maker import MarketMaker
 
 log = logging.getLogger(__name__)
 
+ASSET_TYPES = ("COLLATERAL", "CONDITIONAL")
 
-class LocalClob(ClobMarkets):
+
+class LocalClob(MarketMakerDesk, ClobMarkets):
     """The CLOB's state and logic (auth, books, orders, trades, settlement), independent of HTTP routing."""
 
     def __init__(self, world, rpc_url: str, *, operator_key: str, market_maker_key: str | None,
@@ -55,16 +55,20 @@ class LocalClob(ClobMarkets):
         super().__init__(world, MatchingEngine())
         self.rpc_url = rpc_url
         self.chain_id = int(world.chain_id)
-        self.options = options or ClobOptions()
+        self.options = opts = options or ClobOptions()
         self.seed_book = seed_book
-        self.registry = ApiKeyRegistry(self.chain_id, self.options.auth_seed, max_skew_s=self.options.max_clock_skew_s)
+        self.registry = ApiKeyRegistry(self.chain_id, opts.auth_seed, max_skew_s=opts.max_clock_skew_s)
         self.exchange = to_checksum_address(world.exchange)
         self._operator_key = operator_key
-        self.mm = MarketMaker(market_maker_key, self.chain_id, self.options.ladder()) if market_maker_key else None
+        self.mm = MarketMaker(market_maker_key, self.chain_id, opts.ladder()) if market_maker_key else None
         self.mm_key: ApiKey | None = self.registry.issue(self.mm.address, 0) if self.mm else None
+        self.makers = MakerPolicy(self.chain_id, factory=world.deposit_wallet_factory,
+                                  beacon=world.deposit_wallet_beacon, grandfathered=opts.grandfathered)
+        self.guard = Guard(rate_per_s=opts.rate_limit_per_s, burst=opts.rate_limit_burst,
+                           cancel_only=opts.cancel_only)
         self.history = TradeHistory()
         self.stats = ClobStats()
-        self.settlement = Settlement(self.engine, self.stats, self.options, self.exchange)
+        self.settlement = Settlement(self.engine, self.stats, opts, self.exchange, self.guard)
         self.rpc: AsyncRpc | None = None
         self.chain: ChainView | None = None
         self.mm_sender: AsyncTxSender | None = None
@@ -72,6 +76,7 @@ class LocalClob(ClobMarkets):
         self._pending_ids: set[str] = set()
         self._heartbeats: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._started = time.monotonic()
 
     @property
     def trades(self) -> list[Trade]:
@@ -90,10 +95,12 @@ class LocalClob(ClobMarkets):
         collateral = getattr(self.world, "exchange_collateral", None) or self.world.collateral
         self.chain = ChainView(self.rpc, collateral=collateral, ctf=self.world.ctf)
         self.settlement.open(self.rpc, self._operator_key, self.chain_id)
+        self._started = time.monotonic()
         if self.seed_book and self.mm is not None:
             await self.seed()
         if self.mm is not None:
-            self.mm_sender = AsyncTxSender(self.rpc, self._mm_key, self.chain_id)
+            self.mm_sender = AsyncTxSender(self.rpc, self._mm_key, self.chain_id,
+                                           priority_gwei=self.options.priority_fee_gwei)
             if self.options.mm_inventory_interval_s > 0:
                 self._spawn(self._inventory_keeper())
         self._spawn(self._housekeeping())
@@ -143,96 +150,9 @@ class LocalClob(ClobMarkets):
         """Every API key issued to the key's address."""
         return [k.api_key for k in self.registry.keys_of(key.address)]
 
-    # ---------------------------------------------------------------------------------- market maker
-    def _verifying_contract(self, neg_risk: bool) -> str:
-        try:
-            return exchange_address(self.chain_id, neg_risk)
-        except Exception:  # a chain id py_clob_client_v2 does not know: orders are signed for the world's exchange
-            return self.exchange
-
-    def _verify(self, order: SignedOrder, neg_risk: bool) -> str:
-        try:
-            return verify_order_signature(order, self.chain_id, neg_risk, self._verifying_contract(neg_risk))
-        except ClobApiError:
-            raise
-        except Exception:
-            raise ClobApiError(ERR_SIGNATURE) from None
-
-    async def seed(self) -> int:
-        """Post the market maker's ladders on every book (signing off the event loop); returns orders posted."""
-        assert self.mm is not None
-        jobs: list[tuple[Quote, str]] = []
-        for m in self.world.markets:
-            exchange = self._verifying_contract(m.neg_risk)
-            jobs.extend((q, exchange) for q in self.mm.quotes_for(list(m.token_ids), m.tick_size))
-        loop = asyncio.get_running_loop()
-        signed = await loop.run_in_executor(None, lambda: [self.mm.sign(q, ex) for q, ex in jobs])
-        for (quote, _ex), wire in zip(jobs, signed):
-            self._rest_mm_order(quote, wire)
-        log.info("market maker %s quoted %d orders on %d books", self.mm.address, len(signed), len(self.engine.books))
-        return len(signed)
-
-    def _rest_mm_order(self, quote: Quote, wire: dict) -> BookOrder:
-        assert self.mm_key is not None
-        market, _idx = self.tokens[quote.token_id]
-        order = parse_order(wire)
-        order_id = self._verify(order, market.neg_risk)
-        book_order = BookOrder(
-            order_id=order_id, order=order, owner=self.mm_key.api_key, order_type="GTC",
-            market=market.condition_id, asset_id=quote.token_id, price=order.price,
-            remaining_making=order.maker_amount, remaining_size=order.size_units, original_size=order.size_units,
-            tick_size=market.tick_size, is_market_maker=True, outcome=self._outcome(quote.token_id),
-        )
-        book_order.seq = self.engine.next_seq()
-        self.engine.orders[order_id] = book_order
-        self.engine.books[quote.token_id].add(book_order)
-        return book_order
-
-    def _requote(self, filled: list[BookOrder]) -> None:
-        """Replace market-maker orders that filled out with fresh ones at the same price."""
-        if self.mm is None or not self.options.replenish:
-            return
-        for old in filled:
-            market, _ = self.tokens[old.asset_id]
-            quote = Quote(old.asset_id, old.side, Decimal(old.price.numerator) / Decimal(old.price.denominator),
-                          old.original_size)
-            wire = self.mm.sign(quote, self._verifying_contract(market.neg_risk))
-            self._rest_mm_order(quote, wire)
-            self.stats.mm_requotes += 1
-
-    async def _inventory_keeper(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.mm_inventory_interval_s)
-            try:
-                await self.rebalance_inventory()
-            except Exception as exc:  # noqa: BLE001 — keep quoting; try again next round
-                log.warning("market maker inventory check failed: %s", exc)
-
-    async def rebalance_inventory(self) -> list[str]:
-        """Keep the market maker able to honour its quotes: split or merge on the CTF; returns tx hashes."""
-        if self.mm is None or self.chain is None or self.mm_sender is None:
-            return []
-        ladder_units = int(self.options.levels * self.options.level_size * UNIT)
-        hashes = []
-        for m in self.world.markets:
-            collateral, balances = await self.chain.holdings(self.mm.address, [int(t) for t in m.token_ids])
-            free_collateral = collateral - self.committed(self.mm.address, COLLATERAL)
-            free_tokens = [b - self.committed(self.mm.address, t) for b, t in zip(balances, m.token_ids)]
-            short_tokens = max(0, -min(free_tokens))
-            if short_tokens and free_collateral > 0:
-                amount = min(free_collateral, short_tokens + ladder_units)
-                data, what = self.chain.split_calldata(m.condition_id, amount), "split"
-            elif free_collateral < 0 and min(free_tokens) > 0:
-                amount = min(min(free_tokens), -free_collateral + ladder_units)
-                data, what = self.chain.merge_calldata(m.condition_id, amount), "merge"
-            else:
-                continue
-            tx = await self.mm_sender.send(self.world.ctf, data, SPLIT_GAS)
-            outcome = await self.mm_sender.wait(tx, self.options.receipt_timeout_s)
-            log.info("market maker %s %s on %s: %s", what, units_to_str(amount), m.slug,
-                     "ok" if outcome.ok else outcome.error)
-            hashes.append(tx)
-        return hashes
+    def addresses_of(self, key: ApiKey) -> tuple[str, str]:
+        """The key's EOA and its deposit wallet: whose orders and trades the key sees."""
+        return key.address, self.makers.deposit_wallet(key.address)
 
     # ------------------------------------------------------------------------------------ accounting
     def committed(self, address: str, asset: str) -> int:
@@ -248,45 +168,58 @@ class LocalClob(ClobMarkets):
                     total += order.remaining_making
         return total
 
-    async def _check_funds(self, order: SignedOrder, token_id: str) -> None:
+    async def _funds(self, order: SignedOrder, exchange: str) -> int:
+        """What the order's maker can still promise to `exchange` in the order's maker asset (balance and allowance
+        less what it already owes)."""
         assert self.chain is not None
         try:
             if order.side == SIDE_BUY:
-                balance, allowance = await self.chain.collateral_funds(order.maker, self.exchange)
-                approved = True
+                balance, allowance = await self.chain.collateral_funds(order.maker, exchange)
             else:
-                balance, approved = await self.chain.token_funds(order.maker, order.token_id, self.exchange)
+                balance, approved = await self.chain.token_funds(order.maker, order.token_id, exchange)
                 allowance = MAX_UINT256 if approved else 0
         except RpcError as exc:
             raise ClobApiError(f"could not read balances from the node: {exc}", status=503) from None
         # NOTE: committed funds are read after the await, so concurrent orders of one wallet see each other.
-        need = order.maker_amount + self.committed(order.maker, asset_key(order.side, token_id))
-        if balance < need or allowance < need or not approved:
-            raise ClobApiError(ERR_BALANCE)
+        return min(balance, allowance) - self.committed(order.maker, asset_key(order.side, str(order.token_id)))
 
     async def balance_allowance(self, key: ApiKey, q: Mapping[str, str]) -> dict:
-        """Raw on-chain balance and allowance for the key's address (COLLATERAL or CONDITIONAL token_id)."""
+        """On-chain balance and allowances (to both exchanges) of the wallet behind (POLY_ADDRESS, signature_type)."""
         assert self.chain is not None
         asset_type = (q.get("asset_type") or COLLATERAL).upper()
+        if asset_type not in ASSET_TYPES:
+            raise ClobApiError(f"invalid asset_type {asset_type}")
+        raw_type = q.get("signature_type", "0")
+        if not str(raw_type).isdigit():
+            raise ClobApiError(f"invalid signature_type {raw_type}")
+        owner = self.makers.funder(key.address, int(raw_type))
+        spenders = [self.exchange] + ([self.world.neg_risk_exchange] if self.world.neg_risk_exchange else [])
+        allowances = {}
         try:
-            if asset_type == COLLATERAL:
-                balance, allowance = await self.chain.collateral_funds(key.address, self.exchange)
-            elif asset_type == "CONDITIONAL":
-                token = q.get("token_id")
-                if not token or not token.isdigit():
-                    raise ClobApiError("token_id is required for CONDITIONAL balances")
-                balance, approved = await self.chain.token_funds(key.address, int(token), self.exchange)
-                allowance = MAX_UINT256 if approved else 0
-            else:
-                raise ClobApiError(f"invalid asset_type {asset_type}")
+            for spender in spenders:
+                if asset_type == COLLATERAL:
+                    balance, allowance = await self.chain.collateral_funds(owner, spender)
+                else:
+                    token = q.get("token_id")
+                    if not token or not token.isdigit():
+                        raise ClobApiError("token_id is required for CONDITIONAL balances")
+                    balance, approved = await self.chain.token_funds(owner, int(token), spender)
+                    allowance = MAX_UINT256 if approved else 0
+                allowances[spender] = str(allowance)
         except RpcError as exc:
             raise ClobApiError(f"could not read balances from the node: {exc}", status=503) from None
-        return {"balance": str(balance), "allowance": str(allowance), "allowances": {self.exchange: str(allowance)}}
+        return {"balance": str(balance), "allowance": allowances[self.exchange], "allowances": allowances}
 
     # ---------------------------------------------------------------------------------------- orders
-    async def place(self, payload: Any, key: ApiKey) -> dict:
+    def admit(self, key: ApiKey, cost: float, *, placing: bool) -> None:
+        """The guard's verdict on a request of `cost` (raises 429 / 503)."""
+        self.guard.admit(key.address, cost, placing=placing)
+
+    async def place(self, payload: Any, key: ApiKey, *, admitted: bool = False) -> dict:
         """Validate, match and settle one POST /order body; returns the response body or raises ClobApiError."""
         try:
+            if not admitted:
+                self.admit(key, 1, placing=True)
             return await self._place(payload, key)
         except ClobApiError:
             self.stats.orders_rejected += 1
@@ -294,28 +227,30 @@ class LocalClob(ClobMarkets):
 
     async def _place(self, payload: Any, key: ApiKey) -> dict:
         order, order_type, post_only = parse_post(payload, key.api_key, key.address)
+        self.makers.check_maker(order)
         token_id = str(order.token_id)
         market, _ = self._market_of(token_id)
         if post_only and order_type in TAKE_ONLY_TYPES:
             raise ClobApiError(ERR_POST_ONLY_TYPE)
+        exchange = self._verifying_contract(market.neg_risk)
         order_id = self._verify(order, market.neg_risk)
         if order_id in self.engine.orders or order_id in self._pending_ids:
             raise err_duplicate(order_id)
         now = time.time()
-        check_order_terms(order, order_id, order_type, market.tick_size, market.min_order_size, now)
-        if order.signature_type == SIG_POLY_1271 and self.chain is not None:
-            digest = bytes.fromhex(order_id[2:])
-            if not await self.chain.is_valid_1271(order.maker, digest, bytes.fromhex(order.signature[2:])):
-                raise ClobApiError(ERR_SIGNATURE)
+        tick = self.tick_of(market)
+        check_order_terms(order, order_id, order_type, tick, market.min_order_size, now)
+        if order.signature_type == SIG_POLY_1271:
+            await self.makers.check_wallet_order(order, order_id, key.address, exchange, self.chain)
         self._pending_ids.add(order_id)
         try:
-            if self.options.check_balances:
-                await self._check_funds(order, token_id)
+            free = await self._funds(order, exchange) if self.options.check_balances else None
+            if free is not None and free < order.maker_amount:
+                raise ClobApiError(ERR_BALANCE)
             taker = BookOrder(
                 order_id=order_id, order=order, owner=key.api_key, order_type=order_type,
                 market=market.condition_id, asset_id=token_id, price=order.price,
                 remaining_making=order.maker_amount, remaining_size=order.size_units,
-                original_size=order.size_units, tick_size=market.tick_size, created_at=int(now),
+                original_size=order.size_units, tick_size=tick, created_at=int(now),
                 outcome=self._outcome(token_id),
             )
             # From here to the end of commit nothing awaits: the book cannot change under the match.
@@ -325,7 +260,15 @@ class LocalClob(ClobMarkets):
         if not plan.fills:
             self.stats.orders_accepted += 1
             return order_response(taker, "live", [], [])
-        trades = trades_of(plan, taker.outcome)
+        trades = trades_of(plan, taker.outcome, exchange=exchange, fee_rate=market.fee_rate,
+                           fee_exponent=market.fee_exponent)
+        fee = sum(t.fee for t in trades)
+        if free is not None and order.side == SIDE_BUY and free < plan.taker_making + fee:
+            # NOTE: a BUY taker's fee is pulled on top of what it pays (docs/exchange-abi.md): without the funds for
+            # both the match is undone, as if the order had never reached the book.
+            self.engine.undo(plan)
+            self.engine.orders.pop(order_id, None)
+            raise ClobApiError(ERR_BALANCE)
         for trade in trades:
             self.history.add(trade)
             self.settlement.reserve(trade, +1)
@@ -335,7 +278,10 @@ class LocalClob(ClobMarkets):
         return order_response(taker, "matched", hashes, trades)
 
     def _owned(self, order: BookOrder, key: ApiKey) -> bool:
-        return order.order.signer.lower() == key.address.lower() or order.maker_address.lower() == key.address.lower()
+        if order.owner == key.api_key:
+            return True
+        mine = {a.lower() for a in self.addresses_of(key)}
+        return order.order.signer.lower() in mine or order.maker_address.lower() in mine
 
     def order(self, key: ApiKey, order_id: str) -> dict:
         """One order of the key's owner (any status) as GET /data/order shows it; 404 otherwise."""
@@ -381,7 +327,7 @@ class LocalClob(ClobMarkets):
 
     def trades_for(self, key: ApiKey, q: Mapping[str, str]) -> list[dict]:
         """Trades involving the key's owner, newest first, with the /data/trades filters."""
-        return self.history.query(key.address, q)
+        return self.history.query(self.addresses_of(key), q)
 
     def heartbeat(self, key: ApiKey) -> dict:
         """Record a heartbeat; the reply carries the next heartbeat id."""
@@ -390,10 +336,16 @@ class LocalClob(ClobMarkets):
 
     # ---------------------------------------------------------------------------------- housekeeping
     async def _housekeeping(self) -> None:
-        """Once a second: heartbeat timeouts, GTD expiry, bounded history."""
+        """Every quarter second: scheduled tick changes; once a second: heartbeat timeouts, GTD expiry, history."""
+        rounds = 0
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.25)
+            rounds += 1
             try:
+                for market, tick in self.apply_tick_changes(time.monotonic() - self._started):
+                    log.info("market %s: tick size changed to %s", market.slug, tick)
+                if rounds % 4:
+                    continue
                 self._sweep_heartbeats()
                 for order in self.engine.expire():
                     log.debug("order %s expired", order.order_id)

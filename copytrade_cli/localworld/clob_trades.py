@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping
 
@@ -19,7 +19,9 @@ MAX_MAKERS_PER_TX = MAX_MAKERS  # MockExchangeV2's bound on maker orders per mat
 COLLATERAL = "COLLATERAL"
 
 TRADE_MATCHED = "MATCHED"
+TRADE_MINED = "MINED"
 TRADE_CONFIRMED = "CONFIRMED"
+TRADE_RETRYING = "RETRYING"
 TRADE_FAILED = "FAILED"
 TRADE_FINISHED = (TRADE_CONFIRMED, TRADE_FAILED)
 
@@ -27,6 +29,29 @@ TRADE_FINISHED = (TRADE_CONFIRMED, TRADE_FAILED)
 def asset_key(side: str, token_id: str) -> str:
     """What an order on `side` gives: collateral for a BUY, the outcome token for a SELL."""
     return COLLATERAL if side == SIDE_BUY else token_id
+
+
+def fee_asset() -> str:
+    """Fees are paid in the exchange collateral (pUSD), LIVE-2026 §8."""
+    return COLLATERAL
+
+
+def taker_fee(fills: list[MakerFill], rate: float, exponent: int) -> int:
+    """The taker's fee in collateral units: sum over fills of C x rate x (p(1-p))^e (C shares at the maker's price p),
+    floored to a unit (LIVE-2026 §8; the rounding is ours, docs/live-assumptions.md)."""
+    if not rate:
+        return 0
+    r = Fraction(str(rate))
+    total = Fraction(0)
+    for f in fills:
+        p = f.maker.price
+        total += Fraction(f.shares) * r * (p * (1 - p)) ** int(exponent)
+    return int(total)
+
+
+def fee_rate_bps(rate: float) -> str:
+    """The market's fee rate in basis points as trades show it ("400" for 0.04)."""
+    return str(int((Fraction(str(rate)) * 10_000).limit_denominator(1)))
 
 
 @dataclass
@@ -47,6 +72,25 @@ class Trade:
     last_update: int = 0
     taker_making: int = 0
     error: str = ""
+    exchange: str = ""
+    """The exchange the trade settles on (the neg-risk exchange for neg-risk markets)."""
+    fee: int = 0
+    """The taker's fee in collateral units, passed to matchOrders."""
+    fee_rate_bps: str = "0"
+    block_number: int | None = None
+    tx_hashes: list[str] = field(default_factory=list)
+    """Every hash the trade had, oldest first (a RETRYING trade has its dropped first hash here)."""
+
+    def set_hash(self, tx_hash: str) -> None:
+        """The trade's (new) settlement transaction."""
+        self.transaction_hash = tx_hash
+        self.tx_hashes.append(tx_hash)
+        self.last_update = int(time.time())
+
+    def mark(self, status: str) -> None:
+        """Move the trade to `status` (MINED, CONFIRMED, RETRYING, FAILED)."""
+        self.status = status
+        self.last_update = int(time.time())
 
     @property
     def price(self) -> Fraction:
@@ -62,14 +106,16 @@ class Trade:
         """The part of the match this trade settles (to undo it when the settlement fails)."""
         return MatchPlan(self.taker, self.fills, self.taker_making, self.maker_making, self.shares, self.usdc)
 
-    def involves(self, address: str) -> bool:
-        """Whether `address` is the taker or one of the makers."""
-        a = address.lower()
-        return self.taker.maker_address.lower() == a or any(f.maker.maker_address.lower() == a for f in self.fills)
+    def involves(self, *addresses: str) -> bool:
+        """Whether one of `addresses` is the taker or one of the makers."""
+        mine = {a.lower() for a in addresses}
+        return self.taker.maker_address.lower() in mine or any(f.maker.maker_address.lower() in mine
+                                                                 for f in self.fills)
 
-    def to_json(self, viewer: str | None = None) -> dict:
-        """The /data/trades row (CLOB-WIRE §6.3), seen by `viewer` (taker or maker side)."""
-        is_maker = viewer is not None and self.taker.maker_address.lower() != viewer.lower()
+    def to_json(self, viewer: str | tuple[str, ...] | None = None) -> dict:
+        """The /data/trades row (LIVE-2026 §5.6), seen by `viewer` (its addresses; taker or maker side)."""
+        viewers = {viewer.lower()} if isinstance(viewer, str) else {v.lower() for v in viewer or ()}
+        is_maker = bool(viewers) and self.taker.maker_address.lower() not in viewers
         return {
             "id": self.id,
             "taker_order_id": self.taker.order_id,
@@ -77,7 +123,7 @@ class Trade:
             "asset_id": self.asset_id,
             "side": self.taker.side,
             "size": units_to_str(self.shares),
-            "fee_rate_bps": "0",
+            "fee_rate_bps": self.fee_rate_bps,
             "price": fraction_to_decimal_str(self.price, 4),
             "status": self.status,
             "match_time": str(self.match_time),
@@ -95,7 +141,7 @@ class Trade:
                     "maker_address": f.maker.maker_address,
                     "owner": f.maker.owner,
                     "matched_amount": units_to_str(f.shares),
-                    "fee_rate_bps": "0",
+                    "fee_rate_bps": "0",  # makers pay no fee
                     "price": fraction_to_decimal_str(f.maker.price),
                     "asset_id": f.maker.asset_id,
                     "outcome": self.outcome,
@@ -106,8 +152,10 @@ class Trade:
         }
 
 
-def trades_of(plan: MatchPlan, outcome: str) -> list[Trade]:
-    """Cut a committed match into trades of at most MAX_MAKERS_PER_TX makers (one transaction each)."""
+def trades_of(plan: MatchPlan, outcome: str, *, exchange: str = "", fee_rate: float = 0.0,
+              fee_exponent: int = 1) -> list[Trade]:
+    """Cut a committed match into trades of at most MAX_MAKERS_PER_TX makers (one transaction each), each with the
+    taker's fee at the market's rate."""
     now = int(time.time())
     trades = []
     for i in range(0, len(plan.fills), MAX_MAKERS_PER_TX):
@@ -116,7 +164,8 @@ def trades_of(plan: MatchPlan, outcome: str) -> list[Trade]:
             id=str(uuid.uuid4()), taker=plan.taker, fills=chunk, market=plan.taker.market,
             asset_id=plan.taker.asset_id, outcome=outcome, shares=sum(f.shares for f in chunk),
             usdc=sum(f.usdc for f in chunk), match_time=now, last_update=now,
-            taker_making=sum(f.taking for f in chunk),
+            taker_making=sum(f.taking for f in chunk), exchange=exchange,
+            fee=taker_fee(chunk, fee_rate, fee_exponent), fee_rate_bps=fee_rate_bps(fee_rate),
         )
         plan.taker.associate_trades.append(trade.id)
         for f in chunk:
@@ -155,8 +204,9 @@ class TradeHistory:
         self.trades.append(trade)
         self.by_id[trade.id] = trade
 
-    def query(self, address: str, q: Mapping[str, str]) -> list[dict]:
-        """/data/trades rows of trades involving `address`, newest first, with the route's filters."""
+    def query(self, address: str | tuple[str, ...], q: Mapping[str, str]) -> list[dict]:
+        """/data/trades rows of trades involving `address` (or any of several), newest first, with the filters."""
+        addresses = (address,) if isinstance(address, str) else tuple(address)
         out = []
         trade_id, market, asset_id = q.get("id"), q.get("market"), q.get("asset_id")
         maker_address = q.get("maker_address")
@@ -164,7 +214,7 @@ class TradeHistory:
         for trade in reversed(self.trades):
             if trade_id and trade.id != trade_id:
                 continue
-            if not trade.involves(address):
+            if not trade.involves(*addresses):
                 continue
             if maker_address and not trade.involves(maker_address):
                 continue
@@ -176,7 +226,7 @@ class TradeHistory:
                 continue
             if before and before.isdigit() and trade.match_time >= int(before):
                 continue
-            out.append(trade.to_json(address))
+            out.append(trade.to_json(addresses))
         return out
 
     def prune(self, cap: int) -> int:

@@ -7,6 +7,7 @@ signed locally and sent back-to-back with locally tracked nonces; waiting for re
 from __future__ import annotations
 
 import time
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Mapping, Sequence
 
 from eth_abi import encode as abi_encode
@@ -55,21 +56,48 @@ def match_orders_calldata(condition_id: str | bytes, taker: Mapping[str, Any], m
 
 
 def match_gas(n_makers: int) -> int:
-    """A gas limit that covers matchOrders with `n_makers` maker orders on the mock (measured + margin)."""
+    """A gas limit that covers matchOrders with `n_makers` maker orders on the mock (measured + margin): with
+    on-chain signatures and the real CTF, type-0 orders use ~137k + ~48k per maker (196k for 1, 906k for 16);
+    a type-3 order adds its wallet's ERC-1271 check."""
     return 220_000 + 130_000 * max(1, n_makers)
+
+
+def taker_fee(shares_micro: int, price: float | str | Decimal, rate: float | str | Decimal, exponent: int = 1) -> int:
+    """Live's taker fee in micro collateral: `C x rate x (p(1-p))^exponent` (LIVE-2026 §8), floored to a micro unit."""
+    p, r = Decimal(str(price)), Decimal(str(rate))
+    if not (0 < p < 1) or r < 0 or shares_micro < 0:
+        raise ValueError(f"fee needs 0 < price < 1, rate >= 0, shares >= 0 (got {price}, {rate}, {shares_micro})")
+    fee = Decimal(int(shares_micro)) * r * (p * (1 - p)) ** int(exponent)
+    return int(fee.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def exchange_for(world: World, market: Any) -> str:
+    """The exchange a market's orders are signed for and settled on (LIVE-2026 §5.1)."""
+    if getattr(market, "neg_risk", False):
+        if not world.neg_risk_exchange:
+            raise ValueError(f"market {market.slug} is neg-risk but this world has no neg-risk exchange; re-plant")
+        return world.neg_risk_exchange
+    return world.exchange
 
 
 class ExchangeClient:
     """Builds and sends `matchOrders` on the planted V2 exchange for one operator key (thread-safe)."""
 
-    def __init__(self, w3: Any, world: World, operator_key: str, *, lane: TxLane | None = None):
+    def __init__(self, w3: Any, world: World, operator_key: str, *, lane: TxLane | None = None,
+                 exchange: str | None = None):
         self.w3 = w3
         self.world = world
         self.account = Account.from_key(operator_key)
         self.address = self.account.address
-        self.exchange = world.exchange
+        self.exchange = exchange or world.exchange
         self.chain_id = world.chain_id
         self.lane = lane or TxLane(w3, self.account, chain_id=world.chain_id)
+
+    @classmethod
+    def for_market(cls, w3: Any, world: World, operator_key: str, market: Any, *, lane: TxLane | None = None
+                   ) -> "ExchangeClient":
+        """The client for the exchange `market` settles on (the neg-risk exchange for a neg-risk market)."""
+        return cls(w3, world, operator_key, lane=lane, exchange=exchange_for(world, market))
 
     def resync(self) -> int:
         """Re-read the operator's next nonce from the node (after a revert, restart or foreign send)."""

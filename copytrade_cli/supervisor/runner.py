@@ -138,10 +138,11 @@ class Supervisor:
 
     def _start(self) -> None:
         from ..chain.accounts import worker_accounts
+        from ..chain.lanes import FeeOracle
         from ..chain.roles import funder_account
         from ..chain.deploy import addresses, contract
         from ..polymarket.addresses import chain_contracts
-        from ..polymarket.clob import ClobGateway
+        from ..polymarket.clob import environment_for, gateway_factory, worker_wallet_mode
         from .execute.admission import StartRules
         from .fleet import Fleet
 
@@ -158,12 +159,15 @@ class Supervisor:
         collateral, ctf, exchange = contracts.collateral, contracts.ctf, contracts.exchange
         clob_url = self._clob_url()
 
-        def clob_factory(a):
-            return ClobGateway(clob_url, self.chain.chain_id, a.key.hex() if isinstance(a.key, bytes) else a.key,
-                               exchange)
+        rec = self.state.get_node() if self.chain.is_local else None
+        clob_factory = gateway_factory(environment_for(
+            clob_url=clob_url, rpc_url=self.chain.rpc_url, chain_id=self.chain.chain_id, is_local=self.chain.is_local,
+            world=world, relayer_url=getattr(rec, "relayer_url", None) or self.settings_relayer_url()),
+            mode=worker_wallet_mode(is_local=self.chain.is_local, world=world))
 
         self.fleet = Fleet(w3, worker_accounts(self.settings), clob_factory=clob_factory,
-                           per_worker=self.settings.supervisor_groups_per_worker)
+                           per_worker=self.settings.supervisor_groups_per_worker,
+                           fees=FeeOracle.from_settings(w3, self.settings))
         ex = contract(w3, "Executor", executor)
         registered = {w.address.lower() for w in self.fleet.workers if ex.functions.isWorker(w.address).call()}
         st = self.fleet.status(registered)
@@ -213,6 +217,10 @@ class Supervisor:
                  f"{self.settings.supervisor_fanout_concurrency}; watching {len(self.book.leaders())} leaders via "
                  f"{', '.join(c.name_ for c in self.channels)}" + shared)
         self.status = "ok"
+
+    def settings_relayer_url(self) -> str | None:
+        """The relayer the workers' deposit wallets are checked at (a `relayer_url` setting, if there is one)."""
+        return getattr(self.settings, "relayer_url", None)
 
     def _clob_url(self) -> str:
         if self.settings.clob_url:
@@ -274,7 +282,7 @@ class Supervisor:
         from ..chain.lanes import TxLane
         from .fleet import REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI
 
-        lane = TxLane(self.chain.w3, self.funder)
+        lane = TxLane(self.chain.w3, self.funder, fees=self.fleet.fees)
         while not stop.wait(self.opts.refuel_every_s):
             try:
                 topped = self.fleet.refuel(lane, REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI)

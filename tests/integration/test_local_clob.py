@@ -1,6 +1,9 @@
 """The local CLOB against the UNMODIFIED py_clob_client_v2, on a real anvil with the planted Polymarket world.
 
-Every fill is settled on chain by the planted exchange; balances and OrderFilled events are checked there.
+Every fill is settled on chain by the planted exchange; balances and OrderFilled events are checked there. The trader
+here is the seed leader, a plain EOA signing type 0: live refuses those makers ("maker address not allowed, please
+use the deposit wallet flow", tested below), so these servers list it as grandfathered. The deposit-wallet flow
+(type 3, both SDKs) is tests/integration/test_local_clob_wallets.py.
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ SIDE_OPERATOR_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30
 ORDER_FILLED = "0x" + keccak(
     text="OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)").hex()
 LEVEL_SIZE = 1000
+TRADER = Account.from_key(TRADER_KEY).address
+GRANDFATHERED = (TRADER,)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -65,7 +70,7 @@ def chain(anvil):
 def server(chain, anvil):
     _w3, world = chain
     srv = ClobServerThread(world, anvil.url, operator_key=OPERATOR_KEY, market_maker_key=MM_KEY,
-                           levels=5, level_size=LEVEL_SIZE)
+                           levels=5, level_size=LEVEL_SIZE, grandfathered=GRANDFATHERED)
     srv.start()
     yield srv
     srv.stop()
@@ -92,6 +97,15 @@ def _balances(w3, world, who, token_id):
     usdc = w3.eth.contract(address=world.exchange_collateral, abi=ERC20_ABI)
     ctf = w3.eth.contract(address=world.ctf, abi=CTF_ABI)
     return usdc.functions.balanceOf(who).call(), ctf.functions.balanceOf(who, int(token_id)).call()
+
+
+def _wait_status(c, trade_id, want="CONFIRMED", timeout=10.0) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        (trade,) = c.get_trades(TradeParams(id=trade_id))
+        if trade["status"] == want or time.time() > deadline:
+            return trade
+        time.sleep(0.1)
 
 
 def _api_error(exc_info) -> tuple[int, str]:
@@ -140,7 +154,9 @@ def test_market_buy_fok_settles_on_chain(client, chain, yes):
     mm_usdc1, mm_yes1 = _balances(w3, world, world.market_maker, yes)
     assert (mm_usdc1 - mm_usdc0, mm_yes0 - mm_yes1) == (5_000_000, got)
     (trade,) = client.get_trades(TradeParams(id=resp["tradeIDs"][0]))
-    assert trade["status"] == "CONFIRMED" and trade["transaction_hash"] == tx
+    assert trade["status"] == "MINED" and trade["transaction_hash"] == tx  # answered once the receipt was in
+    trade = _wait_status(client, resp["tradeIDs"][0])
+    assert trade["status"] == "CONFIRMED" and trade["transaction_hash"] == tx and trade["fee_rate_bps"] == "0"
     assert trade["taker_order_id"] == resp["orderID"] and trade["maker_orders"][0]["price"] == "0.51"
 
 
@@ -222,9 +238,22 @@ def test_gtd_orders_need_a_future_expiration(client, yes):
     client.cancel_all()
 
 
+def test_a_fresh_eoa_signing_type_0_gets_lives_refusal(server, yes):
+    fresh = ClobClient(server.base_url, 137, key=Account.create().key.hex())
+    fresh.set_api_creds(fresh.create_or_derive_api_key())
+    for post in (lambda: fresh.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=5, side="BUY"),
+                                                            order_type=OrderType.FOK),
+                 lambda: fresh.create_and_post_order(OrderArgsV2(token_id=yes, price=0.4, size=10, side="BUY"))):
+        with pytest.raises(PolyApiException) as err:
+            post()
+        assert _api_error(err) == (400, "maker address not allowed, please use the deposit wallet flow")
+    assert fresh.get_open_orders() == []
+
+
 def test_insufficient_balance_is_rejected(server, yes):
     broke = ClobClient(server.base_url, 137, key=Account.create().key.hex())
     broke.set_api_creds(broke.create_or_derive_api_key())
+    server.clob.makers.grandfather([broke.get_address()])  # past the maker rule, to the balance check
     with pytest.raises(PolyApiException) as err:
         broke.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=5, side="BUY"),
                                            order_type=OrderType.FOK)
@@ -340,6 +369,7 @@ def test_a_reverted_settlement_is_not_reported_as_matched(chain, anvil, yes):
                           level_size=50, check_balances=False, mm_inventory_interval_s=0) as srv:
         broke = ClobClient(srv.base_url, 137, key=Account.create().key.hex())
         broke.set_api_creds(broke.create_or_derive_api_key())
+        srv.clob.makers.grandfather([broke.get_address()])
         before = broke.get_order_book(yes)["asks"]
         with pytest.raises(PolyApiException) as err:
             broke.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=5, side="BUY"),
@@ -354,7 +384,8 @@ def test_trades_resolve_through_data_trades_when_not_waiting(chain, anvil, yes):
     # settle_wait="none": the answer carries tradeIDs only; the client resolves hashes via GET /data/trades.
     w3, world = chain
     with ClobServerThread(world, anvil.url, operator_key=SIDE_OPERATOR_KEY, market_maker_key=MM_KEY, levels=2,
-                          level_size=50, settle_wait="none", mm_inventory_interval_s=0) as srv:
+                          level_size=50, settle_wait="none", mm_inventory_interval_s=0,
+                          grandfathered=GRANDFATHERED) as srv:
         c = ClobClient(srv.base_url, 137, key=TRADER_KEY)
         c.set_api_creds(c.create_or_derive_api_key())
         t0 = time.time()
@@ -386,7 +417,8 @@ def test_slow_blocks_are_answered_in_time_and_confirmed_later(chain, anvil, yes)
     # (before the client's 5 s HTTP timeout) and the trade is confirmed once a block is mined.
     w3, world = chain
     with ClobServerThread(world, anvil.url, operator_key=SIDE_OPERATOR_KEY, market_maker_key=MM_KEY, levels=2,
-                          level_size=50, answer_within_s=0.5, mm_inventory_interval_s=0) as srv:
+                          level_size=50, answer_within_s=0.5, mm_inventory_interval_s=0,
+                          grandfathered=GRANDFATHERED) as srv:
         c = ClobClient(srv.base_url, 137, key=TRADER_KEY)
         c.set_api_creds(c.create_or_derive_api_key())
         w3.provider.make_request("evm_setAutomine", [False])
@@ -399,7 +431,4 @@ def test_slow_blocks_are_answered_in_time_and_confirmed_later(chain, anvil, yes)
         finally:
             w3.provider.make_request("evm_setAutomine", [True])
         assert w3.eth.get_transaction_receipt(tx)["status"] == 1
-        deadline = time.time() + 5
-        while srv.clob.trades[-1].status != "CONFIRMED" and time.time() < deadline:
-            time.sleep(0.05)
-        assert c.get_trades(TradeParams(id=resp["tradeIDs"][0]))[0]["status"] == "CONFIRMED"
+        assert _wait_status(c, resp["tradeIDs"][0])["status"] == "CONFIRMED"

@@ -1,4 +1,5 @@
-"""The local CLOB checks that a type 1/2 order's maker belongs to its signer (the UNMODIFIED py_clob_client_v2,
+"""Type 1/2 makers: refused unless grandfathered (live: "maker address not allowed, please use the deposit wallet
+flow"); a grandfathered one must still belong to its signer (the UNMODIFIED py_clob_client_v2,
 `signature_type` + `funder`, against the local CLOB on a real anvil): POLY_PROXY's maker must be the signer's
 Polymarket proxy wallet, POLY_GNOSIS_SAFE's its Safe (both CREATE2-derived). An attacker naming a funded
 victim as maker is refused with `invalid signature`, and the victim's balances do not move on chain."""
@@ -10,6 +11,7 @@ from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import MarketOrderArgsV2, OrderArgsV2, OrderType
 from py_clob_client_v2.exceptions import PolyApiException
 
+from copytrade_cli.localworld.clob_makers import ERR_MAKER_NOT_ALLOWED
 from copytrade_cli.localworld.clob_orders import ERR_BALANCE, ERR_SIGNATURE, poly_proxy_wallet, poly_safe_wallet
 
 from .test_local_clob import TRADER_KEY, _api_error, _balances, chain, server, world, yes  # noqa: F401
@@ -61,6 +63,10 @@ def test_a_maker_the_signer_does_not_own_is_refused(server, chain, yes, sig_type
 def test_the_signers_own_proxy_or_safe_passes_the_ownership_check(server, yes, sig_type, derive):
     acct = Account.create()
     own = _client(server, acct.key.hex(), sig_type, derive(acct.address))
+    with pytest.raises(PolyApiException) as err:  # live: proxies and Safes of new API users are refused
+        own.create_and_post_order(OrderArgsV2(token_id=yes, price=0.4, size=10, side="BUY"))
+    assert _api_error(err) == (400, ERR_MAKER_NOT_ALLOWED)
+    server.clob.makers.grandfather([poly_proxy_wallet(acct.address), poly_safe_wallet(acct.address)])
     with pytest.raises(PolyApiException) as err:  # its wallet holds nothing on the fork: the next check refuses
         own.create_and_post_market_order(MarketOrderArgsV2(token_id=yes, amount=5, side="BUY"),
                                          order_type=OrderType.FOK)

@@ -50,9 +50,9 @@ def _builder(key):
     return OrderBuilder(Signer(key, 137))
 
 
-def limit_wire(key, side, price, size, neg_risk=False):
+def limit_wire(key, side, price, size, neg_risk=False, tick="0.01"):
     order = _builder(key).build_order(OrderArgsV2(token_id=TOKEN, price=price, size=size, side=side),
-                                      CreateOrderOptions(tick_size="0.01", neg_risk=neg_risk))
+                                      CreateOrderOptions(tick_size=tick, neg_risk=neg_risk))
     return order_to_json_v2(order, "owner", OrderType.GTC)["order"], order
 
 
@@ -263,17 +263,42 @@ def test_every_plan_is_settleable(asks, bids, side, amount, limit, order_type):
         assert taker.order.maker_amount - plan.taker_making <= 100
 
 
-def test_market_amount_precision_follows_the_tick():
+def test_market_amount_precision_is_two_and_four_decimals_whatever_the_tick():
     from copytrade_cli.localworld.clob_orders import check_market_amount_precision
 
     order = parse_order(market_wire(TRADER, "SELL", 12.345, 0.42))  # 12340000 / 5182800: 2 and 4 decimals
     check_market_amount_precision(order, "0.01")
-    order.taker_amount += 10  # 5 decimals: fine on a 0.001 market, not on 0.01
     check_market_amount_precision(order, "0.001")
-    with pytest.raises(ClobApiError) as err:
-        check_market_amount_precision(order, "0.01")
-    assert err.value.message == ("invalid amounts, the market sell orders maker amount supports a max accuracy "
-                                 "of 2 decimals, taker amount a max of 4 decimals")
+    order.taker_amount += 10  # 5 decimals: refused even on a 0.001 market (live, py-clob-client-v2#99)
+    for tick in ("0.01", "0.001", "0.0001"):
+        with pytest.raises(ClobApiError) as err:
+            check_market_amount_precision(order, tick)
+        assert err.value.message == ("invalid amounts, the market sell orders maker amount supports a max accuracy "
+                                     "of 2 decimals, taker amount a max of 4 decimals")
+    order.taker_amount -= 10
     order.maker_amount += 1000  # 3 decimals of shares
     with pytest.raises(ClobApiError):
         check_market_amount_precision(order, "0.001")
+
+
+@pytest.mark.parametrize("side,price,size,tick,ok", [
+    ("BUY", 0.55, 10, "0.01", True),         # 5.5 / 10
+    ("BUY", 0.555, 10.01, "0.001", True),    # 5.55555 (5 dp on a 0.001 tick) / 10.01
+    ("SELL", 0.555, 10.01, "0.001", True),
+])
+def test_limit_amount_precision_follows_the_tick(side, price, size, tick, ok):
+    from copytrade_cli.localworld.clob_orders import check_limit_amount_precision
+
+    order = parse_order(limit_wire(TRADER, side, price, size, tick=tick)[0])
+    check_limit_amount_precision(order, tick)
+    if side == "BUY":
+        order.maker_amount += 1  # 6 decimals of collateral
+        want = (f"invalid amounts, the buy orders maker amount supports a max accuracy of "
+                f"{4 if tick == '0.01' else 5} decimals, taker amount a max of 2 decimals")
+    else:
+        order.taker_amount += 1
+        want = (f"invalid amounts, the sell orders maker amount supports a max accuracy of 2 decimals, taker amount "
+                f"a max of {4 if tick == '0.01' else 5} decimals")
+    with pytest.raises(ClobApiError) as err:
+        check_limit_amount_precision(order, tick)
+    assert err.value.message == want

@@ -11,7 +11,7 @@ import redis
 from ...chain.accounts import worker_accounts
 from ...chain.rpc import connect
 from ...errors import ConfigError, CopytradeError
-from ...polymarket.clob import ClobGateway
+from ...polymarket.clob import ClobGateway, environment_for
 from ...settings import Settings
 from ...supervisor.observe import check_health
 from ...polymarket.addresses import chain_contracts
@@ -79,10 +79,10 @@ def live_clob_checks(settings: Settings, url: str, chain_id: int, exchange: str)
                 failed("clob credentials", "no worker key to derive API credentials with",
                        "fix the worker keys row first")]
     key = account.key.hex() if isinstance(account.key, bytes) else account.key
-    gateway = ClobGateway(url, chain_id, key, exchange)
+    gateway = ClobGateway(environment_for(clob_url=url, rpc_url="", chain_id=chain_id, is_local=False), key)
     t = time.perf_counter()
     try:
-        gateway.client.get_ok()
+        gateway.ping()
     except Exception as exc:  # noqa: BLE001 — the client raises its own exception types
         return [failed("clob", f"{shown} unreachable ({type(exc).__name__})",
                        "check network access to the CLOB, or COPYTRADE_CLOB_URL"),

@@ -125,7 +125,14 @@ class Flow:
                                    "(at pull time)")
         return out
 
-    def drop_legs(self, drops: dict[int, str]) -> None:
+    def screen_market(self) -> None:
+        """Before anything moves: an order under the market's minimum size (BUY: its fee-inclusive budget at the
+        limit) is never placed; every leg is skipped with the reason (visible in `jobs show`), caps released."""
+        why = self.orders.below_minimum()
+        if why:
+            self.drop_legs({leg.job_id: why for leg in self.j.legs}, error=f"skipped: {why}")
+
+    def drop_legs(self, drops: dict[int, str], error: str = "no leg could take part at pull time") -> None:
         """Skip these legs (job id -> reason) before anything moved: jobs skipped with their reason, their cap
         reservations released, the rest of the group goes on. No leg left: the group fails (Finished)."""
         keep = [leg for leg in self.j.legs if leg.job_id not in drops]
@@ -140,8 +147,7 @@ class Flow:
             if keep:
                 self.j.set_legs(keep)
             else:
-                self.j.set_legs(keep, stage="failed", status=GroupStatus.FAILED.value,
-                                error="no leg could take part at pull time")
+                self.j.set_legs(keep, stage="failed", status=GroupStatus.FAILED.value, error=error[:300])
         if not keep:
             raise Finished(GroupStatus.FAILED.value)
 

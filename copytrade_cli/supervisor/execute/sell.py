@@ -23,6 +23,7 @@ class SellFlow(Flow):
         stage = g["stage"]
         total = sum(leg.shares_micro for leg in self.j.legs)
         if stage == "queued":
+            self.screen_market()  # under the market's minimum size: skipped before anything moves
             t0 = time.time()
             total = self.screen_legs("outcome")
             tx = self.tx.send("pullOutcome", self.c.ctf, int(g["token_id"]), self.j.proxies(),
