@@ -77,11 +77,6 @@ def world_env(tmp_path_factory):
     try:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
         world = plant_polymarket(w3, DEV_KEYS[0], n_markets=1)
-        # NOTE: Protocol V2's PositionManager (an ERC-1155 setup_trading_approvals reads and approves) is not
-        # planted by this branch (H-chain's part): a copy of the CTF mock stands in for it here.
-        from copytrade_cli.chain.cheats import Cheats
-
-        Cheats(w3).set_code(POSITION_MANAGER, bytes(w3.eth.get_code(world.ctf)))
         auth = RelayerAuth(builder_keys={BUILDER[0]: BuilderKey(secret=BUILDER[1], passphrase=BUILDER[2])})
         relayer = RelayerServerThread(world, node.url, gas_key=RELAYER_KEY, options=RelayerOptions(auth=auth))
         relayer.start()
@@ -160,6 +155,10 @@ def test_setup_trading_approvals_runs_as_one_wallet_batch(world_env, owner):
     for spender in (world.exchange, "0xe2222d279d744050d28e00520010520000310F59"):
         assert pusd.functions.allowance(wallet, spender).call() == MAX
         assert ctf.functions.isApprovedForAll(wallet, spender).call() is True
+    pm = w3.eth.contract(address=POSITION_MANAGER, abi=ERC1155)  # the planted stand-in
+    assert pm.functions.isApprovedForAll(wallet, "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa").call() is True
+    client.setup_trading_approvals().wait()  # nothing missing any more: no second batch
+    assert _wallet(w3, wallet).functions.nonce().call() == nonce + 1
     assert w3.eth.get_balance(RELAYER_ADDRESS) < gas_before  # the relayer paid the gas
     assert w3.eth.get_balance(wallet) == 0
 
