@@ -164,6 +164,27 @@ class LocalRelayer:
         """The next `rate_limited` submits answer 429 (Retry-After), the next `busy` ones 400 wallet busy."""
         self._faults.update(rate_limited=rate_limited, busy=busy, retry_after=retry_after)
 
+    def faults(self) -> dict[str, int]:
+        """The faults still pending (GET /local/faults)."""
+        return dict(self._faults)
+
+    def configure_faults(self, body: Any) -> dict[str, int]:
+        """POST /local/faults `{"rate_limited": N, "busy": M, "retry_after": S}` (missing keys = 0 / 1 s)."""
+        if not isinstance(body, dict) or set(body) - {"rate_limited", "busy", "retry_after"} or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in body.values()):
+            raise RelayerRejection("invalid faults: expected {rate_limited, busy, retry_after} as counts >= 0")
+        self.inject_faults(rate_limited=body.get("rate_limited", 0), busy=body.get("busy", 0),
+                           retry_after=body.get("retry_after", 1))
+        return self.faults()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this local relayer (GET /local/stats): transactions by type and state."""
+        out: dict[str, dict[str, int]] = {}
+        for t in self.txs.values():
+            by_state = out.setdefault(t.type, {})
+            by_state[t.state.value] = by_state.get(t.state.value, 0) + 1
+        return {"transactions": out, "gas_account": self.gas_address}
+
     def take_fault(self) -> None:
         """Raise the next injected fault, if any is left."""
         if self._faults["rate_limited"] > 0:

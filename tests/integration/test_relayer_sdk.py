@@ -338,3 +338,16 @@ def test_a_reverting_batch_fails_with_the_reason_and_keeps_the_nonce(world_env, 
     assert _wallet(w3, client.wallet).functions.nonce().call() == n and w3.eth.block_number == block
     failed = [t for t in relayer.relayer.txs.values() if t.state.value == "STATE_FAILED"]
     assert failed and failed[-1].hash == ""
+
+
+def test_faults_and_stats_over_http(world_env, owner):
+    w3, world, relayer, _env = world_env
+    url = relayer.base_url
+    assert httpx.post(url + "/local/faults", json={"busy": -1}).status_code == 400
+    assert httpx.post(url + "/local/faults", json={"rate_limited": 1, "retry_after": 2}).json() == \
+        {"rate_limited": 1, "busy": 0, "retry_after": 2}
+    r = _post(relayer, _payload(owner[1], w3))
+    assert r.status_code == 429 and r.headers["Retry-After"] == "2"
+    assert httpx.get(url + "/local/faults").json()["rate_limited"] == 0
+    stats = httpx.get(url + "/local/stats").json()
+    assert stats["gas_account"] == RELAYER_ADDRESS and stats["transactions"]["WALLET-CREATE"]["STATE_CONFIRMED"] >= 1
