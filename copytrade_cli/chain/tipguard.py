@@ -128,30 +128,27 @@ class Guard:
 
     # ---- the proxy ------------------------------------------------------------------------------
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_r = up_w = None
+        up = _Upstream(self.up_port)
         try:
             while True:
                 try:
                     head, headers, body = await _read_message(reader, request=True)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                if up_w is None:
-                    up_r, up_w = await asyncio.open_connection("127.0.0.1", self.up_port)
                 if b"upgrade" in headers.get(b"connection", b"").lower():
-                    up_w.write(head + body)
-                    await _pipe_both(reader, writer, up_r, up_w)
+                    r, w = await up.connection()
+                    w.write(head + body)
+                    await _pipe_both(reader, writer, r, w)
                     return
                 if _SEND in body:
-                    answer = await self._checked(body, up_r, up_w, head)
+                    answer = await self._checked(body, up, head)
                     if answer is not None:
                         writer.write(_response(answer, headers))
                         await writer.drain()
                         if headers.get(b"connection", b"").lower() == b"close":
                             return
                         continue
-                up_w.write(head + body)
-                await up_w.drain()
-                rhead, rheaders, rbody = await _read_message(up_r)
+                rhead, rheaders, rbody = await up.roundtrip(head + body)
                 writer.write(rhead + rbody)
                 await writer.drain()
                 if rheaders.get(b"connection", b"").lower() == b"close" or \
@@ -160,11 +157,10 @@ class Guard:
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             return
         finally:
-            for w in (writer, up_w):
-                if w is not None:
-                    w.close()
+            writer.close()
+            up.close()
 
-    async def _checked(self, body: bytes, up_r, up_w, head: bytes) -> bytes | None:
+    async def _checked(self, body: bytes, up: "_Upstream", head: bytes) -> bytes | None:
         """None: forward as is; else the JSON body to answer (refusals, merged with forwarded batch parts)."""
         try:
             req = json.loads(body)
@@ -182,13 +178,50 @@ class Guard:
         answers: dict = {}
         if rest:
             fwd = json.dumps(rest).encode()
-            up_w.write(_with_length(head, len(fwd)) + fwd)
-            await up_w.drain()
-            _, _, rbody = await _read_message(up_r)
+            _, _, rbody = await up.roundtrip(_with_length(head, len(fwd)) + fwd)
             for a in json.loads(rbody):
                 answers[json.dumps(a.get("id"))] = a
         out = [b if b is not None else answers.get(json.dumps(r.get("id"))) for r, b in zip(req, bad)]
         return json.dumps(out).encode()
+
+
+class _Upstream:
+    """One keep-alive connection to the node, reopened when the node closed it while idle (hardhat's HTTP server
+    drops idle sockets after 5 s): a request that got no byte back on a reused connection is sent once more."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.r: asyncio.StreamReader | None = None
+        self.w: asyncio.StreamWriter | None = None
+        self.reused = False
+
+    async def connection(self):
+        if self.w is None:
+            self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+            self.reused = False
+        return self.r, self.w
+
+    async def roundtrip(self, data: bytes) -> tuple[bytes, dict, bytes]:
+        for attempt in (0, 1):
+            r, w = await self.connection()
+            fresh = not self.reused
+            try:
+                w.write(data)
+                await w.drain()
+                out = await _read_message(r)
+                self.reused = True
+                return out
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                self.close()
+                partial = isinstance(exc, asyncio.IncompleteReadError) and bool(exc.partial)
+                if fresh or partial or attempt:
+                    raise
+        raise ConnectionError("node closed the connection")
+
+    def close(self) -> None:
+        if self.w is not None:
+            self.w.close()
+        self.r = self.w = None
 
 
 def _with_length(head: bytes, n: int) -> bytes:
