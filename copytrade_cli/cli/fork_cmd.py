@@ -19,6 +19,7 @@ def up(ctx: typer.Context,
        no_deploy: Annotated[bool, typer.Option("--no-deploy", help="Plant Polymarket only; skip Executor/Factory/proxy.")] = False,
        no_clob: Annotated[bool, typer.Option("--no-clob", help="Do not start the local CLOB server.")] = False,
        block_time: Annotated[float | None, typer.Option("--block-time", help="Seconds per block (default: mine on every tx).")] = None,
+       min_tip_gwei: Annotated[float, typer.Option("--min-tip-gwei", min=0, help="The node refuses transactions tipping under this, as Polygon does (0 = off).")] = 25.0,
        json_: JsonOpt = False):
     """Start a local Polygon (chain id 137) with Polymarket planted, contracts deployed, proxy funded.
 
@@ -29,11 +30,11 @@ def up(ctx: typer.Context,
     c = get_ctx(ctx, json_)
     if c.out.json_mode:
         report = fork_up(c.settings, c.state, kind=node, port=port, fork_url=fork_url, deploy=not no_deploy,
-                         block_time=block_time, clob=not no_clob)
+                         block_time=block_time, clob=not no_clob, min_tip_gwei=min_tip_gwei)
     else:
         with c.out.console.status("fork up") as status:
             report = fork_up(c.settings, c.state, kind=node, port=port, fork_url=fork_url, deploy=not no_deploy,
-                             block_time=block_time, clob=not no_clob,
+                             block_time=block_time, clob=not no_clob, min_tip_gwei=min_tip_gwei,
                              progress=lambda m: status.update(f"[bold]fork up[/]: {m}"))
 
     def human():
