@@ -158,12 +158,6 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         clob.set_tick(market, body["tick_size"])
         return _json({"market": market.condition_id, "tick_size": clob.tick_of(market)})
 
-    # Gamma's market read the SDK makes (redeem/merge), served here too when gamma_url points at this server.
-    @r.get("/markets/keyset")
-    async def gamma_keyset(request):
-        ids = [c for v in request.query.getall("condition_ids", []) for c in v.split(",") if c]
-        return _json(clob.gamma_markets(ids))
-
     # -------------------------------------------------------------------------------------- L1 auth
     @r.post("/auth/api-key")
     async def create_api_key(request):

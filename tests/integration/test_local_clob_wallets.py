@@ -393,3 +393,25 @@ def test_a_tick_change_applies_to_new_orders(chain, server, relayer, anvil):
     finally:
         server.call(lambda: server.clob.set_tick(m, "0.01"))
         c.cancel_all()
+
+
+# ------------------------------------------------------------------------------------------- session signers
+def test_a_session_signer_trades_for_the_wallet_until_revoked(chain, server, relayer, anvil, yes):
+    w3, world = chain
+    owner, wallet = make_worker(w3, world)
+    session = Account.create()
+    until = w3.eth.get_block("latest")["timestamp"] + 3600
+    # Planting shortcut: the wallet calls itself (as one of its batches would) to authorise the session key.
+    _send(w3, wallet, wallet, selector("authorizeSessionSigner(address,uint256)") + abi_encode(
+        ["address", "uint256"], [session.address, until]))
+    client = SecureClient.create(private_key=session.key.hex(), wallet=wallet,
+                                 environment=local_env(server, relayer, anvil))
+    assert client.signer.lower() == session.address.lower() and client.wallet.lower() == wallet.lower()
+    resp = client.place_market_order(token_id=yes, side="BUY", amount="5", order_type="FAK")
+    assert resp.ok, resp
+    (tx,) = client.wait_for_order_fill_settlement(resp, timeout_s=20)
+    assert wallet in {maker_of(lg) for lg in fills_of(w3, world, tx)}  # the wallet accepted the session signature
+    _send(w3, wallet, wallet, selector("revokeSessionSigner(address)") + abi_encode(["address"], [session.address]))
+    with pytest.raises(RequestRejectedError) as err:
+        client.place_limit_order(token_id=yes, price="0.40", size="10", side="BUY")
+    assert (err.value.status, str(err.value)) == (400, ERR_SIGNER)
