@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     copy_trading_max_retry_attempts: int = Field(3, alias="COPY_TRADING_MAX_RETRY_ATTEMPTS", ge=0, le=20,
                                                  json_schema_extra={"example": "3"})
     """Retries for steps that are safe to retry."""
+    copy_trading_min_priority_fee_gwei: Decimal = Field(Decimal(25), alias="COPY_TRADING_MIN_PRIORITY_FEE_GWEI",
+                                                        ge=0, le=10_000, json_schema_extra={"example": "25"})
+    """The least tip (priority fee, gwei) of every transaction of ours: Polygon refuses tips under 25 gwei."""
 
     # --- scale-out ---------------------------------------------------------------------------------
     supervisor_redis_url: str | None = Field(None, alias="SUPERVISOR_REDIS_URL",

@@ -34,6 +34,9 @@ SOURCES: dict[str, str] = {
     "MockCollateral": "mocks/MockCollateral.vy",
     "MockConditionalTokens": "mocks/MockConditionalTokens.vy",
     "MockExchangeV2": "mocks/MockExchangeV2.vy",
+    "MockCollateralToken": "mocks/MockCollateralToken.vy",
+    "MockCollateralRamp": "mocks/MockCollateralRamp.vy",
+    "Mock1271Wallet": "mocks/Mock1271Wallet.vy",
     "MockAttacker": "mocks/MockAttacker.vy",
     "Executor": "Executor.vy",
     "ProxyFactory": "ProxyFactory.vy",
@@ -205,7 +208,9 @@ def send_tx(w3: Any, account: Any, tx: dict, wait: bool = True, timeout: float =
     if "gas" not in tx:
         tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 20_000
     if "gasPrice" not in tx and "maxFeePerGas" not in tx:
-        tx["gasPrice"] = w3.eth.gas_price
+        from .lanes import floor_fees
+
+        tx.update(floor_fees(w3))  # NOTE: Polygon refuses tips under 25 gwei; the node's suggestion is lower
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     if not wait:

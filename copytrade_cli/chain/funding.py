@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cheats import Cheats
 from .proxies import erc20, erc1155
-from .lanes import TxLane
+from .lanes import TxLane, floor_fees
 from .rpc import wait_receipt
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def fund_workers(w3: Any, lane: TxLane, world: World, workers: list, executor: s
         cheats.set_balance(world.whale, 10**20)
         cheats.impersonate(world.whale)
         try:
-            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
+            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000, **floor_fees(w3),
                                            "data": token.encode_abi("transfer", args=[wk.address, float_micro])})
                   for wk in needy]
         finally:

@@ -9,7 +9,7 @@ from ..errors import DeploymentError, FundsError, UsageError
 from ..polymarket.addresses import ERC20_ABI, ERC1155_ABI
 from ..state import ProxyRecord, State
 from .deploy import call_tx, contract, has_code
-from .lanes import TxLane
+from .lanes import TxLane, floor_fees
 from .rpc import wait_receipt
 
 USDC = 10**6
@@ -68,7 +68,7 @@ def fund_from_whale(w3, collateral: str, whale: str, to: str, amount_micro: int)
     cheats.set_balance(whale, 10**20)
     cheats.impersonate(whale)
     try:
-        h = w3.eth.send_transaction({"from": whale, "to": collateral, "gas": 100_000,
+        h = w3.eth.send_transaction({"from": whale, "to": collateral, "gas": 100_000, **floor_fees(w3),
                                      "data": token.encode_abi("transfer", args=[to, amount_micro])})
     finally:
         cheats.stop_impersonating(whale)

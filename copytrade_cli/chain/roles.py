@@ -86,13 +86,14 @@ def _send_as(w3: Any, lane: Any, who: str, tx: dict, on_fork: bool) -> Any:
         raise DeploymentError(f"only {who} can send this (calldata {tx['data']} to {tx['to']}): "
                               "sign it with that key or multisig")
     from .cheats import Cheats
+    from .lanes import floor_fees
     from .rpc import wait_receipt
 
     cheats = Cheats(w3)
     cheats.impersonate(who)
     try:
         cheats.set_balance(who, max(int(w3.eth.get_balance(who)), 10**18))
-        h = w3.eth.send_transaction({"from": who, **tx})
+        h = w3.eth.send_transaction({"from": who, **floor_fees(w3), **tx})
         return wait_receipt(w3, "0x" + bytes(h).hex())
     finally:
         cheats.stop_impersonating(who)

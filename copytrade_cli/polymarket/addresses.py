@@ -22,6 +22,9 @@ _USDC_E = {
     POLYGON: "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",
     AMOY: "0x9c4e1703476e875070ee25b56a58b008cfb8fa78",
 }
+# pUSD's CollateralOnramp / CollateralOfframp (LIVE-2026 §7, docs concepts/pusd; not in the packages' configs).
+_COLLATERAL_ONRAMP = {POLYGON: "0x93070a847efEf7F70739046A929D47a521F5B8ee"}
+_COLLATERAL_OFFRAMP = {POLYGON: "0x2957922Eb93258b93368531d39fAcCA3B4dC5854"}
 # The Binance hot wallet the seed impersonates for USDC.e on a mainnet fork (SPEC §1 T2b).
 DEFAULT_WHALE = "0xe7804c37c13166fF0b37F5aE0BB07A3aEbb6e245"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -45,6 +48,10 @@ class PolymarketAddresses:
     neg_risk_exchange_v2: str
     neg_risk_adapter: str
     exchange_v3: str | None = None
+    collateral_onramp: str | None = None
+    """CollateralOnramp: `wrap(asset, to, amount)` USDC.e -> pUSD 1:1."""
+    collateral_offramp: str | None = None
+    """CollateralOfframp: `unwrap(asset, to, amount)` pUSD -> USDC.e 1:1."""
 
     @property
     def exchanges(self) -> tuple[str, ...]:
@@ -76,6 +83,8 @@ def polymarket_addresses(chain_id: int = POLYGON) -> PolymarketAddresses:
         neg_risk_exchange_v2=cs(cfg.neg_risk_exchange_v2),
         neg_risk_adapter=cs(cfg.neg_risk_adapter),
         exchange_v3=cs(cfg.exchange_v3) if getattr(cfg, "exchange_v3", None) else None,
+        collateral_onramp=cs(_COLLATERAL_ONRAMP[chain_id]) if chain_id in _COLLATERAL_ONRAMP else None,
+        collateral_offramp=cs(_COLLATERAL_OFFRAMP[chain_id]) if chain_id in _COLLATERAL_OFFRAMP else None,
     )
 
 

@@ -106,8 +106,10 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
     state.update_node("default", world_json=world.to_json())
     rec.world_json = world.to_json()
     report.addresses.update({"USDC.e": world.collateral, "pUSD": world.pusd, "CTF": world.ctf,
-                             "Exchange V2": world.exchange})
-    step("plant", f"USDC.e, pUSD, CTF, V2 exchange; {len(world.markets)} markets; whale funded", s)
+                             "Exchange V2": world.exchange, "Neg-risk Exchange V2": world.neg_risk_exchange,
+                             "CollateralOnramp": world.onramp, "CollateralOfframp": world.offramp})
+    step("plant", f"USDC.e, pUSD + on/offramp, real CTF, V2 + neg-risk V2 exchanges; {len(world.markets)} markets; "
+                  "whale funded", s)
     if deploy:
         setup_contracts(settings, state, w3, world, operator, worker_accounts(settings), report, step, say)
     if clob:
@@ -121,7 +123,7 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
 
 def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
     """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
-    fees = FeeOracle(w3)
+    fees = FeeOracle.from_settings(w3, settings)
     lane = TxLane(w3, operator, fees=fees)
     worker_addrs = [a.address for a in workers]
     s = time.time()

@@ -46,7 +46,10 @@ class System:
             w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**21)])
         a = self.admin
         self.usdc = self.at("MockCollateral", C.deploy(w3, a, "MockCollateral", "Polymarket USD", "pUSD")[0])
-        self.ctf = self.at("MockConditionalTokens", C.deploy(w3, a, "MockConditionalTokens")[0])
+        from copytrade_cli.localworld.real_ctf import ctf_abi, deploy_real_ctf
+
+        # the REAL ConditionalTokens (npm bytecode): it calls onERC1155Received on contract receivers
+        self.ctf = w3.eth.contract(address=deploy_real_ctf(w3, a), abi=ctf_abi())
         self.ex = self.at("MockExchangeV2", C.deploy(w3, a, "MockExchangeV2", self.usdc.address, self.ctf.address)[0])
         self.tx(a, self.usdc.functions.initialize(a.address))
         self.tx(a, self.ex.functions.initialize(a.address))

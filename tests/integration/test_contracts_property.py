@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from copytrade_cli.chain.lanes import floor_fees
 from copytrade_cli.chain.roles import advance_time
 from tests.integration.test_contracts import MAX, USDC, revert_to, snapshot, system_base  # noqa: F401
 
@@ -43,7 +44,7 @@ class Checker:
 
     def send(self, acct, fn):
         s = self.s
-        tx = fn.build_transaction({"from": acct.address, "gas": GAS, "gasPrice": s.w3.eth.gas_price,
+        tx = fn.build_transaction({"from": acct.address, "gas": GAS, **floor_fees(s.w3),
                                    "nonce": s.w3.eth.get_transaction_count(acct.address, "pending"),
                                    "chainId": s.w3.eth.chain_id})
         h = s.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)

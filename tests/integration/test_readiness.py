@@ -7,6 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from copytrade_cli.chain.lanes import floor_fees
 from copytrade_cli.chain.accounts import operator_account, worker_accounts
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, call_tx, contract
@@ -130,7 +131,8 @@ def test_empty_proxy_flips_only_its_row(fork, baseline):
         bal = erc20(fork.w3, fork.world.collateral).functions.balanceOf(baseline).call()
         data = contract(fork.w3, "Proxy", baseline).encode_abi("withdraw", args=[fork.world.collateral, bal])
         fork.w3.eth.wait_for_transaction_receipt(fork.w3.eth.send_transaction({"from": owner, "to": baseline,
-                                                                               "data": data, "gas": 200_000}))
+                                                                               "data": data, "gas": 200_000,
+                                                                               **floor_fees(fork.w3)}))
     finally:
         cheats.stop_impersonating(owner)
     assert _flipped(fork) == {"follower funding"}
