@@ -28,6 +28,8 @@ from copytrade_cli.polymarket.world import (
 )
 from copytrade_cli.polymarket.addresses import DEFAULT_WHALE, ERC20_ABI, polymarket_addresses
 
+from .wallets_plant import plant_deposit_wallets
+
 USDC = 10**6
 MAX_UINT = 2**256 - 1
 ZERO32 = b"\0" * 32
@@ -323,13 +325,15 @@ def plant_polymarket(
         for cid, amount in splits[who]:
             psend(ctf, "splitPosition", collateral_addr, ZERO32, cid, [1, 2], amount)
     _wait_all(w3, sent, "approvals / splits")
+    wallets = plant_deposit_wallets(w3, deployer_key)  # deposit-wallet factory/beacon + relayer gas (H-wallet)
 
     world = World(
         chain_id=chain_id, collateral=addrs.usdc_e, pusd=addrs.pusd, exchange_collateral=collateral_addr,
         ctf=addrs.ctf, exchange=addrs.exchange_v2, neg_risk_exchange=addrs.neg_risk_exchange_v2,
         onramp=onramp, offramp=offramp, exchange_operator=ex_op, trade_operator=tr_op,
         market_maker=mm, whale=whale, deployer=deployer.address, leaders=leaders, markets=markets,
-        planted_block=int(w3.eth.block_number),
+        deposit_wallet_factory=wallets.factory, deposit_wallet_beacon=wallets.beacon,
+        relayer_account=wallets.relayer_account, planted_block=int(w3.eth.block_number),
     )
     return world
 

@@ -119,6 +119,14 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
         state.update_node("default", clob_url=url, clob_pid=pid, feed_url=url.replace("http://", "ws://") + "/ws")
         report.addresses["CLOB"] = url
         step("clob", f"local CLOB on {url} (PID {pid})", s)
+        s = time.time()
+        say("starting the local relayer (deposit wallets)")
+        from ..localworld.relayer_server import spawn as spawn_relayer
+
+        url, pid = spawn_relayer(settings)
+        state.update_node("default", relayer_url=url, relayer_pid=pid)
+        report.addresses["Relayer"] = url
+        step("relayer", f"local relayer on {url} (PID {pid}), gas from {world.relayer_account}", s)
 
 
 def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
@@ -181,21 +189,30 @@ def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, tim
     raise NodeError(f"the local CLOB did not answer on {url} within {timeout:.0f}s; log: {log}")
 
 
+def _stop_relayer(rec: NodeRecord) -> bool:
+    if rec.relayer_pid and nodes.pid_alive(rec.relayer_pid):
+        return nodes.stop_pid(rec.relayer_pid, "copytrade_cli.localworld.relayer_server")
+    return False
+
+
 def _stop_clob(rec: NodeRecord) -> bool:
+    _stop_relayer(rec)
     if rec.clob_pid and nodes.pid_alive(rec.clob_pid):
         return nodes.stop_pid(rec.clob_pid, "copytrade_cli")
     return False
 
 
 def fork_down(state: State) -> dict[str, Any]:
-    """Stop exactly the processes `fork up` started (node and CLOB), by PID, and forget them."""
+    """Stop exactly the processes `fork up` started (node, CLOB, relayer), by PID, and forget them."""
     rec = state.get_node()
     if rec is None:
         return {"stopped": False, "reason": "no node recorded"}
+    relayer = _stop_relayer(rec)
     clob = _stop_clob(rec)
     node = nodes.stop_pid(rec.pid, rec.kind) if nodes.pid_alive(rec.pid) else False
     state.delete_node()
-    return {"stopped": node, "pid": rec.pid, "clob_stopped": clob, "clob_pid": rec.clob_pid, "kind": rec.kind}
+    return {"stopped": node, "pid": rec.pid, "clob_stopped": clob, "clob_pid": rec.clob_pid, "kind": rec.kind,
+            "relayer_stopped": relayer, "relayer_pid": rec.relayer_pid}
 
 
 def fork_status(state: State) -> dict[str, Any]:
@@ -208,7 +225,9 @@ def fork_status(state: State) -> dict[str, Any]:
                            "ws_url": rec.ws_url, "chain_id": rec.chain_id, "started_at": rec.started_at,
                            "fork_url": rec.fork_url, "log": rec.log_path,
                            "clob_url": rec.clob_url if rec.clob_pid and nodes.pid_alive(rec.clob_pid) else None,
-                           "clob_pid": rec.clob_pid}
+                           "clob_pid": rec.clob_pid,
+                           "relayer_url": rec.relayer_url if rec.relayer_pid and nodes.pid_alive(rec.relayer_pid) else None,
+                           "relayer_pid": rec.relayer_pid}
     if alive:
         try:
             out["block"] = int(nodes.rpc(rec.rpc_url, "eth_blockNumber", timeout=2), 16)
@@ -219,6 +238,8 @@ def fork_status(state: State) -> dict[str, Any]:
     if rec.world_json:
         w = World.from_json(rec.world_json)
         addrs.update({"USDC.e": w.collateral, "pUSD": w.pusd, "CTF": w.ctf, "Exchange V2": w.exchange})
+        if w.deposit_wallet_factory:
+            addrs["Deposit-wallet factory"] = w.deposit_wallet_factory
     addrs.update(addresses(state, LOCAL_NETWORK))
     # after a migration, the operator's proxy is the one on the active factory
     proxies = [p for p in state.list_proxies(LOCAL_NETWORK) if p.factory == addrs.get("ProxyFactory")] or \
