@@ -50,6 +50,7 @@ class MakerPolicy:
         self.grandfathered = {a.lower() for a in grandfathered}
         self._wallets: dict[str, str] = {}
         self._deployed: set[str] = set()
+        self._sessions: dict[str, set[str]] = {}  # session EOA -> wallets it traded for (orders and trades it sees)
 
     def grandfather(self, addresses) -> list[str]:
         """Allow these makers to post types 0/1/2 from now on; returns every grandfathered address."""
@@ -64,6 +65,10 @@ class MakerPolicy:
         if w is None:
             w = self._wallets[key] = deposit_wallet_address(to_checksum_address(eoa), self.factory, self.beacon)
         return w
+
+    def wallets_of(self, eoa: str) -> tuple[str, ...]:
+        """The wallets `eoa` trades for: its own deposit wallet, then those it signed for as a session signer."""
+        return (self.deposit_wallet(eoa), *sorted(self._sessions.get(eoa.lower(), ())))
 
     def funder(self, eoa: str, signature_type: int) -> str:
         """The address whose balances back orders of (`eoa`, `signature_type`): GET /balance-allowance's subject."""
@@ -91,9 +96,10 @@ class MakerPolicy:
         if order.maker.lower() != wallet.lower():
             # NOTE: the exchange's POLY_1271 check requires signer == maker (LIVE-2026 §6.5).
             raise ClobApiError(ERR_SIGNATURE)
-        if wallet.lower() != self.deposit_wallet(key_eoa).lower() and not await self._session_signer(
-                chain, wallet, key_eoa):
-            raise ClobApiError(ERR_SIGNER)
+        if wallet.lower() != self.deposit_wallet(key_eoa).lower():
+            if not await self._session_signer(chain, wallet, key_eoa):
+                raise ClobApiError(ERR_SIGNER)
+            self._sessions.setdefault(key_eoa.lower(), set()).add(wallet)
         if not await self._has_code(chain, wallet):
             # NOTE: live's text for an undeployed wallet is unknown; the exchange would find no code and refuse the
             # signature, so we do too (docs/live-assumptions.md).

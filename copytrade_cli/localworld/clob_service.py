@@ -150,9 +150,9 @@ class LocalClob(MarketMakerDesk, ClobMarkets):
         """Every API key issued to the key's address."""
         return [k.api_key for k in self.registry.keys_of(key.address)]
 
-    def addresses_of(self, key: ApiKey) -> tuple[str, str]:
-        """The key's EOA and its deposit wallet: whose orders and trades the key sees."""
-        return key.address, self.makers.deposit_wallet(key.address)
+    def addresses_of(self, key: ApiKey) -> tuple[str, ...]:
+        """The key's EOA and the wallets it trades for: whose orders and trades the key sees."""
+        return key.address, *self.makers.wallets_of(key.address)
 
     # ------------------------------------------------------------------------------------ accounting
     def committed(self, address: str, asset: str) -> int:
