@@ -103,6 +103,13 @@ class ClobMarkets:
             raise ClobApiError("market not found", status=404)
         return m
 
+    def find_market(self, id_or_slug: str):
+        """A market by condition id or slug; 404 when unknown."""
+        for m in self.world.markets:
+            if id_or_slug.lower() in (m.condition_id.lower(), m.slug.lower()):
+                return m
+        raise ClobApiError("market not found", status=404)
+
     def market(self, condition_id: str) -> dict:
         """The /markets/{condition_id} body; 404 when unknown."""
         return self.market_json(self._market(condition_id))

@@ -154,7 +154,7 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         body = await _body_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("tick_size"), str):
             raise ClobApiError("Invalid payload")
-        market = clob._market(str(body.get("market", "")))
+        market = clob.find_market(str(body.get("market", "")))
         clob.set_tick(market, body["tick_size"])
         return _json({"market": market.condition_id, "tick_size": clob.tick_of(market)})
 
@@ -273,7 +273,8 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
                 out.append(await clob.place(item, key, admitted=True))
             except ClobApiError as exc:
                 out.append({"success": False, "errorMsg": exc.message, "error": exc.message, "orderID": "",
-                            "status": "", "transactionsHashes": [], "tradeIDs": []})
+                            "status": "", "makingAmount": "0", "takingAmount": "0", "transactionsHashes": [],
+                            "tradeIDs": []})
         return _json(out)
 
     @r.get("/data/order/{order_id}")

@@ -415,3 +415,26 @@ def test_a_session_signer_trades_for_the_wallet_until_revoked(chain, server, rel
     with pytest.raises(RequestRejectedError) as err:
         client.place_limit_order(token_id=yes, price="0.40", size="10", side="BUY")
     assert (err.value.status, str(err.value)) == (400, ERR_SIGNER)
+
+
+def test_sdk_batch_answers_each_order_and_admin_tick_route(chain, server, relayer, anvil, yes):
+    import json
+    import urllib.request
+
+    w3, world = chain
+    owner, wallet = make_worker(w3, world, usdc=20)
+    client = sdk_client(server, relayer, anvil, owner, wallet)
+    good = client.create_limit_order(token_id=yes, price="0.30", size="5", side="BUY")
+    small = client.create_limit_order(token_id=yes, price="0.30", size="1", side="BUY")  # under the minimum of 5
+    out = client.post_orders([good, small])
+    assert out[0].ok and out[0].status == "live"
+    assert not out[1].ok and out[1].message.endswith("is invalid. Size (1) lower than the minimum: 5")
+    client.cancel_all()
+    m = world.markets[1]
+    req = urllib.request.Request(f"{server.base_url}/local/tick-size", method="POST",
+                                 data=json.dumps({"market": m.slug, "tick_size": "0.001"}).encode())
+    try:
+        with urllib.request.urlopen(req) as r:
+            assert json.load(r) == {"market": m.condition_id, "tick_size": "0.001"}
+    finally:
+        server.call(lambda: server.clob.set_tick(m, "0.01"))
