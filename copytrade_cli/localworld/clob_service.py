@@ -211,9 +211,9 @@ class LocalClob(MarketMakerDesk, ClobMarkets):
         return {"balance": str(balance), "allowance": allowances[self.exchange], "allowances": allowances}
 
     # ---------------------------------------------------------------------------------------- orders
-    def admit(self, key: ApiKey, cost: float, *, placing: bool) -> None:
-        """The guard's verdict on a request of `cost` (raises 429 / 503)."""
-        self.guard.admit(key.address, cost, placing=placing)
+    def admit(self, key: ApiKey, cost: float, *, placing: bool) -> dict[str, str]:
+        """The guard's verdict on a request of `cost` (raises 429 / 503); the Poly-RateLimit-* headers to send."""
+        return self.guard.admit(key.address, cost, placing=placing)
 
     async def place(self, payload: Any, key: ApiKey, *, admitted: bool = False) -> dict:
         """Validate, match and settle one POST /order body; returns the response body or raises ClobApiError."""

@@ -324,7 +324,9 @@ def test_injected_failed_settles_nothing(chain, server, relayer, anvil, yes):
 def test_429_with_retry_after_injected_and_from_the_bucket(chain, server, relayer, anvil, yes):
     w3, world = chain
     owner, wallet = make_worker(w3, world, usdc=50)
-    client = sdk_client(server, relayer, anvil, owner, wallet)
+    updates = []
+    client = SecureClient.create(private_key=owner.key.hex(), wallet=wallet, on_rate_limit_update=updates.append,
+                                 environment=local_env(server, relayer, anvil))
     faults(server, rate_limit={"count": 1, "retry_after": 3})
     with pytest.raises(RateLimitError) as err:
         client.place_limit_order(token_id=yes, price="0.30", size="5", side="BUY")
@@ -336,6 +338,7 @@ def test_429_with_retry_after_injected_and_from_the_bucket(chain, server, relaye
         with pytest.raises(RateLimitError) as err:
             client.place_limit_order(token_id=yes, price="0.32", size="5", side="BUY")
         assert err.value.retry_after == 2
+        assert [u.remaining for u in updates][-2:] == [1, 0]  # Poly-RateLimit-Remaining after each accepted order
     finally:
         faults(server, rate_per_s=50, burst=500)
     assert len(client.cancel_all().canceled) == 2
