@@ -17,7 +17,7 @@ from copytrade_cli.localworld.clob_server import ClobServerThread
 from copytrade_cli.localworld.plant import plant_polymarket
 from tests.conftest import DEV_KEYS
 
-from .test_local_clob_wallets import FakeRelayer, fills_of, maker_of, make_worker, sdk_client
+from .test_local_clob_wallets import fills_of, maker_of, make_worker, relayer_thread, sdk_client
 
 pytestmark = pytest.mark.timeout(180)
 MM_KEY, OPERATOR_KEY = DEV_KEYS[2], DEV_KEYS[3]
@@ -51,8 +51,8 @@ def server(chain, anvil):
 
 
 @pytest.fixture(scope="module")
-def relayer(chain):
-    with FakeRelayer(chain[0]) as r:
+def relayer(chain, anvil):
+    with relayer_thread(chain[1], anvil.url) as r:
         yield r
 
 
