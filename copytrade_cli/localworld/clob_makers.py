@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from ..polymarket.wallets import DEPOSIT_WALLET_BEACON, DEPOSIT_WALLET_FACTORY, deposit_wallet_address, \
     recover_1271_signer
@@ -37,6 +37,8 @@ from .clob_orders import (
 ERR_MAKER_NOT_ALLOWED = "maker address not allowed, please use the deposit wallet flow"
 
 _SEL_SESSION_SIGNERS = function_signature_to_4byte_selector("sessionSigners(address)")
+TOPIC_SESSION_AUTHORIZED = "0x" + keccak(text="SessionSignerAuthorized(address,uint256)").hex()
+TOPIC_SESSION_REVOKED = "0x" + keccak(text="SessionSignerRevoked(address)").hex()
 
 
 class MakerPolicy:
@@ -140,3 +142,28 @@ class MakerPolicy:
         valid_until = int(out, 16) if out and out != "0x" and len(out) <= 66 else 0
         now = int(block.get("timestamp", "0x0"), 16) if isinstance(block, dict) else int(time.time())
         return valid_until >= now and valid_until > 0
+
+    async def session_signers(self, chain: ChainView | None, eoa: str) -> dict:
+        """GET /v1/user/session-signers: the live session signers of the key's deposit wallet, from the wallet's
+        SessionSignerAuthorized / SessionSignerRevoked events (scopes are not on chain: listed as ["ALL"])."""
+        wallet = self.deposit_wallet(eoa)
+        if chain is None:
+            return {"signers": [], "wallet": wallet}
+        try:
+            logs, block = await chain.rpc.batch([
+                ("eth_getLogs", [{"address": wallet, "fromBlock": "0x0", "toBlock": "latest",
+                                  "topics": [[TOPIC_SESSION_AUTHORIZED, TOPIC_SESSION_REVOKED]]}]),
+                ("eth_getBlockByNumber", ["latest", False]),
+            ])
+        except RpcError as exc:
+            raise ClobApiError(f"could not read the wallet from the node: {exc}", status=503) from None
+        valid: dict[str, int] = {}
+        for log in logs or []:
+            signer = to_checksum_address("0x" + log["topics"][1][-40:])
+            if log["topics"][0] == TOPIC_SESSION_AUTHORIZED:
+                valid[signer] = int(log["data"][:66], 16)
+            else:
+                valid.pop(signer, None)
+        now = int(block.get("timestamp", "0x0"), 16) if isinstance(block, dict) else int(time.time())
+        return {"signers": [{"address": a, "scopes": ["ALL"], "valid_until": v} for a, v in valid.items() if v >= now],
+                "wallet": wallet}

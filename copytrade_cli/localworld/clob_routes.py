@@ -348,6 +348,11 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         key, _ = await _l2(request)
         return _json(await clob.balance_allowance(key, request.query))
 
+    @r.get("/v1/user/session-signers")
+    async def session_signers(request):
+        key, _ = await _l2(request)
+        return _json(await clob.makers.session_signers(clob.chain, key.address))
+
     @r.post("/v1/heartbeats")
     async def heartbeats(request):
         key, _ = await _l2(request)

@@ -425,6 +425,9 @@ def test_a_session_signer_trades_for_the_wallet_until_revoked(chain, server, rel
     # Planting shortcut: the wallet calls itself (as one of its batches would) to authorise the session key.
     _send(w3, wallet, wallet, selector("authorizeSessionSigner(address,uint256)") + abi_encode(
         ["address", "uint256"], [session.address, until]))
+    owner_client = sdk_client(server, relayer, anvil, owner, wallet)
+    (listed,) = owner_client.fetch_session_keys()  # GET /v1/user/session-signers, read from the wallet's events
+    assert listed.address.lower() == session.address.lower() and int(listed.valid_until.timestamp()) == until
     client = SecureClient.create(private_key=session.key.hex(), wallet=wallet,
                                  environment=local_env(server, relayer, anvil))
     assert client.signer.lower() == session.address.lower() and client.wallet.lower() == wallet.lower()
@@ -433,6 +436,7 @@ def test_a_session_signer_trades_for_the_wallet_until_revoked(chain, server, rel
     (tx,) = client.wait_for_order_fill_settlement(resp, timeout_s=20)
     assert wallet in {maker_of(lg) for lg in fills_of(w3, world, tx)}  # the wallet accepted the session signature
     _send(w3, wallet, wallet, selector("revokeSessionSigner(address)") + abi_encode(["address"], [session.address]))
+    assert owner_client.fetch_session_keys() == ()
     with pytest.raises(RequestRejectedError) as err:
         client.place_limit_order(token_id=yes, price="0.40", size="10", side="BUY")
     assert (err.value.status, str(err.value)) == (400, ERR_SIGNER)
