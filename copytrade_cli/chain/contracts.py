@@ -46,6 +46,7 @@ SOURCES: dict[str, str] = {
     "DepositWallet": "wallet/DepositWallet.vy",
     "DepositWalletBeacon": "wallet/DepositWalletBeacon.vy",
     "DepositWalletFactory": "wallet/DepositWalletFactory.vy",
+    "PositionManagerStandIn": "wallet/PositionManagerStandIn.vy",
 }
 
 # EIP-1167 minimal proxy init code exactly as vyper's `create_minimal_proxy_to` emits it

@@ -23,11 +23,12 @@ from enum import Enum
 from typing import Any, Mapping
 
 from eth_account import Account
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
 from copytrade_cli.polymarket import wallets as W
 
 from .relayer_auth import RelayerAuth, RelayerRejection
+from .relayer_wire import AUTHORIZE_SELECTOR, REVOKE_SELECTOR, deploy_calldata, execute_calldata, parse_batch
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,12 @@ WALLET_CREATE = "WALLET-CREATE"
 ERR_TO = "invalid 'to' field: must be deposit wallet factory"
 ERR_BUSY = "wallet busy: the wallet has an active action, retry when it is done"
 ERR_IN_FLIGHT = "wallet has in-flight action"
-_AUTHORIZE = keccak(text="authorizeSessionSigner(address,uint256)")[:4]
-_REVOKE = keccak(text="revokeSessionSigner(address)")[:4]
 _ABI_WALLET = [
     {"type": "function", "name": "nonce", "stateMutability": "view", "inputs": [], "outputs": [{"type": "uint256"}]},
     {"type": "function", "name": "owner", "stateMutability": "view", "inputs": [], "outputs": [{"type": "address"}]},
     {"type": "function", "name": "sessionSigners", "stateMutability": "view",
      "inputs": [{"type": "address", "name": "s"}], "outputs": [{"type": "uint256"}]},
 ]
-MAX_CALLS = 32  # DepositWallet.vy MAX_CALLS / MAX_DATA
-MAX_DATA = 1024
 MAX_METADATA = 500
 
 
@@ -164,6 +161,27 @@ class LocalRelayer:
         """The next `rate_limited` submits answer 429 (Retry-After), the next `busy` ones 400 wallet busy."""
         self._faults.update(rate_limited=rate_limited, busy=busy, retry_after=retry_after)
 
+    def faults(self) -> dict[str, int]:
+        """The faults still pending (GET /local/faults)."""
+        return dict(self._faults)
+
+    def configure_faults(self, body: Any) -> dict[str, int]:
+        """POST /local/faults `{"rate_limited": N, "busy": M, "retry_after": S}` (missing keys = 0 / 1 s)."""
+        if not isinstance(body, dict) or set(body) - {"rate_limited", "busy", "retry_after"} or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in body.values()):
+            raise RelayerRejection("invalid faults: expected {rate_limited, busy, retry_after} as counts >= 0")
+        self.inject_faults(rate_limited=body.get("rate_limited", 0), busy=body.get("busy", 0),
+                           retry_after=body.get("retry_after", 1))
+        return self.faults()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this local relayer (GET /local/stats): transactions by type and state."""
+        out: dict[str, dict[str, int]] = {}
+        for t in self.txs.values():
+            by_state = out.setdefault(t.type, {})
+            by_state[t.state.value] = by_state.get(t.state.value, 0) + 1
+        return {"transactions": out, "gas_account": self.gas_address}
+
     def take_fault(self) -> None:
         """Raise the next injected fault, if any is left."""
         if self._faults["rate_limited"] > 0:
@@ -266,7 +284,7 @@ class LocalRelayer:
         self._refuse_in_flight(wallet)
         if await self.io(self._is_deployed, wallet):
             raise RelayerRejection(f"deposit wallet {wallet} is already deployed")
-        data = "0x" + (keccak(text="deploy(address)")[:4] + bytes(12) + bytes.fromhex(owner[2:])).hex()
+        data = deploy_calldata(owner)
         tx = RelayerTx(id=str(uuid.uuid4()), type=WALLET_CREATE, sender=owner, wallet=wallet, metadata=metadata)
         return await self._send(tx, data)
 
@@ -274,39 +292,8 @@ class LocalRelayer:
         params = body.get("depositWalletParams")
         if not isinstance(params, dict):
             raise RelayerRejection("invalid 'depositWalletParams' field: expected {depositWallet, deadline, calls}")
-        wallet, nonce, deadline, calls, signature = self.parse_batch(body, params)
+        wallet, nonce, deadline, calls, signature = parse_batch(body, params)
         return await self.run_batch(sender, wallet, nonce, deadline, calls, signature, metadata)
-
-    @staticmethod
-    def parse_batch(body: dict, params: dict):
-        """(wallet, nonce, deadline, calls, signature) of a WALLET body; a 400 for anything malformed."""
-        wallet = params.get("depositWallet")
-        if not isinstance(wallet, str) or not is_address(wallet):
-            raise RelayerRejection("invalid 'depositWallet' field: must be an address")
-        nonce, deadline = body.get("nonce"), params.get("deadline")
-        if not isinstance(nonce, str) or not nonce.isdigit():
-            raise RelayerRejection("invalid 'nonce' field: must be a decimal string")
-        if not isinstance(deadline, str) or not deadline.isdigit():
-            raise RelayerRejection("invalid 'deadline' field: must be a decimal string of unix seconds")
-        raw_calls = params.get("calls")
-        if not isinstance(raw_calls, list) or not raw_calls:
-            raise RelayerRejection("invalid 'calls' field: expected a non-empty list")
-        if len(raw_calls) > MAX_CALLS:
-            raise RelayerRejection(f"too many calls: {len(raw_calls)} (at most {MAX_CALLS} per batch)")
-        try:
-            calls = W.calls_from_wire(raw_calls)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise RelayerRejection(f"invalid 'calls' field: {exc}") from None
-        if any(len(c.data) > MAX_DATA for c in calls):
-            raise RelayerRejection(f"invalid 'calls' field: call data over {MAX_DATA} bytes")
-        sig = body.get("signature")
-        try:
-            signature = bytes.fromhex(sig[2:]) if isinstance(sig, str) and sig.startswith("0x") else None
-        except ValueError:
-            signature = None
-        if not signature:
-            raise RelayerRejection("invalid 'signature' field: must be 0x-prefixed hex")
-        return to_checksum_address(wallet), int(nonce), int(deadline), calls, signature
 
     async def run_batch(self, sender: str, wallet: str, nonce: int, deadline: int, calls: list[W.Call],
                         signature: bytes, metadata: str = "") -> "_Accepted":
@@ -329,12 +316,7 @@ class LocalRelayer:
             raise RelayerRejection(f"invalid signature: {signer} is not a live session signer of {wallet}")
         if session and any(c.target == wallet for c in calls):
             raise RelayerRejection("a session signer cannot call its deposit wallet itself")
-        from eth_abi import encode
-
-        sel = keccak(text="execute(address,(address,uint256,bytes)[],uint256,uint256,bytes)")[:4]
-        data = "0x" + (sel + encode(["address", "(address,uint256,bytes)[]", "uint256", "uint256", "bytes"],
-                                    [wallet, [(c.target, c.value, c.data) for c in calls], nonce, deadline,
-                                     signature])).hex()
+        data = execute_calldata(wallet, calls, nonce, deadline, signature)
         tx = RelayerTx(id=str(uuid.uuid4()), type=WALLET, sender=sender, wallet=wallet, nonce=nonce,
                        metadata=metadata)
         accepted = await self._send(tx, data)
@@ -353,10 +335,10 @@ class LocalRelayer:
         for c in calls:
             if c.target != wallet:
                 continue
-            if c.data[:4] == _AUTHORIZE:
+            if c.data[:4] == AUTHORIZE_SELECTOR:
                 signer, until = decode(["address", "uint256"], c.data[4:])
                 tx.session = (to_checksum_address(signer), int(until))
-            elif c.data[:4] == _REVOKE:
+            elif c.data[:4] == REVOKE_SELECTOR:
                 (signer,) = decode(["address"], c.data[4:])
                 # NOTE: revocation is fenced at once (the SDK's revoke returns as soon as the key leaves the registry)
                 self.session_registry.get(wallet, {}).pop(to_checksum_address(signer), None)

@@ -8,6 +8,7 @@
 | GET /v1/account/transactions/{id} | `{"transaction_id", "transaction_hash", "state", "error_msg", ...}` |
 | POST /v1/session-signers/authorizations, /revocations | `{"status", "transactionId", ...}` |
 | GET /v1/session-signers?wallet=W | local extension: the registered signers (for the local CLOB's /v1/user/session-signers) |
+| GET/POST /local/faults, GET /local/stats | local only: inject 429 / wallet-busy for the next submits; counters |
 | GET /ok | health |
 
 `RelayerServerThread` serves it from a background thread (tests); `serve` in the foreground;
@@ -100,8 +101,22 @@ def routes(relayer: LocalRelayer) -> list[web.RouteDef]:
             raise RelayerRejection(f"invalid wallet: {wallet!r}")
         return _json(relayer.session_signers(wallet))
 
+    # Not Polymarket routes: this local server's test/operator switches and counters (loopback only).
+    async def get_faults(_request):
+        return _json(relayer.faults())
+
+    async def set_faults(request):
+        body, _raw = await _body(request)
+        return _json(relayer.configure_faults(body))
+
+    async def stats(_request):
+        return _json(relayer.stats())
+
     return [
         web.get("/ok", ok),
+        web.get("/local/faults", get_faults),
+        web.post("/local/faults", set_faults),
+        web.get("/local/stats", stats),
         web.get("/deployed", deployed),
         web.get("/v1/account/transactions/params", params),
         web.post("/submit", submit),

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 from eth_utils import is_address, to_checksum_address
 
-from .relayer import _AUTHORIZE, _REVOKE, LocalRelayer, TxState
+from .relayer import LocalRelayer, TxState
+from .relayer_wire import authorize_call_data, parse_batch, revoke_call_data
 from .relayer_auth import RelayerRejection
 
 
@@ -41,14 +42,14 @@ async def session_operation(relayer: LocalRelayer, kind: str, body: Any, headers
             raise RelayerRejection("invalid 'validUntil' field: must be a decimal string of unix seconds")
         if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) and s for s in scopes):
             raise RelayerRejection("invalid 'scopes' field: expected a non-empty list of strings")
-        data = _AUTHORIZE + bytes(12) + bytes.fromhex(signer[2:]) + int(until).to_bytes(32, "big")
+        data = authorize_call_data(signer, int(until))
     else:
         scopes = None
-        data = _REVOKE + bytes(12) + bytes.fromhex(signer[2:])
+        data = revoke_call_data(signer)
     fake = {"nonce": body.get("nonce"), "signature": body.get("signature")}
     params = {"depositWallet": wallet, "deadline": body.get("deadline"),
               "calls": [{"target": wallet, "value": "0", "data": "0x" + data.hex()}]}
-    _w, nonce, deadline, calls, signature = relayer.parse_batch(fake, params)
+    _w, nonce, deadline, calls, signature = parse_batch(fake, params)
     accepted = await relayer.run_batch(owner, wallet, nonce, deadline, calls, signature,
                                     metadata=f"session signer {kind}")
     tx = accepted.tx

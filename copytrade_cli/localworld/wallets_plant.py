@@ -6,7 +6,9 @@
 - the factory at 0x0000…Cc07 (`BEACON()`, `deploy(owner)`, `execute(wallet, calls, nonce, deadline, sig)`), bound to
   the local relayer's gas account (dev account 5), the only account that may call it — as on live, where only
   Polymarket's relayer sends to the factory;
-- gas for the relayer account.
+- gas for the relayer account;
+- where Protocol V2's PositionManager has no code, an approvals-only ERC-1155 stand-in (`PositionManagerStandIn.vy`),
+  so the SDK's `setup_trading_approvals()` (which reads and grants approvals there) works on the fork.
 
 Beacon and factory carry immutables, so each is deployed once normally and its runtime code copied to the real
 address (`anvil_setCode`); re-planting on a node that already has the same code is a no-op.
@@ -34,6 +36,7 @@ RELAYER_ADDRESS = DEV_ADDRESSES[RELAYER_GAS_ACCOUNT]
 # No live address is needed for the implementation (the SDK never reads it): a fixed local one, so every plant agrees.
 DEPOSIT_WALLET_IMPLEMENTATION = to_checksum_address(keccak(text="copytrade/local-world/deposit-wallet-impl")[12:])
 RELAYER_GAS = 1_000 * 10**18  # native balance the relayer account is topped up to
+POSITION_MANAGER = "0x006F54F7f9A22e0000CC2AB60031000000ae9fEF"  # the SDK's `position_manager` (LIVE-2026 §9)
 
 _cache: dict[tuple, bytes] = {}
 
@@ -74,6 +77,9 @@ def plant_deposit_wallets(w3: Any, deployer_key: str, *, relayer: str = RELAYER_
         beacon: _runtime_with_immutables(w3, lane, "DepositWalletBeacon", (to_checksum_address(implementation),)),
         factory: _runtime_with_immutables(w3, lane, "DepositWalletFactory", (to_checksum_address(beacon), relayer)),
     }
+    stand_in = bytes.fromhex(C.load_artifact("PositionManagerStandIn").runtime_bytecode[2:])
+    if bytes(w3.eth.get_code(POSITION_MANAGER)) in (b"", stand_in):  # never over a real one planted by others
+        wanted[POSITION_MANAGER] = stand_in
     for addr, code in wanted.items():
         if bytes(w3.eth.get_code(addr)) != code:
             cheats.set_code(addr, code)

@@ -77,11 +77,6 @@ def world_env(tmp_path_factory):
     try:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
         world = plant_polymarket(w3, DEV_KEYS[0], n_markets=1)
-        # NOTE: Protocol V2's PositionManager (an ERC-1155 setup_trading_approvals reads and approves) is not
-        # planted by this branch (H-chain's part): a copy of the CTF mock stands in for it here.
-        from copytrade_cli.chain.cheats import Cheats
-
-        Cheats(w3).set_code(POSITION_MANAGER, bytes(w3.eth.get_code(world.ctf)))
         auth = RelayerAuth(builder_keys={BUILDER[0]: BuilderKey(secret=BUILDER[1], passphrase=BUILDER[2])})
         relayer = RelayerServerThread(world, node.url, gas_key=RELAYER_KEY, options=RelayerOptions(auth=auth))
         relayer.start()
@@ -160,6 +155,10 @@ def test_setup_trading_approvals_runs_as_one_wallet_batch(world_env, owner):
     for spender in (world.exchange, "0xe2222d279d744050d28e00520010520000310F59"):
         assert pusd.functions.allowance(wallet, spender).call() == MAX
         assert ctf.functions.isApprovedForAll(wallet, spender).call() is True
+    pm = w3.eth.contract(address=POSITION_MANAGER, abi=ERC1155)  # the planted stand-in
+    assert pm.functions.isApprovedForAll(wallet, "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa").call() is True
+    client.setup_trading_approvals().wait()  # nothing missing any more: no second batch
+    assert _wallet(w3, wallet).functions.nonce().call() == nonce + 1
     assert w3.eth.get_balance(RELAYER_ADDRESS) < gas_before  # the relayer paid the gas
     assert w3.eth.get_balance(wallet) == 0
 
@@ -339,3 +338,16 @@ def test_a_reverting_batch_fails_with_the_reason_and_keeps_the_nonce(world_env, 
     assert _wallet(w3, client.wallet).functions.nonce().call() == n and w3.eth.block_number == block
     failed = [t for t in relayer.relayer.txs.values() if t.state.value == "STATE_FAILED"]
     assert failed and failed[-1].hash == ""
+
+
+def test_faults_and_stats_over_http(world_env, owner):
+    w3, world, relayer, _env = world_env
+    url = relayer.base_url
+    assert httpx.post(url + "/local/faults", json={"busy": -1}).status_code == 400
+    assert httpx.post(url + "/local/faults", json={"rate_limited": 1, "retry_after": 2}).json() == \
+        {"rate_limited": 1, "busy": 0, "retry_after": 2}
+    r = _post(relayer, _payload(owner[1], w3))
+    assert r.status_code == 429 and r.headers["Retry-After"] == "2"
+    assert httpx.get(url + "/local/faults").json()["rate_limited"] == 0
+    stats = httpx.get(url + "/local/stats").json()
+    assert stats["gas_account"] == RELAYER_ADDRESS and stats["transactions"]["WALLET-CREATE"]["STATE_CONFIRMED"] >= 1
