@@ -27,6 +27,27 @@ def sequential_tx_per_s(w3, key: str, n: int = 200) -> float:
     return n / (time.perf_counter() - t)
 
 
+def rpc_per_s(url: str, n: int = 4000, in_flight: int = 32) -> float:
+    """Raw JSON-RPC capacity: `n` eth_chainId calls, `in_flight` at a time over keep-alive connections."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> float:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as s:
+            sem = asyncio.Semaphore(in_flight)
+
+            async def one(i: int) -> None:
+                async with sem, s.post(url, json={"jsonrpc": "2.0", "id": i, "method": "eth_chainId"}) as r:
+                    await r.read()
+
+            t = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            return n / (time.perf_counter() - t)
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     from web3 import Web3
 
@@ -45,14 +66,15 @@ def main() -> None:
                     w3 = Web3(Web3.HTTPProvider(n.rpc_url, request_kwargs={"timeout": 30}))
                     c = ceiling_rounds(w3, rounds=1)
                     s = sequential_tx_per_s(w3, DEV_KEYS[1])
-                    results[label].append((c["tx_per_s"], s, c["errors"]))
+                    results[label].append((c["tx_per_s"], s, c["errors"], rpc_per_s(n.rpc_url)))
                 finally:
                     stop_pid(n.pid, "anvil")
     for label, rs in results.items():
         ceil = sorted(r[0] for r in rs)[len(rs) // 2]
         seq = sorted(r[1] for r in rs)[len(rs) // 2]
         row(f"anvil {label}", f"ceiling {ceil:,.0f} tx/s (runs {[round(r[0]) for r in rs]}), sequential send+receipt "
-            f"{seq:,.0f} tx/s (runs {[round(r[1]) for r in rs]}), errors {[r[2] for r in rs]}")
+            f"{seq:,.0f} tx/s (runs {[round(r[1]) for r in rs]}), errors {[r[2] for r in rs]}; "
+            f"eth_chainId {sorted(r[3] for r in rs)[len(rs) // 2]:,.0f} req/s (runs {[round(r[3]) for r in rs]})")
     g = sorted(r[0] for r in results["guard"])[len(rs) // 2] / sorted(r[0] for r in results["bare"])[len(rs) // 2]
     q = sorted(r[1] for r in results["guard"])[len(rs) // 2] / sorted(r[1] for r in results["bare"])[len(rs) // 2]
     row("guard / bare", f"ceiling x{g:.2f}, sequential x{q:.2f}")

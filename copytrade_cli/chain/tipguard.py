@@ -10,6 +10,7 @@ The tip: an EIP-1559 (type 2/4) transaction's `maxPriorityFeePerGas`; a legacy /
 `gasPrice - baseFee` (stricter than bor, which compares gasPrice itself; docs/live-assumptions.md); an
 `eth_sendTransaction` without fee fields gets what the node would fill in (its `eth_maxPriorityFeePerGas`).
 WebSocket upgrades are piped through unchecked (subscriptions; transactions sent over ws bypass the floor).
+Responses are piped back byte for byte (asyncio protocols, no per-response parsing).
 
 Stopping it (SIGTERM/SIGINT) stops the node; if it is killed outright the node gets SIGTERM from the kernel
 (PR_SET_PDEATHSIG). Fast path: a request whose body does not mention `eth_send` is not parsed at all.
@@ -126,41 +127,8 @@ class Guard:
         return {"jsonrpc": "2.0", "id": req.get("id"),
                 "error": {"code": -32000, "message": refusal_text(max(tip, 0), self.floor)}}
 
-    # ---- the proxy ------------------------------------------------------------------------------
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up = _Upstream(self.up_port)
-        try:
-            while True:
-                try:
-                    head, headers, body = await _read_message(reader, request=True)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                if b"upgrade" in headers.get(b"connection", b"").lower():
-                    r, w = await up.connection()
-                    w.write(head + body)
-                    await _pipe_both(reader, writer, r, w)
-                    return
-                if _SEND in body:
-                    answer = await self._checked(body, up, head)
-                    if answer is not None:
-                        writer.write(_response(answer, headers))
-                        await writer.drain()
-                        if headers.get(b"connection", b"").lower() == b"close":
-                            return
-                        continue
-                rhead, rheaders, rbody = await up.roundtrip(head + body)
-                writer.write(rhead + rbody)
-                await writer.drain()
-                if rheaders.get(b"connection", b"").lower() == b"close" or \
-                        headers.get(b"connection", b"").lower() == b"close":
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError, OSError):
-            return
-        finally:
-            writer.close()
-            up.close()
-
-    async def _checked(self, body: bytes, up: "_Upstream", head: bytes) -> bytes | None:
+    # ---- the proxy: see _Client (requests are framed and checked; responses are piped back raw) ---------
+    async def checked(self, body: bytes, head: bytes) -> bytes | None:
         """None: forward as is; else the JSON body to answer (refusals, merged with forwarded batch parts)."""
         try:
             req = json.loads(body)
@@ -178,50 +146,161 @@ class Guard:
         answers: dict = {}
         if rest:
             fwd = json.dumps(rest).encode()
-            _, _, rbody = await up.roundtrip(_with_length(head, len(fwd)) + fwd)
+            r, w = await asyncio.open_connection("127.0.0.1", self.up_port)
+            try:
+                w.write(_with_length(head, len(fwd)) + fwd)
+                await w.drain()
+                _, _, rbody = await _read_message(r)
+            finally:
+                w.close()
             for a in json.loads(rbody):
                 answers[json.dumps(a.get("id"))] = a
         out = [b if b is not None else answers.get(json.dumps(r.get("id"))) for r, b in zip(req, bad)]
         return json.dumps(out).encode()
 
 
-class _Upstream:
-    """One keep-alive connection to the node, reopened when the node closed it while idle (hardhat's HTTP server
-    drops idle sockets after 5 s): a request that got no byte back on a reused connection is sent once more."""
+class _Upstream(asyncio.Protocol):
+    """The node side of one client connection: whatever the node answers goes straight back to the client."""
 
-    def __init__(self, port: int):
-        self.port = port
-        self.r: asyncio.StreamReader | None = None
-        self.w: asyncio.StreamWriter | None = None
-        self.reused = False
+    def __init__(self, client: "_Client"):
+        self.client = client
+        self.transport: asyncio.Transport | None = None
 
-    async def connection(self):
-        if self.w is None:
-            self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
-            self.reused = False
-        return self.r, self.w
+    def connection_made(self, transport) -> None:
+        self.transport = transport
 
-    async def roundtrip(self, data: bytes) -> tuple[bytes, dict, bytes]:
-        for attempt in (0, 1):
-            r, w = await self.connection()
-            fresh = not self.reused
-            try:
-                w.write(data)
-                await w.drain()
-                out = await _read_message(r)
-                self.reused = True
-                return out
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                self.close()
-                partial = isinstance(exc, asyncio.IncompleteReadError) and bool(exc.partial)
-                if fresh or partial or attempt:
-                    raise
-        raise ConnectionError("node closed the connection")
+    def data_received(self, data: bytes) -> None:
+        self.client.transport.write(data)
 
-    def close(self) -> None:
-        if self.w is not None:
-            self.w.close()
-        self.r = self.w = None
+    def connection_lost(self, exc) -> None:
+        # NOTE: the node closed (Connection: close, or an idle keep-alive timeout): close the client's side too,
+        # as a server would; HTTP clients reconnect for their next request.
+        self.client.transport.close()
+
+
+class _Client(asyncio.Protocol):
+    """One client connection. Requests are framed (Content-Length or chunked) and those mentioning `eth_send` are
+    checked before they are forwarded; one request is in flight at a time per connection (HTTP/1.1 clients wait
+    for a response before the next request), so the node's responses can be piped back byte for byte and the
+    guard's own refusals never interleave with them. A WebSocket upgrade turns the connection into a raw pipe."""
+
+    def __init__(self, guard: "Guard"):
+        self.guard = guard
+        self.buf = bytearray()
+        self.up: _Upstream | None = None
+        self.early: list[bytes] = []
+        self.busy = False
+        self.raw = False
+        self.closed = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        asyncio.ensure_future(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, self.up = await loop.create_connection(lambda: _Upstream(self), "127.0.0.1", self.guard.up_port)
+        except OSError:
+            self.transport.close()
+            return
+        if self.closed:
+            self.up.transport.close()
+            return
+        for data in self.early:
+            self.up.transport.write(data)
+        self.early = []
+        self._next()
+
+    def _send_up(self, data: bytes) -> None:
+        if self.up is None:
+            self.early.append(data)
+        else:
+            self.up.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.raw:
+            self._send_up(data)
+            return
+        self.buf += data
+        if self.up is not None:
+            self._next()
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if self.up is not None and self.up.transport is not None:
+            self.up.transport.close()
+
+    def _next(self) -> None:
+        """Handle every complete request in the buffer (stop at a check in progress)."""
+        while not self.busy and not self.raw:
+            framed = _frame_request(self.buf)
+            if framed is None:
+                return
+            head, body, used = framed
+            del self.buf[:used]
+            low = head.lower()
+            if b"\r\nupgrade:" in low:
+                self.raw = True
+                self._send_up(head + body + bytes(self.buf))
+                self.buf.clear()
+                return
+            if _SEND in body:
+                self.busy = True
+                asyncio.ensure_future(self._check(head, body, b"\r\nconnection: close" in low))
+                return
+            self._send_up(head + body)
+
+    async def _check(self, head: bytes, body: bytes, close: bool) -> None:
+        try:
+            answer = await self.guard.checked(body, head)
+        except Exception:  # noqa: BLE001 - the node's own answer is the safe fallback
+            answer = None
+        if self.closed:
+            return
+        if answer is None:
+            self._send_up(head + body)
+        else:
+            self.transport.write(_response(answer, close))
+            if close:
+                self.transport.close()
+                return
+        self.busy = False
+        self._next()
+
+
+def _frame_request(buf: bytearray) -> tuple[bytes, bytes, int] | None:
+    """(head, body, bytes used) of the first complete request in `buf`, or None if it is incomplete. A chunked
+    body is re-framed with a Content-Length."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buf[:end + 4])
+    low = head.lower()
+    i = low.find(b"\r\ncontent-length:")
+    if i >= 0:
+        n = int(low[i + 17:low.index(b"\r\n", i + 2)])
+        if len(buf) < end + 4 + n:
+            return None
+        return head, bytes(buf[end + 4:end + 4 + n]), end + 4 + n
+    if b"\r\ntransfer-encoding: chunked" not in low:
+        return head, b"", end + 4
+    pos, parts = end + 4, []
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(bytes(buf[pos:eol]).split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            fin = buf.find(b"\r\n", eol + 2)
+            if fin < 0:
+                return None
+            body = b"".join(parts)
+            return _with_length(head, len(body)), body, fin + 2
+        if len(buf) < eol + 2 + size + 2:
+            return None
+        parts.append(bytes(buf[eol + 2:eol + 2 + size]))
+        pos = eol + 2 + size + 2
 
 
 def _with_length(head: bytes, n: int) -> bytes:
@@ -230,8 +309,7 @@ def _with_length(head: bytes, n: int) -> bytes:
     return b"\r\n".join(lines + [b"Content-Length: " + str(n).encode()]) + b"\r\n\r\n"
 
 
-def _response(body: bytes, req_headers: dict) -> bytes:
-    close = req_headers.get(b"connection", b"").lower() == b"close"
+def _response(body: bytes, close: bool) -> bytes:
     return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() +
             (b"\r\nConnection: close" if close else b"") + b"\r\n\r\n" + body)
 
@@ -266,20 +344,6 @@ async def _read_message(reader: asyncio.StreamReader, request: bool = False) -> 
     return head, headers, body
 
 
-async def _pipe_both(cr, cw, ur, uw) -> None:
-    async def pipe(r, w):
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            w.close()
-
-    await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
-
-
 def _die_with_parent() -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -291,7 +355,8 @@ async def serve(listen_port: int, upstream_port: int, min_tip_wei: int, node_cmd
     """Start the node, serve until a signal or the node exits; returns the exit code."""
     node = subprocess.Popen(node_cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     guard = Guard(upstream_port, min_tip_wei)
-    server = await asyncio.start_server(guard.handle, "127.0.0.1", listen_port, backlog=1024)
+    server = await asyncio.get_running_loop().create_server(lambda: _Client(guard), "127.0.0.1", listen_port,
+                                                            backlog=1024)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

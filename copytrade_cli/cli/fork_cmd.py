@@ -20,6 +20,7 @@ def up(ctx: typer.Context,
        no_clob: Annotated[bool, typer.Option("--no-clob", help="Do not start the local CLOB server.")] = False,
        block_time: Annotated[float | None, typer.Option("--block-time", help="Seconds per block (default: mine on every tx).")] = None,
        grandfathered: Annotated[list[str] | None, typer.Option("--grandfathered", help="A maker the local CLOB lets post signature types 0/1/2 (repeatable; default none, as live).")] = None,
+       min_tip_gwei: Annotated[float, typer.Option("--min-tip-gwei", min=0, help="The node refuses transactions tipping under this, as Polygon does (0 = off).")] = 25.0,
        json_: JsonOpt = False):
     """Start a local Polygon (chain id 137) with Polymarket planted, contracts deployed, proxy funded.
 
@@ -36,11 +37,13 @@ def up(ctx: typer.Context,
     c = get_ctx(ctx, json_)
     if c.out.json_mode:
         report = fork_up(c.settings, c.state, kind=node, port=port, fork_url=fork_url, deploy=not no_deploy,
-                         block_time=block_time, clob=not no_clob, grandfathered=tuple(grandfathered or ()))
+                         block_time=block_time, clob=not no_clob, min_tip_gwei=min_tip_gwei,
+                         grandfathered=tuple(grandfathered or ()))
     else:
         with c.out.console.status("fork up") as status:
             report = fork_up(c.settings, c.state, kind=node, port=port, fork_url=fork_url, deploy=not no_deploy,
-                             block_time=block_time, clob=not no_clob, grandfathered=tuple(grandfathered or ()),
+                             block_time=block_time, clob=not no_clob, min_tip_gwei=min_tip_gwei,
+                             grandfathered=tuple(grandfathered or ()),
                              progress=lambda m: status.update(f"[bold]fork up[/]: {m}"))
 
     def human():

@@ -114,7 +114,9 @@ def chain_contracts(chain_id: int, world=None, settings=None) -> ChainContracts:
     """Which collateral, CTF and exchange(s) copytrade uses on `chain_id`: the planted world's on the local fork
     (pass its `World`), else Polymarket's, with collateral and CTF as configured (USDC_ADDRESS, CTF_ADDRESS)."""
     if world is not None:
-        return ChainContracts(world.collateral, world.ctf, world.exchange, (world.exchange,), (world.exchange,))
+        # NOTE: the neg-risk exchange's fills are leaders' fills too (its markets settle there, LIVE-2026 §5.1)
+        exchanges = tuple(dict.fromkeys(e for e in (world.exchange, getattr(world, "neg_risk_exchange", None)) if e))
+        return ChainContracts(world.collateral, world.ctf, world.exchange, exchanges, (world.exchange,))
     pm = polymarket_addresses(chain_id)
     collateral = settings.usdc_address if settings is not None else pm.usdc_e
     ctf = settings.ctf_address if settings is not None else pm.ctf

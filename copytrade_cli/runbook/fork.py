@@ -57,6 +57,7 @@ Progress = Callable[[str], None]
 def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int | None = None,
             fork_url: str | None = None, deploy: bool = True, block_time: float | None = None,
             clob: bool = True, clob_port: int | None = None, progress: Progress | None = None,
+            min_tip_gwei: float = nodes.DEFAULT_MIN_TIP_GWEI,
             grandfathered: tuple[str, ...] = ()) -> ForkReport:
     """Start the node, plant Polymarket, deploy and fund; record everything. Refuses if one already runs."""
     say = progress or (lambda _m: None)
@@ -77,7 +78,7 @@ def fork_up(settings: Settings, state: State, *, kind: str = "anvil", port: int 
     s = time.time()
     say(f"starting {kind}")
     started = nodes.start_node(kind, port=port, chain_id=137, log_dir=settings.home / "logs", fork_url=fork_url,
-                               block_time=block_time)
+                               block_time=block_time, min_tip_gwei=min_tip_gwei or None)
     report.rpc_url, report.chain_id, report.pid = started.rpc_url, started.chain_id, started.pid
     rec = NodeRecord(name="default", kind=kind, pid=started.pid, rpc_url=started.rpc_url, ws_url=started.ws_url,
                      chain_id=started.chain_id, port=started.port, log_path=str(started.log_path),

@@ -357,3 +357,19 @@ def test_real_ctf_and_strict_exchange_on_hardhat(tmp_path):
     finally:
         stop_pid(n.pid, "hardhat")
     assert Path(n.log_path).exists()
+
+
+def test_the_floor_is_a_fork_option(tmp_path):
+    """`--min-tip-gwei 0`: no guard, the bare node (anvil mines a 1-gwei tip); 30: a 25-gwei tip is refused."""
+    for floor, tip, refused in ((0, GWEI, False), (30, 25 * GWEI, True)):
+        n = start_node("anvil", port=None, chain_id=137, log_dir=tmp_path / f"floor{floor}", min_tip_gwei=floor)
+        try:
+            nw3 = Web3(Web3.HTTPProvider(n.rpc_url, request_kwargs={"timeout": 30}))
+            answer = nw3.provider.make_request("eth_sendRawTransaction", [_raw(nw3, STRANGER, tip)])
+            if refused:
+                assert answer["error"]["message"] == ("transaction gas price below minimum: gas tip cap 25000000000, "
+                                                      "minimum needed 30000000000")
+            else:
+                assert nw3.eth.wait_for_transaction_receipt(answer["result"], timeout=30)["status"] == 1
+        finally:
+            stop_pid(n.pid, "anvil")

@@ -21,3 +21,10 @@ def test_live_polymarket_with_collateral_and_ctf_as_configured():
     assert c.exchange == pm.exchange_v2 and c.exchanges == pm.exchanges
     assert c.spenders == (pm.exchange_v2, pm.neg_risk_exchange_v2)
     assert chain_contracts(POLYGON).collateral == pm.usdc_e  # no settings: the package's (and SPEC's) addresses
+
+
+def test_the_fork_detects_fills_on_the_neg_risk_exchange_too():
+    world = SimpleNamespace(collateral="0x" + "aa" * 20, ctf="0x" + "bb" * 20, exchange="0x" + "cc" * 20,
+                            neg_risk_exchange="0x" + "dd" * 20)
+    c = chain_contracts(POLYGON, world, Settings(COPYTRADE_HOME="/tmp/none"))
+    assert c.exchanges == (world.exchange, world.neg_risk_exchange) and c.spenders == (world.exchange,)
