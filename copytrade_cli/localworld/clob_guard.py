@@ -98,6 +98,9 @@ class Guard:
             raise ClobApiError("Invalid payload")
         try:
             with self._lock:
+                if body.get("clear"):  # first, so {"clear": true, "retrying": 1} means "exactly one"
+                    self.settlement_faults.clear()
+                    self.injected_429 = 0
                 if "rate_limit" in body:
                     rl = body["rate_limit"] or {}
                     self.injected_429 = int(rl.get("count", 1))
@@ -107,9 +110,6 @@ class Guard:
                 for key, fault in (("retrying", FAULT_RETRYING), ("failed", FAULT_FAILED)):
                     if key in body:
                         self.settlement_faults.extend([fault] * int(body[key]))
-                if body.get("clear"):
-                    self.settlement_faults.clear()
-                    self.injected_429 = 0
                 if "rate_per_s" in body:
                     self.rate_per_s = float(body["rate_per_s"])
                     self._buckets.clear()

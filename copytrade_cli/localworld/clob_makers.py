@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from ..polymarket.wallets import DEPOSIT_WALLET_BEACON, DEPOSIT_WALLET_FACTORY, deposit_wallet_address, \
     recover_1271_signer
@@ -37,6 +37,8 @@ from .clob_orders import (
 ERR_MAKER_NOT_ALLOWED = "maker address not allowed, please use the deposit wallet flow"
 
 _SEL_SESSION_SIGNERS = function_signature_to_4byte_selector("sessionSigners(address)")
+TOPIC_SESSION_AUTHORIZED = "0x" + keccak(text="SessionSignerAuthorized(address,uint256)").hex()
+TOPIC_SESSION_REVOKED = "0x" + keccak(text="SessionSignerRevoked(address)").hex()
 
 
 class MakerPolicy:
@@ -50,6 +52,7 @@ class MakerPolicy:
         self.grandfathered = {a.lower() for a in grandfathered}
         self._wallets: dict[str, str] = {}
         self._deployed: set[str] = set()
+        self._sessions: dict[str, set[str]] = {}  # session EOA -> wallets it traded for (orders and trades it sees)
 
     def grandfather(self, addresses) -> list[str]:
         """Allow these makers to post types 0/1/2 from now on; returns every grandfathered address."""
@@ -64,6 +67,10 @@ class MakerPolicy:
         if w is None:
             w = self._wallets[key] = deposit_wallet_address(to_checksum_address(eoa), self.factory, self.beacon)
         return w
+
+    def wallets_of(self, eoa: str) -> tuple[str, ...]:
+        """The wallets `eoa` trades for: its own deposit wallet, then those it signed for as a session signer."""
+        return (self.deposit_wallet(eoa), *sorted(self._sessions.get(eoa.lower(), ())))
 
     def funder(self, eoa: str, signature_type: int) -> str:
         """The address whose balances back orders of (`eoa`, `signature_type`): GET /balance-allowance's subject."""
@@ -91,9 +98,10 @@ class MakerPolicy:
         if order.maker.lower() != wallet.lower():
             # NOTE: the exchange's POLY_1271 check requires signer == maker (LIVE-2026 §6.5).
             raise ClobApiError(ERR_SIGNATURE)
-        if wallet.lower() != self.deposit_wallet(key_eoa).lower() and not await self._session_signer(
-                chain, wallet, key_eoa):
-            raise ClobApiError(ERR_SIGNER)
+        if wallet.lower() != self.deposit_wallet(key_eoa).lower():
+            if not await self._session_signer(chain, wallet, key_eoa):
+                raise ClobApiError(ERR_SIGNER)
+            self._sessions.setdefault(key_eoa.lower(), set()).add(wallet)
         if not await self._has_code(chain, wallet):
             # NOTE: live's text for an undeployed wallet is unknown; the exchange would find no code and refuse the
             # signature, so we do too (docs/live-assumptions.md).
@@ -134,3 +142,28 @@ class MakerPolicy:
         valid_until = int(out, 16) if out and out != "0x" and len(out) <= 66 else 0
         now = int(block.get("timestamp", "0x0"), 16) if isinstance(block, dict) else int(time.time())
         return valid_until >= now and valid_until > 0
+
+    async def session_signers(self, chain: ChainView | None, eoa: str) -> dict:
+        """GET /v1/user/session-signers: the live session signers of the key's deposit wallet, from the wallet's
+        SessionSignerAuthorized / SessionSignerRevoked events (scopes are not on chain: listed as ["ALL"])."""
+        wallet = self.deposit_wallet(eoa)
+        if chain is None:
+            return {"signers": [], "wallet": wallet}
+        try:
+            logs, block = await chain.rpc.batch([
+                ("eth_getLogs", [{"address": wallet, "fromBlock": "0x0", "toBlock": "latest",
+                                  "topics": [[TOPIC_SESSION_AUTHORIZED, TOPIC_SESSION_REVOKED]]}]),
+                ("eth_getBlockByNumber", ["latest", False]),
+            ])
+        except RpcError as exc:
+            raise ClobApiError(f"could not read the wallet from the node: {exc}", status=503) from None
+        valid: dict[str, int] = {}
+        for log in logs or []:
+            signer = to_checksum_address("0x" + log["topics"][1][-40:])
+            if log["topics"][0] == TOPIC_SESSION_AUTHORIZED:
+                valid[signer] = int(log["data"][:66], 16)
+            else:
+                valid.pop(signer, None)
+        now = int(block.get("timestamp", "0x0"), 16) if isinstance(block, dict) else int(time.time())
+        return {"signers": [{"address": a, "scopes": ["ALL"], "valid_until": v} for a, v in valid.items() if v >= now],
+                "wallet": wallet}

@@ -2,7 +2,6 @@
 GET /book, /midpoint, /price, /spread, /last-trade-price, /markets and /clob-markets (CLOB-WIRE §6.5)."""
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 from typing import Any
 
@@ -104,6 +103,13 @@ class ClobMarkets:
             raise ClobApiError("market not found", status=404)
         return m
 
+    def find_market(self, id_or_slug: str):
+        """A market by condition id or slug; 404 when unknown."""
+        for m in self.world.markets:
+            if id_or_slug.lower() in (m.condition_id.lower(), m.slug.lower()):
+                return m
+        raise ClobApiError("market not found", status=404)
+
     def market(self, condition_id: str) -> dict:
         """The /markets/{condition_id} body; 404 when unknown."""
         return self.market_json(self._market(condition_id))
@@ -125,24 +131,6 @@ class ClobMarkets:
             "fd": {"r": float(m.fee_rate), "e": int(m.fee_exponent), "to": True},
             "c": m.condition_id,
         }
-
-    def gamma_markets(self, condition_ids: list[str]) -> dict:
-        """Gamma's GET /markets/keyset body for these condition ids (the fields the SDK reads, LIVE-2026 §4)."""
-        out = []
-        for cid in condition_ids:
-            m = self.markets.get(cid.lower())
-            if m is None:
-                continue
-            out.append({
-                "id": str(list(self.markets).index(cid.lower()) + 1), "conditionId": m.condition_id,
-                "questionID": m.question_id, "question": m.title, "slug": m.slug, "version": "v1",
-                "outcomes": json.dumps(list(m.outcomes)), "clobTokenIds": json.dumps(list(m.token_ids)),
-                "negRisk": bool(m.neg_risk), "orderMinSize": m.min_order_size,
-                "orderPriceMinTickSize": float(self.tick_of(m)), "active": True, "closed": False,
-                "enableOrderBook": True, "acceptingOrders": True, "category": m.category,
-                "feeSchedule": {"rate": float(m.fee_rate), "exponent": int(m.fee_exponent), "takerOnly": True},
-            })
-        return {"markets": out, "next_cursor": None}
 
     def market_json(self, m) -> dict:
         """A market in the shape of GET /markets/{condition_id} (subset)."""

@@ -26,8 +26,9 @@ MAX_CANCEL_IDS = 3000
 MARKETS_PAGE_SIZE = 500
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, separators=(",", ":")), status=status, content_type="application/json")
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data, separators=(",", ":")), status=status, content_type="application/json",
+                        headers=headers)
 
 
 def _err(message: str, status: int = 400) -> web.Response:
@@ -154,15 +155,9 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         body = await _body_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("tick_size"), str):
             raise ClobApiError("Invalid payload")
-        market = clob._market(str(body.get("market", "")))
+        market = clob.find_market(str(body.get("market", "")))
         clob.set_tick(market, body["tick_size"])
         return _json({"market": market.condition_id, "tick_size": clob.tick_of(market)})
-
-    # Gamma's market read the SDK makes (redeem/merge), served here too when gamma_url points at this server.
-    @r.get("/markets/keyset")
-    async def gamma_keyset(request):
-        ids = [c for v in request.query.getall("condition_ids", []) for c in v.split(",") if c]
-        return _json(clob.gamma_markets(ids))
 
     # -------------------------------------------------------------------------------------- L1 auth
     @r.post("/auth/api-key")
@@ -262,7 +257,12 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
     @r.post("/order")
     async def post_order(request):
         key, raw = await _l2(request)
-        return _json(await clob.place(await _body_json(request, raw), key))
+        try:
+            limits = clob.admit(key, 1, placing=True)
+        except ClobApiError:
+            clob.stats.orders_rejected += 1
+            raise
+        return _json(await clob.place(await _body_json(request, raw), key, admitted=True), headers=limits)
 
     @r.post("/orders")
     async def post_orders(request):
@@ -272,15 +272,16 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
             raise ClobApiError(ERR_PAYLOAD)
         if len(body) > MAX_BATCH_ORDERS:
             raise ClobApiError(f"Too many orders in payload: {len(body)}, max allowed: {MAX_BATCH_ORDERS}")
-        clob.admit(key, len(body), placing=True)  # all or nothing (LIVE-2026 §12)
+        limits = clob.admit(key, len(body), placing=True)  # all or nothing (LIVE-2026 §12)
         out = []
         for item in body:  # in order: later orders may match earlier ones
             try:
                 out.append(await clob.place(item, key, admitted=True))
             except ClobApiError as exc:
                 out.append({"success": False, "errorMsg": exc.message, "error": exc.message, "orderID": "",
-                            "status": "", "transactionsHashes": [], "tradeIDs": []})
-        return _json(out)
+                            "status": "", "makingAmount": "0", "takingAmount": "0", "transactionsHashes": [],
+                            "tradeIDs": []})
+        return _json(out, headers=limits)
 
     @r.get("/data/order/{order_id}")
     async def get_order(request):
@@ -307,8 +308,8 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         oid = body.get("orderID") if isinstance(body, dict) else None
         if not isinstance(oid, str) or not oid.startswith("0x"):
             raise ClobApiError("Invalid orderID")
-        clob.admit(key, 1, placing=False)
-        return _json(clob.cancel(key, [oid]))
+        limits = clob.admit(key, 1, placing=False)
+        return _json(clob.cancel(key, [oid]), headers=limits)
 
     @r.delete("/orders")
     async def cancel_orders(request):
@@ -318,14 +319,14 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
             raise ClobApiError("Invalid orderID")
         if len(body) > MAX_CANCEL_IDS:
             raise ClobApiError(f"Too many orders in payload: {len(body)}, max allowed: {MAX_CANCEL_IDS}")
-        clob.admit(key, max(1, len(body)), placing=False)
-        return _json(clob.cancel(key, [str(x) for x in body]))
+        limits = clob.admit(key, max(1, len(body)), placing=False)
+        return _json(clob.cancel(key, [str(x) for x in body]), headers=limits)
 
     @r.delete("/cancel-all")
     async def cancel_all(request):
         key, _ = await _l2(request)
-        clob.admit(key, 1 + len(clob.open_orders(key)), placing=False)
-        return _json(clob.cancel_open(key))
+        limits = clob.admit(key, 1 + len(clob.open_orders(key)), placing=False)
+        return _json(clob.cancel_open(key), headers=limits)
 
     @r.delete("/cancel-market-orders")
     async def cancel_market_orders(request):
@@ -334,8 +335,8 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
         if not isinstance(body, dict):
             raise ClobApiError(ERR_PAYLOAD)
         market, asset_id = body.get("market"), body.get("asset_id")
-        clob.admit(key, 1 + len(clob.open_orders(key, market=market, asset_id=asset_id)), placing=False)
-        return _json(clob.cancel_open(key, market=market, asset_id=asset_id))
+        limits = clob.admit(key, 1 + len(clob.open_orders(key, market=market, asset_id=asset_id)), placing=False)
+        return _json(clob.cancel_open(key, market=market, asset_id=asset_id), headers=limits)
 
     @r.get("/balance-allowance")
     async def balance_allowance(request):
@@ -346,6 +347,11 @@ def routes(clob: LocalClob) -> web.RouteTableDef:
     async def balance_allowance_update(request):
         key, _ = await _l2(request)
         return _json(await clob.balance_allowance(key, request.query))
+
+    @r.get("/v1/user/session-signers")
+    async def session_signers(request):
+        key, _ = await _l2(request)
+        return _json(await clob.makers.session_signers(clob.chain, key.address))
 
     @r.post("/v1/heartbeats")
     async def heartbeats(request):

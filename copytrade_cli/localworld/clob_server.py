@@ -1,20 +1,25 @@
-"""The local Polymarket CLOB: an aiohttp app speaking the REST subset the unmodified py-clob-client-v2 uses.
+"""The local Polymarket CLOB: an aiohttp app speaking what the unmodified polymarket-client and py-clob-client-v2 use.
 
-Contract: /work/shared/CLOB-WIRE.md §1–§6, §9. Orders are checked like the real CLOB does (L2 HMAC, EIP-712
-signature, tick, minimum size, on-chain balance/allowance, FOK/FAK rules), matched with price-time
-priority against a book seeded by a market maker, and every match is settled on the fork through the
-planted exchange's `matchOrders`, sent by the exchange-operator account. By default a POST /order is
-answered once the settlement receipt is in and successful, with its `transactionsHashes` and `tradeIDs`.
+Contract: /work/shared/LIVE-2026.md §1–§5, §12, §14 (docs/local-clob.md). Orders are checked as live does: L2 HMAC,
+the deposit-wallet flow (type 3, maker = signer = the key's wallet; types 0/1/2 only for grandfathered makers), the
+POLY_1271 / EIP-712 signature for the market's exchange (neg-risk or standard), the market's tick (scheduled changes
+included), minimum size and amount decimals, on-chain balance/allowance (plus the taker fee), FOK/FAK rules, per-signer
+rate limits and cancel-only mode. Matches run with price-time priority against a book seeded by a market maker and
+are settled on the fork through the planted exchange's `matchOrders` (with the taker fee), sent by the exchange
+operator; trades move MATCHED → MINED → CONFIRMED (or RETRYING / FAILED, injectable).
 
 This module is the host: it builds the app and serves it (`serve` in the foreground; `ClobServerThread` in a
 background thread). `copytrade clob serve` (`python -m copytrade_cli clob serve`, started by `fork up`) reaches
 `serve` through `service.serve_for_node`, which loads the fork's world from state. The parts live beside it:
 
 - `clob_options`    ClobOptions, the server's configuration
-- `clob_trades`     the trade records, the trade history and the POST /order answer
-- `clob_markets`    markets and books: lookups and the read-only market views
+- `clob_trades`     the trade records and statuses, fees, the trade history and the POST /order answer
+- `clob_markets`    markets and books: lookups, ticks and the read-only market views
 - `clob_service`    LocalClob, the CLOB as a plain object (auth, orders, matching, cancels, balances)
-- `clob_settlement` on-chain settlement of matched trades (over `clob_chain`'s sender)
+- `clob_makers`     who may make orders: API key ↔ signer EOA ↔ deposit wallet, grandfathered makers
+- `clob_guard`      rate limits, cancel-only mode, injected faults
+- `clob_mm`         the market maker desk (seeding, re-quoting, inventory)
+- `clob_settlement` asynchronous on-chain settlement of matched trades (over `clob_chain`'s sender)
 - `clob_routes`     the HTTP routes, over LocalClob's public methods only
 - `app_thread`      serving an aiohttp app from a background thread (shared with the activity feed)
 

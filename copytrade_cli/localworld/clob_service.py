@@ -150,9 +150,9 @@ class LocalClob(MarketMakerDesk, ClobMarkets):
         """Every API key issued to the key's address."""
         return [k.api_key for k in self.registry.keys_of(key.address)]
 
-    def addresses_of(self, key: ApiKey) -> tuple[str, str]:
-        """The key's EOA and its deposit wallet: whose orders and trades the key sees."""
-        return key.address, self.makers.deposit_wallet(key.address)
+    def addresses_of(self, key: ApiKey) -> tuple[str, ...]:
+        """The key's EOA and the wallets it trades for: whose orders and trades the key sees."""
+        return key.address, *self.makers.wallets_of(key.address)
 
     # ------------------------------------------------------------------------------------ accounting
     def committed(self, address: str, asset: str) -> int:
@@ -211,9 +211,9 @@ class LocalClob(MarketMakerDesk, ClobMarkets):
         return {"balance": str(balance), "allowance": allowances[self.exchange], "allowances": allowances}
 
     # ---------------------------------------------------------------------------------------- orders
-    def admit(self, key: ApiKey, cost: float, *, placing: bool) -> None:
-        """The guard's verdict on a request of `cost` (raises 429 / 503)."""
-        self.guard.admit(key.address, cost, placing=placing)
+    def admit(self, key: ApiKey, cost: float, *, placing: bool) -> dict[str, str]:
+        """The guard's verdict on a request of `cost` (raises 429 / 503); the Poly-RateLimit-* headers to send."""
+        return self.guard.admit(key.address, cost, placing=placing)
 
     async def place(self, payload: Any, key: ApiKey, *, admitted: bool = False) -> dict:
         """Validate, match and settle one POST /order body; returns the response body or raises ClobApiError."""

@@ -2,8 +2,9 @@
 
 A worker is an owner EOA plus its deposit wallet W (h-wallet's DepositWallet, deployed by the factory at the SDK's
 CREATE2 address); orders are type 3 (POLY_1271) with maker = signer = W. The exchange checks W.isValidSignature on
-chain, so every fill below is also a proof that the wallet accepted the signature. The relayer here is a FAKE: only
-its `/deployed` read (what SecureClient.create asks), answered from the chain; the real one is h-wallet's.
+chain, so every fill below is also a proof that the wallet accepted the signature. The relayer is h-wallet's local
+relayer (`SecureClient.create` asks it whether W is deployed; one test has it deploy W through WALLET-CREATE). Funding
+and approvals of W are planted (impersonation) to keep the suite fast.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from aiohttp import web
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector as selector
@@ -23,7 +23,6 @@ from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import MarketOrderArgsV2, OrderArgsV2, OrderPayload, OrderType, TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 
-from copytrade_cli.localworld.app_thread import AppThread
 from copytrade_cli.localworld.clob_makers import ERR_MAKER_NOT_ALLOWED
 from copytrade_cli.localworld.clob_orders import ERR_SIGNATURE, ERR_SIGNER
 from copytrade_cli.localworld.clob_server import ClobServerThread
@@ -99,18 +98,12 @@ def w3_checksum(a):
     return to_checksum_address(a)
 
 
-class FakeRelayer(AppThread):
-    """FAKE relayer: GET /deployed from the chain (the one relayer read SecureClient.create makes with a wallet)."""
+def relayer_thread(world, rpc_url):
+    """h-wallet's local relayer for `world` (gas from dev account 5)."""
+    from copytrade_cli.localworld.relayer_server import RelayerServerThread
+    from copytrade_cli.localworld.wallets_plant import RELAYER_KEY
 
-    def __init__(self, w3):
-        app = web.Application()
-
-        async def deployed(request):
-            code = w3.eth.get_code(w3_checksum(request.query["address"]))
-            return web.json_response({"deployed": bool(code)})
-
-        app.router.add_get("/deployed", deployed)
-        super().__init__(app, name="fake-relayer", label="fake relayer")
+    return RelayerServerThread(world, rpc_url, gas_key=RELAYER_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +131,8 @@ def server(chain, anvil):
 
 
 @pytest.fixture(scope="module")
-def relayer(chain):
-    with FakeRelayer(chain[0]) as r:
+def relayer(chain, anvil):
+    with relayer_thread(chain[1], anvil.url) as r:
         yield r
 
 
@@ -191,6 +184,31 @@ def test_sdk_places_queries_and_cancels_with_a_deposit_wallet(chain, server, rel
     assert usdc0 - usdc1 == 5_000_000 and yes1 - yes0 == int(bought.taking_amount * 10**6)
     (trade,) = client.list_account_trades().first_page().items
     assert trade.status == "CONFIRMED" and trade.transaction_hash == tx and trade.maker_address.lower() == wallet.lower()
+
+
+def test_sdk_creates_the_wallet_through_the_relayer_then_trades(chain, server, relayer, anvil, yes):
+    from polymarket.auth import RelayerApiKey
+
+    w3, world = chain
+    owner = Account.create()
+    wallet = deposit_wallet_address(owner.address)
+    assert not w3.eth.get_code(wallet)
+    client = SecureClient.create(private_key=owner.key.hex(), environment=local_env(server, relayer, anvil),
+                                 api_key=RelayerApiKey(key="local-relayer-key", address=owner.address))
+    assert client.wallet.lower() == wallet.lower() and w3.eth.get_code(wallet)  # WALLET-CREATE at the SDK's address
+    with pytest.raises(RequestRejectedError) as err:  # deployed, but nothing in it yet
+        client.place_limit_order(token_id=yes, price="0.40", size="10", side="BUY")
+    assert str(err.value) == "not enough balance / allowance"
+    # Funded and approved by planting (the relayer batch path is h-wallet's and h-fleet's test).
+    w3.provider.make_request("anvil_setBalance", [wallet, hex(10**18)])
+    _send(w3, SEED, world.exchange_collateral, selector("transfer(address,uint256)") + abi_encode(
+        ["address", "uint256"], [wallet, 10 * 10**6]))
+    _send(w3, wallet, world.exchange_collateral, selector("approve(address,uint256)") + abi_encode(
+        ["address", "uint256"], [world.exchange, MAX]))
+    resp = client.place_market_order(token_id=yes, side="BUY", amount="5", order_type="FAK")
+    assert resp.ok, resp
+    (tx,) = client.wait_for_order_fill_settlement(resp, timeout_s=20)
+    assert wallet in {maker_of(lg) for lg in fills_of(w3, world, tx)}
 
 
 def test_sdk_taker_pays_the_markets_fee_in_collateral(chain, server, relayer, anvil):
@@ -324,7 +342,9 @@ def test_injected_failed_settles_nothing(chain, server, relayer, anvil, yes):
 def test_429_with_retry_after_injected_and_from_the_bucket(chain, server, relayer, anvil, yes):
     w3, world = chain
     owner, wallet = make_worker(w3, world, usdc=50)
-    client = sdk_client(server, relayer, anvil, owner, wallet)
+    updates = []
+    client = SecureClient.create(private_key=owner.key.hex(), wallet=wallet, on_rate_limit_update=updates.append,
+                                 environment=local_env(server, relayer, anvil))
     faults(server, rate_limit={"count": 1, "retry_after": 3})
     with pytest.raises(RateLimitError) as err:
         client.place_limit_order(token_id=yes, price="0.30", size="5", side="BUY")
@@ -336,6 +356,7 @@ def test_429_with_retry_after_injected_and_from_the_bucket(chain, server, relaye
         with pytest.raises(RateLimitError) as err:
             client.place_limit_order(token_id=yes, price="0.32", size="5", side="BUY")
         assert err.value.retry_after == 2
+        assert [u.remaining for u in updates][-2:] == [1, 0]  # Poly-RateLimit-Remaining after each accepted order
     finally:
         faults(server, rate_per_s=50, burst=500)
     assert len(client.cancel_all().canceled) == 2
@@ -393,3 +414,52 @@ def test_a_tick_change_applies_to_new_orders(chain, server, relayer, anvil):
     finally:
         server.call(lambda: server.clob.set_tick(m, "0.01"))
         c.cancel_all()
+
+
+# ------------------------------------------------------------------------------------------- session signers
+def test_a_session_signer_trades_for_the_wallet_until_revoked(chain, server, relayer, anvil, yes):
+    w3, world = chain
+    owner, wallet = make_worker(w3, world)
+    session = Account.create()
+    until = w3.eth.get_block("latest")["timestamp"] + 3600
+    # Planting shortcut: the wallet calls itself (as one of its batches would) to authorise the session key.
+    _send(w3, wallet, wallet, selector("authorizeSessionSigner(address,uint256)") + abi_encode(
+        ["address", "uint256"], [session.address, until]))
+    owner_client = sdk_client(server, relayer, anvil, owner, wallet)
+    (listed,) = owner_client.fetch_session_keys()  # GET /v1/user/session-signers, read from the wallet's events
+    assert listed.address.lower() == session.address.lower() and int(listed.valid_until.timestamp()) == until
+    client = SecureClient.create(private_key=session.key.hex(), wallet=wallet,
+                                 environment=local_env(server, relayer, anvil))
+    assert client.signer.lower() == session.address.lower() and client.wallet.lower() == wallet.lower()
+    resp = client.place_market_order(token_id=yes, side="BUY", amount="5", order_type="FAK")
+    assert resp.ok, resp
+    (tx,) = client.wait_for_order_fill_settlement(resp, timeout_s=20)
+    assert wallet in {maker_of(lg) for lg in fills_of(w3, world, tx)}  # the wallet accepted the session signature
+    _send(w3, wallet, wallet, selector("revokeSessionSigner(address)") + abi_encode(["address"], [session.address]))
+    assert owner_client.fetch_session_keys() == ()
+    with pytest.raises(RequestRejectedError) as err:
+        client.place_limit_order(token_id=yes, price="0.40", size="10", side="BUY")
+    assert (err.value.status, str(err.value)) == (400, ERR_SIGNER)
+
+
+def test_sdk_batch_answers_each_order_and_admin_tick_route(chain, server, relayer, anvil, yes):
+    import json
+    import urllib.request
+
+    w3, world = chain
+    owner, wallet = make_worker(w3, world, usdc=20)
+    client = sdk_client(server, relayer, anvil, owner, wallet)
+    good = client.create_limit_order(token_id=yes, price="0.30", size="5", side="BUY")
+    small = client.create_limit_order(token_id=yes, price="0.30", size="1", side="BUY")  # under the minimum of 5
+    out = client.post_orders([good, small])
+    assert out[0].ok and out[0].status == "live"
+    assert not out[1].ok and out[1].message.endswith("is invalid. Size (1) lower than the minimum: 5")
+    client.cancel_all()
+    m = world.markets[1]
+    req = urllib.request.Request(f"{server.base_url}/local/tick-size", method="POST",
+                                 data=json.dumps({"market": m.slug, "tick_size": "0.001"}).encode())
+    try:
+        with urllib.request.urlopen(req) as r:
+            assert json.load(r) == {"market": m.condition_id, "tick_size": "0.001"}
+    finally:
+        server.call(lambda: server.clob.set_tick(m, "0.01"))

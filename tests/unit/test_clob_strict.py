@@ -60,6 +60,8 @@ def test_guard_injections_and_cancel_only():
         g.admit(A, 1, placing=True)
     assert err.value.status == 503 and "cancel-only" in err.value.message and err.value.message == ERR_CANCEL_ONLY
     g.admit(A, 1, placing=False)  # cancels still go through
+    g.configure({"failed": 3})
+    assert g.configure({"clear": True, "retrying": 1})["settlement_faults"] == [FAULT_RETRYING]  # clear comes first
     with pytest.raises(ClobApiError):
         g.configure({"retrying": "many"})
 
