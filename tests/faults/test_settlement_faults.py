@@ -17,6 +17,12 @@ from .tools import setup_follow
 pytestmark = [pytest.mark.timeout(240)]
 
 
+def _inject(fork, **faults) -> dict:
+    """Clear the CLOB's injected faults, then queue these (the admin route applies `clear` last)."""
+    _admin(fork, "/local/faults", {"clear": True})
+    return _admin(fork, "/local/faults", faults)
+
+
 def _admin(fork, path: str, body: dict) -> dict:
     url = fork.state.get_node().clob_url.rstrip("/") + path
     r = httpx.post(url, json=body, timeout=10)
@@ -35,7 +41,7 @@ def _group(fork, proxy) -> dict:
 
 def test_retrying_then_confirmed_follows_the_new_hash(fork):
     proxy, token, before = setup_follow(fork, "standard")
-    _admin(fork, "/local/faults", {"clear": True, "retrying": 1})
+    assert _inject(fork, retrying=1)["settlement_faults"] == ["RETRYING"]
     sup = RunningSupervisor(fork)
     try:
         leader_trade(fork.w3, fork.world, side="BUY", usd=6.0, price="0.5", pending_ms=0)
@@ -60,7 +66,7 @@ def test_retrying_then_confirmed_follows_the_new_hash(fork):
 @pytest.mark.parametrize("flow", ["standard", "buffer"])
 def test_failed_trade_is_refunded_or_released_once(fork, flow):
     proxy, token, before = setup_follow(fork, flow)
-    _admin(fork, "/local/faults", {"clear": True, "failed": 1})
+    assert _inject(fork, failed=1)["settlement_faults"] == ["FAILED"]
     sup = RunningSupervisor(fork)
     want = "refunded" if flow == "standard" else "failed"
     try:
