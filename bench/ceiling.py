@@ -36,7 +36,7 @@ def measure_ceiling(w3: Any, funder_key: str, *, n_tx: int = 1000, senders: int 
     for i in range(per):
         for k, a in enumerate(accts):
             tx = {"chainId": chain_id, "nonce": i, "to": funder.address, "value": 1, "gas": 21_000,
-                  "maxFeePerGas": 4 * base + 10**9, "maxPriorityFeePerGas": 10**9}
+                  "maxFeePerGas": 4 * base + 25 * 10**9, "maxPriorityFeePerGas": 25 * 10**9}
             by_sender[k].append("0x" + a.sign_transaction(tx).raw_transaction.hex())
     sign_s = time.perf_counter() - t_sign
     url = w3.provider.endpoint_uri

@@ -186,6 +186,7 @@ def make_followers(fork: BenchFork, n: int, usdc: int = 1000, start_index: int =
 
     from copytrade_cli.chain.accounts import derive_keys, operator_account
     from copytrade_cli.chain.cheats import Cheats
+    from copytrade_cli.chain.lanes import floor_fees
     from copytrade_cli.chain.contracts import contract
     from copytrade_cli.chain.proxies import erc20
     from copytrade_cli.chain.lanes import TxLane
@@ -207,12 +208,12 @@ def make_followers(fork: BenchFork, n: int, usdc: int = 1000, start_index: int =
         fork.state.record_proxy(ProxyRecord(network=fork.network, address=p, owner=o, factory=factory_addr))
     if usdc:
         world = fork.world
-        token = erc20(w3, world.collateral)
+        token = erc20(w3, world.exchange_collateral)
         cheats = Cheats(w3)
         cheats.set_balance(world.whale, 10**22)
         cheats.impersonate(world.whale)
         try:
-            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
+            hs = [w3.eth.send_transaction({"from": world.whale, "to": world.exchange_collateral, "gas": 100_000, **floor_fees(w3),
                                            "data": token.encode_abi("transfer", args=[p, usdc * 10**6])})
                   for p in proxies]
         finally:

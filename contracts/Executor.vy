@@ -3,7 +3,10 @@
 @title Executor
 @notice The only door through which copytrade workers touch followers' proxies.
 @dev Two allowlists, both owner-managed:
-       - workers:   hot wallets of the worker fleet, the only callers of execute/batches;
+       - workers:   hot signer keys of the worker fleet, the only callers of execute/batches,
+                    each registered together with its trading wallet (its Polymarket deposit
+                    wallet, LIVE-2026 §6: the contract that holds the worker's pUSD and outcome
+                    tokens and makes its CLOB orders; = the worker itself for a plain-EOA worker);
        - targets:   token contracts a proxy may be made to call (collateral(s), the CTF);
      plus trusted factories (whose proxies the batch functions accept) and a global pause.
 
@@ -17,10 +20,17 @@
      deployer's initial wiring is immediate during a one-time setup phase that ends with
      seal() or with the first ownership proposal, whichever comes first.
 
+     Worker wallets: a worker grant names (worker, wallet) pairs (addWorkers / queueGrant(GRANT_WORKER)
+     take them flattened: [worker1, wallet1, worker2, wallet2, ...]), so a wallet is power granted
+     like the worker itself (setup phase or ADMIN_DELAY). One wallet belongs to one worker at a time.
+     Every batch moves funds between the proxies and the CALLING worker's wallet only:
+     pullCollateral / pullOutcome pay walletOf[msg.sender]; pushOutcome / pushCollateral spend from
+     walletOf[msg.sender] (which approved this Executor for the CTF and pUSD at fleet setup).
+
      Narrowing (SPEC §2): a worker cannot make a proxy do arbitrary calls. `execute`
      decodes the calldata and accepts only
-       ERC-20   transfer(to, amt)                    to = a registered worker or the proxy's owner
-       ERC-1155 safeTransferFrom(proxy, to, id, amt, data)  to = a registered worker or the proxy's owner
+       ERC-20   transfer(to, amt)                    to = a registered worker's wallet or the proxy's owner
+       ERC-1155 safeTransferFrom(proxy, to, id, amt, data)  to = a registered worker's wallet or the proxy's owner
      (approve / setApprovalForAll were removed with their spender allowlist: nothing
      off-chain used them, and an approval is the one call that outlives the transaction)
      so a stolen worker key cannot send a proxy's funds to an arbitrary address (see
@@ -34,9 +44,9 @@
      because the proxy account and the factory's per-proxy slot are warmed for the call
      that follows anyway.
 
-     The Executor holds no funds. The approvals it receives (workers' approvals, used by
-     pushCollateral / pushOutcome) are only ever spent from msg.sender, i.e. a worker can
-     only spend its own approval.
+     The Executor holds no funds. The approvals it receives (worker wallets' approvals, used by
+     pushCollateral / pushOutcome) are only ever spent from walletOf[msg.sender], i.e. a worker
+     can only spend its own wallet's approval.
 """
 
 interface IProxy:
@@ -105,9 +115,11 @@ event GrantCancelled:
 
 event WorkerAdded:
     worker: indexed(address)
+    wallet: indexed(address)
 
 event WorkerRemoved:
     worker: indexed(address)
+    wallet: indexed(address)
 
 event TargetSet:
     target: indexed(address)
@@ -164,6 +176,8 @@ pendingOwner: public(address)
 sealed: public(bool)
 paused: public(bool)
 isWorker: public(HashMap[address, bool])
+walletOf: public(HashMap[address, address])   # worker -> its trading (deposit) wallet
+workerOf: public(HashMap[address, address])   # trading wallet -> the worker it belongs to
 isTarget: public(HashMap[address, bool])
 isFactory: public(HashMap[address, bool])
 grantEta: public(HashMap[bytes32, uint256])   # queued grant id -> earliest apply time (0 = none)
@@ -219,13 +233,29 @@ def acceptOwnership():
 
 
 @internal
+def _add_worker(worker: address, wallet: address):
+    assert worker != empty(address) and wallet != empty(address), "zero address"
+    holder: address = self.workerOf[wallet]
+    assert holder == empty(address) or holder == worker, "wallet taken"
+    old: address = self.walletOf[worker]
+    if old != empty(address) and old != wallet:
+        self.workerOf[old] = empty(address)
+    self.isWorker[worker] = True
+    self.walletOf[worker] = wallet
+    self.workerOf[wallet] = worker
+    log WorkerAdded(worker=worker, wallet=wallet)
+
+
+@internal
 def _grant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]):
+    if kind == GRANT_WORKER:
+        # [worker1, wallet1, worker2, wallet2, ...] (_grant_id checked the length is even)
+        for i: uint256 in range(len(accounts) // 2, bound=MAX_WORKERS // 2):
+            self._add_worker(accounts[2 * i], accounts[2 * i + 1])
+        return
     for a: address in accounts:
         assert a != empty(address), "zero address"
-        if kind == GRANT_WORKER:
-            self.isWorker[a] = True
-            log WorkerAdded(worker=a)
-        elif kind == GRANT_TARGET:
+        if kind == GRANT_TARGET:
             self.isTarget[a] = True
             log TargetSet(target=a, allowed=True)
         else:
@@ -237,7 +267,9 @@ def _grant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]):
 @pure
 def _grant_id(kind: uint256, accounts: DynArray[address, MAX_WORKERS]) -> bytes32:
     assert kind >= GRANT_WORKER and kind <= GRANT_FACTORY, "bad kind"
-    if kind != GRANT_WORKER:
+    if kind == GRANT_WORKER:
+        assert len(accounts) % 2 == 0, "worker grants are (worker, wallet) pairs"
+    else:
         assert len(accounts) <= MAX_LIST, "too many"
     return keccak256(abi_encode(kind, accounts))
 
@@ -254,6 +286,7 @@ def queueGrant(kind: uint256, accounts: DynArray[address, MAX_WORKERS]) -> bytes
     """
     @notice Announce a grant (GRANT_WORKER 1, GRANT_TARGET 2, GRANT_FACTORY 3) that anyone
             may apply ADMIN_DELAY seconds from now, unless the owner cancels it first.
+            GRANT_WORKER takes (worker, wallet) pairs flattened: [worker1, wallet1, ...].
     """
     self._only_owner()
     id: bytes32 = self._grant_id(kind, accounts)
@@ -296,18 +329,27 @@ def _only_setup():
 
 
 @external
-def addWorkers(workers: DynArray[address, MAX_WORKERS]):
-    """@notice Setup phase only (afterwards: queueGrant(GRANT_WORKER, ...))."""
+def addWorkers(pairs: DynArray[address, MAX_WORKERS]):
+    """
+    @notice Register workers with their trading wallets, `pairs` = [worker1, wallet1, worker2,
+            wallet2, ...]. Setup phase only (afterwards: queueGrant(GRANT_WORKER, pairs)).
+    """
     self._only_setup()
-    self._grant(GRANT_WORKER, workers)
+    assert len(pairs) % 2 == 0, "worker grants are (worker, wallet) pairs"
+    self._grant(GRANT_WORKER, pairs)
 
 
 @external
 def removeWorkers(workers: DynArray[address, MAX_WORKERS]):
+    """@notice Immediate: the worker and its wallet lose every power (the wallet is free again)."""
     self._only_owner()
     for w: address in workers:
+        wallet: address = self.walletOf[w]
+        if wallet != empty(address):
+            self.workerOf[wallet] = empty(address)
+        self.walletOf[w] = empty(address)
         self.isWorker[w] = False
-        log WorkerRemoved(worker=w)
+        log WorkerRemoved(worker=w, wallet=wallet)
 
 
 @external
@@ -437,7 +479,9 @@ def _arg_address(data: Bytes[MAX_DATA], i: uint256) -> address:
 @internal
 @view
 def _recipient_ok(proxy: address, to: address) -> bool:
-    if self.isWorker[to]:
+    # A registered worker's trading wallet (not the worker's signer key, unless it is its own wallet).
+    w: address = self.workerOf[to]
+    if w != empty(address) and self.isWorker[w]:
         return True
     return to == staticcall IProxy(proxy).owner()
 
@@ -498,10 +542,11 @@ def execute(proxy: address, target: address, data: Bytes[MAX_DATA]) -> Bytes[MAX
 @nonreentrant
 def pullCollateral(token: address, proxies: DynArray[address, MAX_BATCH], amounts: DynArray[uint256, MAX_BATCH]):
     """
-    @notice ERC-20 `token` from each proxy to the calling worker (Standard-mode pulls,
-            Smart-Buffer reimbursements). Zero amounts are skipped.
+    @notice ERC-20 `token` from each proxy to the calling worker's trading wallet (Standard-mode
+            pulls, Smart-Buffer reimbursements). Zero amounts are skipped.
     """
     self._only_worker()
+    wallet: address = self.walletOf[msg.sender]
     assert self.isTarget[token], "target not allowed"
     assert len(proxies) == len(amounts), "length mismatch"
     total: uint256 = 0
@@ -511,7 +556,7 @@ def pullCollateral(token: address, proxies: DynArray[address, MAX_BATCH], amount
             continue
         proxy: address = proxies[i]
         self._check_proxy(proxy)
-        ret: Bytes[MAX_RET] = extcall IProxy(proxy).execute(token, abi_encode(msg.sender, amount, method_id=SEL_TRANSFER))
+        ret: Bytes[MAX_RET] = extcall IProxy(proxy).execute(token, abi_encode(wallet, amount, method_id=SEL_TRANSFER))
         assert self._returned_true(ret), "token call returned false"
         total += amount
     log CollateralPulled(worker=msg.sender, token=token, legs=len(proxies), total=total)
@@ -520,8 +565,9 @@ def pullCollateral(token: address, proxies: DynArray[address, MAX_BATCH], amount
 @external
 @nonreentrant
 def pullOutcome(ctf: address, tokenId: uint256, proxies: DynArray[address, MAX_BATCH], amounts: DynArray[uint256, MAX_BATCH]):
-    """@notice Outcome token `tokenId` from each proxy to the calling worker (copying sells)."""
+    """@notice Outcome token `tokenId` from each proxy to the calling worker's wallet (copying sells)."""
     self._only_worker()
+    wallet: address = self.walletOf[msg.sender]
     assert self.isTarget[ctf], "target not allowed"
     assert len(proxies) == len(amounts), "length mismatch"
     total: uint256 = 0
@@ -531,7 +577,7 @@ def pullOutcome(ctf: address, tokenId: uint256, proxies: DynArray[address, MAX_B
             continue
         proxy: address = proxies[i]
         self._check_proxy(proxy)
-        extcall IProxy(proxy).execute(ctf, abi_encode(proxy, msg.sender, tokenId, amount, b"", method_id=SEL_SAFE_TRANSFER_FROM))
+        extcall IProxy(proxy).execute(ctf, abi_encode(proxy, wallet, tokenId, amount, b"", method_id=SEL_SAFE_TRANSFER_FROM))
         total += amount
     log OutcomePulled(worker=msg.sender, ctf=ctf, tokenId=tokenId, legs=len(proxies), total=total)
 
@@ -540,10 +586,11 @@ def pullOutcome(ctf: address, tokenId: uint256, proxies: DynArray[address, MAX_B
 @nonreentrant
 def pushOutcome(ctf: address, tokenId: uint256, proxies: DynArray[address, MAX_BATCH], amounts: DynArray[uint256, MAX_BATCH]):
     """
-    @notice Outcome token `tokenId` from the calling worker to each proxy (delivering buys).
-            Needs the worker's ctf.setApprovalForAll(executor, true).
+    @notice Outcome token `tokenId` from the calling worker's wallet to each proxy (delivering
+            buys). Needs the wallet's ctf.setApprovalForAll(executor, true).
     """
     self._only_worker()
+    wallet: address = self.walletOf[msg.sender]
     assert self.isTarget[ctf], "target not allowed"
     assert len(proxies) == len(amounts), "length mismatch"
     total: uint256 = 0
@@ -553,7 +600,7 @@ def pushOutcome(ctf: address, tokenId: uint256, proxies: DynArray[address, MAX_B
             continue
         proxy: address = proxies[i]
         self._check_proxy(proxy)
-        extcall IERC1155(ctf).safeTransferFrom(msg.sender, proxy, tokenId, amount, b"")
+        extcall IERC1155(ctf).safeTransferFrom(wallet, proxy, tokenId, amount, b"")
         total += amount
     log OutcomePushed(worker=msg.sender, ctf=ctf, tokenId=tokenId, legs=len(proxies), total=total)
 
@@ -562,10 +609,11 @@ def pushOutcome(ctf: address, tokenId: uint256, proxies: DynArray[address, MAX_B
 @nonreentrant
 def pushCollateral(token: address, proxies: DynArray[address, MAX_BATCH], amounts: DynArray[uint256, MAX_BATCH]):
     """
-    @notice ERC-20 `token` from the calling worker to each proxy (refunds, sell proceeds).
-            Needs the worker's token.approve(executor, ...).
+    @notice ERC-20 `token` from the calling worker's wallet to each proxy (refunds, sell
+            proceeds). Needs the wallet's token.approve(executor, ...).
     """
     self._only_worker()
+    wallet: address = self.walletOf[msg.sender]
     assert self.isTarget[token], "target not allowed"
     assert len(proxies) == len(amounts), "length mismatch"
     total: uint256 = 0
@@ -575,6 +623,6 @@ def pushCollateral(token: address, proxies: DynArray[address, MAX_BATCH], amount
             continue
         proxy: address = proxies[i]
         self._check_proxy(proxy)
-        assert extcall IERC20(token).transferFrom(msg.sender, proxy, amount, default_return_value=True), "transferFrom failed"
+        assert extcall IERC20(token).transferFrom(wallet, proxy, amount, default_return_value=True), "transferFrom failed"
         total += amount
     log CollateralPushed(worker=msg.sender, token=token, legs=len(proxies), total=total)

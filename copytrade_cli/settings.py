@@ -22,6 +22,7 @@ from .redact import redact_text, redact_url
 
 # Polymarket on Polygon (SPEC §8); py_clob_client_v2.config agrees.
 POLYGON_USDC_E = "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174"
+POLYGON_PUSD = "0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB"
 POLYGON_CTF = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
 SEED_LEADER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SEED_WHALE = "0xe7804c37c13166fF0b37F5aE0BB07A3aEbb6e245"
@@ -142,6 +143,9 @@ class Settings(BaseSettings):
     copy_trading_max_retry_attempts: int = Field(3, alias="COPY_TRADING_MAX_RETRY_ATTEMPTS", ge=0, le=20,
                                                  json_schema_extra={"example": "3"})
     """Retries for steps that are safe to retry."""
+    copy_trading_min_priority_fee_gwei: Decimal = Field(Decimal(25), alias="COPY_TRADING_MIN_PRIORITY_FEE_GWEI",
+                                                        ge=0, le=10_000, json_schema_extra={"example": "25"})
+    """The least tip (priority fee, gwei) of every transaction of ours: Polygon refuses tips under 25 gwei."""
 
     # --- scale-out ---------------------------------------------------------------------------------
     supervisor_redis_url: str | None = Field(None, alias="SUPERVISOR_REDIS_URL",
@@ -214,7 +218,10 @@ class Settings(BaseSettings):
     # --- contracts ---------------------------------------------------------------------------------
     usdc_address: str = Field(POLYGON_USDC_E, alias="USDC_ADDRESS",
                               json_schema_extra={"example": POLYGON_USDC_E})
-    """Collateral token (USDC.e on Polygon)."""
+    """Bridged USDC (USDC.e on Polygon): what followers deposit and the CollateralOnramp wraps into pUSD."""
+    pusd_address: str = Field(POLYGON_PUSD, alias="PUSD_ADDRESS", json_schema_extra={"example": POLYGON_PUSD})
+    """pUSD, Polymarket's collateral (LIVE-2026 §7): what follower proxies and worker deposit wallets hold and the
+    Executor pulls and pushes."""
     ctf_address: str = Field(POLYGON_CTF, alias="CTF_ADDRESS", json_schema_extra={"example": POLYGON_CTF})
     """ConditionalTokens (ERC-1155) contract."""
     proxy_factory_address: str | None = Field(None, alias="PROXY_FACTORY_ADDRESS",
@@ -235,6 +242,16 @@ class Settings(BaseSettings):
     clob_url: str | None = Field(None, alias="COPYTRADE_CLOB_URL",
                                  json_schema_extra={"example": "https://clob.polymarket.com"})
     """CLOB REST host; on the fork, the local CLOB recorded in state."""
+    polymarket_builder_api_key: SecretStr | None = Field(None, alias="POLYMARKET_BUILDER_API_KEY",
+                                                         json_schema_extra={"example": "<builder key>"})
+    """Builder API key the relayer takes `fleet setup`'s wallet creations and approval batches with (live; the fork's
+    relayer takes a relayer key per signer). Needs POLYMARKET_BUILDER_SECRET and POLYMARKET_BUILDER_PASSPHRASE."""
+    polymarket_builder_secret: SecretStr | None = Field(None, alias="POLYMARKET_BUILDER_SECRET",
+                                                        json_schema_extra={"example": "<base64 secret>"})
+    """The builder API key's HMAC secret."""
+    polymarket_builder_passphrase: SecretStr | None = Field(None, alias="POLYMARKET_BUILDER_PASSPHRASE",
+                                                            json_schema_extra={"example": "<passphrase>"})
+    """The builder API key's passphrase."""
     data_api_url: str | None = Field(None, alias="COPYTRADE_DATA_API_URL",
                                      json_schema_extra={"example": "https://data-api.polymarket.com"})
     """Data API host; on the fork, the local one."""
@@ -316,10 +333,18 @@ class Settings(BaseSettings):
             raise ValueError("use one of pull, order, push, reimburse")
         return v or None
 
-    @field_validator("usdc_address", "ctf_address", "proxy_factory_address", "executor_address", "copytrade_admin")
+    @field_validator("usdc_address", "pusd_address", "ctf_address", "proxy_factory_address", "executor_address", "copytrade_admin")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
         return checksum_address(v) if v else None
+
+    @model_validator(mode="after")
+    def _builder_key(self) -> "Settings":
+        parts = (self.polymarket_builder_api_key, self.polymarket_builder_secret, self.polymarket_builder_passphrase)
+        if any(p is not None for p in parts) and not all(p is not None for p in parts):
+            raise ValueError("POLYMARKET_BUILDER_API_KEY, POLYMARKET_BUILDER_SECRET and POLYMARKET_BUILDER_PASSPHRASE "
+                             "go together: set all three or none")
+        return self
 
     @model_validator(mode="after")
     def _shards(self) -> "Settings":

@@ -78,7 +78,7 @@ def mint(to: address, amount: uint256):
 def _transfer(sender: address, to: address, amount: uint256):
     assert to != empty(address), "transfer to zero"
     bal: uint256 = self.balanceOf[sender]
-    assert bal >= amount, "insufficient balance"
+    assert bal >= amount, "ERC20: transfer amount exceeds balance"
     self.balanceOf[sender] = bal - amount
     self.balanceOf[to] += amount
     log Transfer(sender=sender, receiver=to, value=amount)
@@ -95,7 +95,7 @@ def transferFrom(sender: address, to: address, amount: uint256) -> bool:
     allowed: uint256 = self.allowance[sender][msg.sender]
     # max_value means "infinite approval": not decremented (saves a storage write per pull).
     if allowed != max_value(uint256):
-        assert allowed >= amount, "insufficient allowance"
+        assert allowed >= amount, "ERC20: transfer amount exceeds allowance"
         self.allowance[sender][msg.sender] = allowed - amount
     self._transfer(sender, to, amount)
     return True

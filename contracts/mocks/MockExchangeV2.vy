@@ -16,10 +16,10 @@
 
      Signatures (the real Signatures.sol; docs/live-assumptions.md):
        0 EOA        ecrecover(orderHash, sig) == signer == maker
-       1 POLY_PROXY ecrecover == signer, and maker == the proxy the admin registered for that signer
-       2 SAFE       ecrecover == signer, and maker == the Safe the admin registered for that signer
-                    (the real exchange derives both by CREATE2 from Polymarket's factories, which the fork
-                    does not have: a registry is the stricter stand-in, unregistered -> refused)
+       1 POLY_PROXY ecrecover == signer, and maker == the signer's Polymarket proxy wallet
+       2 SAFE       ecrecover == signer, and maker == the signer's Polymarket Safe
+                    (both CREATE2-derived from Polymarket's factories on Polygon, as PolyProxyLib / PolySafeLib:
+                    the same constants as the local CLOB, localworld/clob_orders.py)
        3 POLY_1271  signer == maker, maker has code, maker.isValidSignature(orderHash, sig) == 0x1626ba7e
        empty signature: only if an operator pre-approved the order hash (preapproveOrder)
 
@@ -51,6 +51,11 @@ POLY_GNOSIS_SAFE: constant(uint8) = 2
 POLY_1271: constant(uint8) = 3
 
 ERC1271_MAGIC: constant(bytes4) = 0x1626ba7e
+# Polymarket's proxy-wallet and Safe factories on Polygon and their wallets' init-code hashes (CREATE2).
+PROXY_FACTORY: constant(address) = 0xaB45c5A4B0c941a2F231C04C3f49182e1A254052
+PROXY_INIT_CODE_HASH: constant(bytes32) = 0xd21df8dc65880a8606f09fe0ce3df9b8869287ab0b058be05aa9e8af6330a00b
+SAFE_FACTORY: constant(address) = 0xaacFeEa03eb1561C4e67d661e40682Bd20E3541b
+SAFE_INIT_CODE_HASH: constant(bytes32) = 0x2bce2127ff07fb632d16c8347c4ebf501f4841168bed00d9e6ef715ddb6fcecf
 BPS: constant(uint256) = 10_000
 MAX_FEE_RATE_BPS_CAP: constant(uint256) = 10_000
 
@@ -143,9 +148,6 @@ getMaxFeeRate: public(uint256)
 paused: public(bool)
 orderStatus: public(HashMap[bytes32, OrderStatus])
 preapproved: HashMap[bytes32, bool]
-# signer -> its registered Polymarket proxy / Safe (types 1 and 2)
-proxyWalletOf: HashMap[address, address]
-safeWalletOf: HashMap[address, address]
 
 
 @deploy
@@ -225,20 +227,6 @@ def unpauseTrading():
     log TradingUnpaused(pauser=msg.sender)
 
 
-@external
-def setProxyWallet(signer: address, wallet: address):
-    """Register `wallet` as `signer`'s Polymarket proxy (type 1); not in the real ABI (it derives it)."""
-    self._only_admin()
-    self.proxyWalletOf[signer] = wallet
-
-
-@external
-def setSafeWallet(signer: address, wallet: address):
-    """Register `wallet` as `signer`'s Polymarket Safe (type 2); not in the real ABI (it derives it)."""
-    self._only_admin()
-    self.safeWalletOf[signer] = wallet
-
-
 # ------------------------------------------------------------------ views
 @external
 @view
@@ -252,16 +240,34 @@ def getCtf() -> address:
     return CTF
 
 
+@internal
+@pure
+def _create2(factory: address, salt: bytes32, init_code_hash: bytes32) -> address:
+    return convert(convert(keccak256(concat(b"\xff", convert(factory, bytes20), salt, init_code_hash)), uint256) & convert(max_value(uint160), uint256), address)
+
+
+@internal
+@pure
+def _proxy_wallet(signer: address) -> address:
+    return self._create2(PROXY_FACTORY, keccak256(slice(abi_encode(signer), 12, 20)), PROXY_INIT_CODE_HASH)
+
+
+@internal
+@pure
+def _safe_wallet(signer: address) -> address:
+    return self._create2(SAFE_FACTORY, keccak256(abi_encode(signer)), SAFE_INIT_CODE_HASH)
+
+
 @external
-@view
+@pure
 def getProxyWalletAddress(signer: address) -> address:
-    return self.proxyWalletOf[signer]
+    return self._proxy_wallet(signer)
 
 
 @external
-@view
+@pure
 def getSafeWalletAddress(signer: address) -> address:
-    return self.safeWalletOf[signer]
+    return self._safe_wallet(signer)
 
 
 @external
@@ -338,9 +344,9 @@ def _is_valid_signature(o: Order, digest: bytes32) -> bool:
     if t == EOA:
         return o.signer == o.maker
     if t == POLY_PROXY:
-        return self.proxyWalletOf[o.signer] == o.maker and o.maker != empty(address)
+        return self._proxy_wallet(o.signer) == o.maker
     if t == POLY_GNOSIS_SAFE:
-        return self.safeWalletOf[o.signer] == o.maker and o.maker != empty(address)
+        return self._safe_wallet(o.signer) == o.maker
     return False
 
 

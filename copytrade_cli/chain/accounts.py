@@ -101,3 +101,19 @@ def worker_accounts(settings: Settings, count: int | None = None) -> list:
                           "(e.g. COPY_TRADING_WORKER_KEYS=0x<key1>,0x<key2>)")
     idx = [WORKER_PATH_OFFSET + start + i for i in range(n)]
     return [Account.from_key(k) for k in derive_keys(mnemonic, idx)]
+
+
+def trading_wallets(owners: list[str], world=None, *, is_local: bool = False) -> list[str]:
+    """Each worker's trading wallet: its Polymarket deposit wallet, derived from the worker's EOA exactly as the
+    SDK derives it (LIVE-2026 §6.1; polymarket/wallets.py). On the fork it uses the planted factory and beacon;
+    a planted world without a deposit-wallet factory (an older fork record) trades from the EOAs themselves."""
+    if is_local and (world is None or world.deposit_wallet_factory is None):
+        return list(owners)
+    from ..polymarket.wallets import deposit_wallet_address
+
+    if world is not None and world.deposit_wallet_factory is not None:
+        kw = {"factory": world.deposit_wallet_factory}
+        if world.deposit_wallet_beacon is not None:
+            kw["beacon"] = world.deposit_wallet_beacon
+        return [deposit_wallet_address(o, **kw) for o in owners]
+    return [deposit_wallet_address(o) for o in owners]

@@ -34,6 +34,9 @@ SOURCES: dict[str, str] = {
     "MockCollateral": "mocks/MockCollateral.vy",
     "MockConditionalTokens": "mocks/MockConditionalTokens.vy",
     "MockExchangeV2": "mocks/MockExchangeV2.vy",
+    "MockCollateralToken": "mocks/MockCollateralToken.vy",
+    "MockCollateralRamp": "mocks/MockCollateralRamp.vy",
+    "Mock1271Wallet": "mocks/Mock1271Wallet.vy",
     "MockAttacker": "mocks/MockAttacker.vy",
     "Executor": "Executor.vy",
     "ProxyFactory": "ProxyFactory.vy",
@@ -205,7 +208,9 @@ def send_tx(w3: Any, account: Any, tx: dict, wait: bool = True, timeout: float =
     if "gas" not in tx:
         tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 20_000
     if "gasPrice" not in tx and "maxFeePerGas" not in tx:
-        tx["gasPrice"] = w3.eth.gas_price
+        from .lanes import floor_fees
+
+        tx.update(floor_fees(w3))  # NOTE: Polygon refuses tips under 25 gwei; the node's suggestion is lower
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     if not wait:
@@ -332,12 +337,12 @@ def deploy_factory(w3: Any, account: Any, executor: str, targets: list[str],
 
 
 def deploy_stack(w3: Any, account: Any, targets: list[str], workers: list[str] = (), build_dir: str | os.PathLike | None = None,
-                 admin_delay: int = TEST_ADMIN_DELAY_S, seal: bool = True) -> Stack:
+                 admin_delay: int = TEST_ADMIN_DELAY_S, seal: bool = True, wallets: list[str] | None = None) -> Stack:
     """Deploy Treasury, Executor, the Proxy implementation and a ProxyFactory, and wire them in
     the Executor's setup phase: the factory names the executor and allows `targets`; the executor
     trusts the factory and allows `targets` and `workers`; then (`seal`) the setup phase ends, so
     every later grant waits `admin_delay` (chain.roles.grant). `account` owns/administers
-    everything."""
+    everything. Each worker trades from `wallets[i]` (default: from its own address)."""
     gas: dict[str, int] = {}
 
     def dep(name: str, *args: Any) -> str:
@@ -353,9 +358,11 @@ def deploy_stack(w3: Any, account: Any, targets: list[str], workers: list[str] =
     transact(w3, account, ex.functions.setFactories([factory], True))
     if targets:
         transact(w3, account, ex.functions.setTargets(list(targets), True))
-    workers = list(workers)
-    for i in range(0, len(workers), 256):
-        transact(w3, account, ex.functions.addWorkers(workers[i:i + 256]))
+    from .roles import worker_pairs
+
+    pairs = worker_pairs(list(workers), wallets)
+    for i in range(0, len(pairs), 256):
+        transact(w3, account, ex.functions.addWorkers(pairs[i:i + 256]))
     if seal:
         transact(w3, account, ex.functions.seal())
     return Stack(executor=executor, factory=factory, proxy_implementation=impl, treasury=treasury, gas=gas)

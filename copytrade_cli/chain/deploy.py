@@ -13,7 +13,7 @@ from .contracts import create_address
 from .contracts import deploy as deploy_artifact
 from .contracts import load_artifact
 from .lanes import TxLane
-from .roles import RolePlan, grant, handover
+from .roles import RolePlan, grant, handover, worker_pairs
 from .rpc import wait_receipt
 
 
@@ -95,29 +95,32 @@ def default_roles(w3, lane: TxLane, roles: RolePlan | None) -> RolePlan:
 def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: list[str], targets: list[str],
                     force: bool = False, dry_run: bool = False,
                     generation: int | None = None, status: str = "active",
-                    roles: RolePlan | None = None) -> DeployReport:
-    """Deploy the Executor (delay `roles.delay_s`), register the worker fleet and the target allowlist in its
-    setup phase (`status="pending"` records a migration's new generation without making it the one in use yet)."""
+                    roles: RolePlan | None = None, wallets: list[str] | None = None) -> DeployReport:
+    """Deploy the Executor (delay `roles.delay_s`), register the worker fleet (each worker with its trading wallet
+    `wallets[i]`; None: every worker trades from its own address) and the target allowlist in its setup phase
+    (`status="pending"` records a migration's new generation without making it the one in use yet)."""
     roles = default_roles(w3, lane, roles)
+    wallets = list(wallets) if wallets is not None else list(workers)
     report = DeployReport(network, dry_run=dry_run)
     gen = generation or _current_generation(state, network)
     prior = existing(w3, state, network, "Executor") if generation is None else None
     if prior and not force:
         report.steps.append(DeployStep(f"Executor already deployed (generation {prior.generation}); "
                                        "use --force to deploy a new one", prior.address, prior.tx, skipped=True))
-        _sync_workers(w3, state, network, lane, prior.address, workers, report, dry_run, roles)
+        _sync_workers(w3, state, network, lane, prior.address, workers, wallets, report, dry_run, roles)
         return report
     if dry_run:
         report.steps.append(DeployStep(f"deploy Executor (owner {lane.address}, grant delay {roles.delay_s} s)"))
-        report.steps.append(DeployStep(f"register {len(workers)} workers"))
+        report.steps.append(DeployStep(f"register {len(workers)} workers with their trading wallets"))
         report.steps.append(DeployStep(f"allow targets {', '.join(targets)}"))
         return report
     address, tx, receipt = _deploy(w3, lane, "Executor", roles.delay_s)
     report.steps.append(DeployStep("deploy Executor", address, tx, receipt["gasUsed"]))
     hashes = []
-    for i in range(0, len(workers), 200):
-        hashes.append(("register workers", call_tx(lane, w3, "Executor", address, "addWorkers", workers[i:i + 200],
-                                                   wait=False)))
+    pairs = worker_pairs(workers, wallets)
+    for i in range(0, len(pairs), 200):
+        hashes.append(("register workers + their trading wallets",
+                       call_tx(lane, w3, "Executor", address, "addWorkers", pairs[i:i + 200], wait=False)))
     hashes.append(("allow targets (collateral + CTF)",
                    call_tx(lane, w3, "Executor", address, "setTargets", targets, True, wait=False)))
     for what, h in hashes:
@@ -129,18 +132,24 @@ def deploy_executor(w3, state: State, network: str, lane: TxLane, *, workers: li
 
 
 def _sync_workers(w3, state: State, network: str, lane: TxLane, executor: str, workers: list[str],
-                  report: DeployReport, dry_run: bool, roles: RolePlan) -> None:
-    ex = contract(w3, "Executor", executor)
-    missing = [a for a in workers if not ex.functions.isWorker(a).call()]
+                  wallets: list[str], report: DeployReport, dry_run: bool, roles: RolePlan) -> None:
+    from . import reads
+
+    got = reads.read_many(w3, [r for a in workers for r in (reads.view(executor, "isWorker(address)", a),
+                                                              reads.view(executor, "walletOf(address)", a,
+                                                                         returns="address"))])
+    missing = [(a, wl) for i, (a, wl) in enumerate(zip(workers, wallets))
+               if got[2 * i] is not True or str(got[2 * i + 1]).lower() != wl.lower()]
     if not missing:
         state.record_workers(network, workers)
         return
     if dry_run:
-        report.steps.append(DeployStep(f"register {len(missing)} missing workers", executor))
+        report.steps.append(DeployStep(f"register {len(missing)} missing workers (or wallets)", executor))
         return
     # A sealed Executor adds workers only after its delay (queued, then applied; the fork advances time).
-    res = grant(w3, lane, "Executor", executor, "worker", missing, on_fork=roles.on_fork)
-    report.steps.append(DeployStep(f"register {len(missing)} missing workers ({res.status})", executor,
+    for i in range(0, len(missing), 100):  # <= 128 pairs per grant (the Executor's list bound)
+        res = grant(w3, lane, "Executor", executor, "worker", missing[i:i + 100], on_fork=roles.on_fork)
+    report.steps.append(DeployStep(f"register {len(missing)} missing workers or wallets ({res.status})", executor,
                                    res.txs[-1] if res.txs else None))
     if res.status != "queued":
         state.record_workers(network, workers)
@@ -207,9 +216,9 @@ def addresses(state: State, network: str) -> dict[str, str]:
     return out
 
 
-def env_lines(addrs: dict[str, str], collateral: str, ctf: str) -> list[str]:
-    """The addresses as .env lines for tools that read one (the seed's variable names)."""
-    lines = [f"USDC_ADDRESS={collateral}", f"CTF_ADDRESS={ctf}"]
+def env_lines(addrs: dict[str, str], collateral: str, ctf: str, pusd: str | None = None) -> list[str]:
+    """The addresses as .env lines for tools that read one (the seed's variable names; PUSD_ADDRESS for pUSD)."""
+    lines = [f"USDC_ADDRESS={collateral}"] + ([f"PUSD_ADDRESS={pusd}"] if pusd else []) + [f"CTF_ADDRESS={ctf}"]
     if "Executor" in addrs:
         lines.append(f"EXECUTOR_ADDRESS={addrs['Executor']}")
     if "ProxyFactory" in addrs:

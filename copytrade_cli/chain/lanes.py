@@ -11,30 +11,53 @@ from ..errors import ChainError, OutOfGasError
 from .rpc import chain_io, wait_receipt
 
 GWEI = 10**9
+MIN_TIP_GWEI = 25.0
+"""Polygon's pool floor (LIVE-2026 §16) and the default of COPY_TRADING_MIN_PRIORITY_FEE_GWEI."""
 log = logging.getLogger("copytrade.tx")
 
 
 class FeeOracle:
-    """EIP-1559 fees, cached briefly so a burst of sends costs one RPC call."""
+    """EIP-1559 fees, cached briefly so a burst of sends costs one RPC call. The tip is never below the floor
+    (`min_priority_gwei`, COPY_TRADING_MIN_PRIORITY_FEE_GWEI): a lower configured or bumped tip is clamped up
+    and `maxFeePerGas` is rebuilt from the clamped tip."""
 
-    def __init__(self, w3, priority_gwei: float = 1.0, ttl: float = 2.0):
+    def __init__(self, w3, priority_gwei: float | None = None, ttl: float = 2.0,
+                 min_priority_gwei: float = MIN_TIP_GWEI):
         self.w3 = w3
-        self.priority = int(priority_gwei * GWEI)
+        self.min_priority = int(float(min_priority_gwei) * GWEI)
+        self.priority = max(int(float(priority_gwei if priority_gwei is not None else min_priority_gwei) * GWEI),
+                            self.min_priority)
         self.ttl = ttl
         self._at = 0.0
         self._base = 0
         self._lock = threading.Lock()
 
-    def fees(self, bump: float = 1.0) -> dict[str, int]:
-        """maxFeePerGas / maxPriorityFeePerGas, multiplied by `bump` for replacements."""
+    @classmethod
+    def from_settings(cls, w3, settings, **kwargs) -> "FeeOracle":
+        """The oracle with the operator's floor (COPY_TRADING_MIN_PRIORITY_FEE_GWEI)."""
+        return cls(w3, min_priority_gwei=float(settings.copy_trading_min_priority_fee_gwei), **kwargs)
+
+    def base_fee(self) -> int:
+        """The pending block's base fee (cached for `ttl` seconds)."""
         with self._lock:
             if time.time() - self._at > self.ttl:
                 block = self.w3.eth.get_block("pending")
                 self._base = int(block.get("baseFeePerGas") or self.w3.eth.gas_price)
                 self._at = time.time()
-            base = self._base
-        prio = int(self.priority * bump)
-        return {"maxFeePerGas": int((2 * base + self.priority) * bump), "maxPriorityFeePerGas": prio}
+            return self._base
+
+    def fees(self, bump: float = 1.0) -> dict[str, int]:
+        """maxFeePerGas / maxPriorityFeePerGas, multiplied by `bump` for replacements."""
+        base = self.base_fee()
+        prio = max(int(self.priority * bump), self.min_priority)
+        return {"maxFeePerGas": max(int((2 * base + self.priority) * bump), 2 * base + prio),
+                "maxPriorityFeePerGas": prio}
+
+
+def floor_fees(w3, min_priority_gwei: float = MIN_TIP_GWEI) -> dict[str, int]:
+    """EIP-1559 fee fields for a one-off send that does not go through a TxLane (e.g. an impersonated
+    eth_sendTransaction on the fork): the tip at the floor, maxFeePerGas = 2 x base + tip."""
+    return FeeOracle(w3, min_priority_gwei=min_priority_gwei, ttl=0).fees()
 
 
 class TxLane:

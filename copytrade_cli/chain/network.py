@@ -32,8 +32,8 @@ class ChainContext:
 
     @property
     def collateral(self) -> str:
-        """The collateral token: the planted world's on the fork, the configured one live."""
-        return self.world.collateral if self.world is not None else self._settings.usdc_address
+        """The trading collateral (pUSD): the planted world's on the fork, the configured one live."""
+        return self.world.exchange_collateral if self.world is not None else self._settings.pusd_address
 
     _settings: Any = None
 

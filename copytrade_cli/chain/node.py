@@ -8,11 +8,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NodeError
+from .tipguard import DEFAULT_MIN_TIP_GWEI
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,18 +79,26 @@ class StartedNode:
 
 
 def start_node(kind: str, *, port: int | None, chain_id: int, log_dir: Path, fork_url: str | None = None,
-               block_time: float | None = None, timeout: float = 30.0) -> StartedNode:
-    """Start anvil or hardhat in the background on 127.0.0.1 and return when it answers eth_chainId."""
+               block_time: float | None = None, timeout: float = 30.0,
+               min_tip_gwei: float | None = DEFAULT_MIN_TIP_GWEI) -> StartedNode:
+    """Start anvil or hardhat in the background on 127.0.0.1 and return when it answers eth_chainId.
+
+    With `min_tip_gwei` (Polygon's 25 gwei by default; None or 0 = off) the node runs behind the tip guard
+    (chain/tipguard.py): the recorded PID and port are the guard's, the node is its child on an internal port,
+    and transactions tipping under the floor are refused with bor's error text."""
     if kind not in ("anvil", "hardhat"):
         raise NodeError(f"unknown node kind {kind!r}: use anvil or hardhat")
+    if min_tip_gwei is not None and min_tip_gwei < 0:
+        raise NodeError(f"the minimum tip must be >= 0 gwei, got {min_tip_gwei}")
     port = port or free_port()
     if port_in_use(port):
         raise NodeError(f"port {port} on 127.0.0.1 is already in use; pick another with --port")
+    node_port = free_port() if min_tip_gwei else port
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{kind}-{port}.log"
     env = dict(os.environ)
     if kind == "anvil":
-        cmd = [str(find_bin("anvil")), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
+        cmd = [str(find_bin("anvil")), "--host", "127.0.0.1", "--port", str(node_port), "--chain-id", str(chain_id),
                "--accounts", "10", "--balance", "1000000", "--prune-history", "1000", "--code-size-limit", "100000"]
         if fork_url:
             cmd += ["--fork-url", fork_url]
@@ -100,8 +110,11 @@ def start_node(kind: str, *, port: int | None, chain_id: int, log_dir: Path, for
     else:
         hh = find_bin("hardhat")
         config = _hardhat_config(log_dir, chain_id, fork_url, block_time)
-        cmd = [str(hh), "node", "--hostname", "127.0.0.1", "--port", str(port), "--config", str(config)]
+        cmd = [str(hh), "node", "--hostname", "127.0.0.1", "--port", str(node_port), "--config", str(config)]
         cwd = str(REPO_ROOT)  # hardhat insists on a local installation next to the working directory
+    if min_tip_gwei:
+        cmd = [sys.executable, "-m", "copytrade_cli.chain.tipguard", "--listen", str(port), "--upstream",
+               str(node_port), "--min-tip-gwei", str(min_tip_gwei), "--", *cmd]
     # NOTE: owner-only (0600): the node prints its fork URL (an API key in the path) and its accounts' keys
     with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         os.fchmod(log.fileno(), 0o600)

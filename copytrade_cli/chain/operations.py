@@ -12,12 +12,12 @@ from ..errors import UsageError
 from ..polymarket.addresses import chain_contracts
 from ..settings import Settings, checksum_address
 from ..state import State
-from .accounts import operator_account, worker_accounts
-from .deploy import DeployStep, addresses, contract, deploy_executor, deploy_factory
-from .funding import fund_workers
+from .accounts import operator_account, trading_wallets, worker_accounts
+from .deploy import addresses, contract, deploy_executor, deploy_factory
 from .lanes import TxLane
 from .network import ChainContext, connect_network, normalize
-from .proxies import ZERO, create_proxy, erc20, factory_of, fund_from_whale, proxy_balances, usd, withdraw
+from .proxies import (ZERO, create_proxy, erc20, factory_of, fund_pusd_from_whale, proxy_balances, usd,
+                      withdraw)
 from .roles import plan as role_plan
 
 
@@ -42,20 +42,18 @@ def collateral_and_ctf(ctx: ChainContext, settings: Settings) -> tuple[str, str]
 
 def deploy_executor_op(settings: Settings, state: State, network: str | None, *, workers: int | None,
                        force: bool, dry_run: bool):
-    """Deploy (or report) the Executor with the worker fleet and allowlists."""
+    """Deploy (or report) the Executor with the worker fleet (each signer with its deposit wallet) and allowlists.
+    The wallets themselves (creation, approvals, float) are `fleet setup` (runbook/fleet.py), which
+    `copytrade deploy executor` runs right after this."""
     ctx = connect_network(settings, state, network)
     lane = TxLane(ctx.w3, operator_account(settings))
     targets, _ = targets_and_spenders(ctx, settings)
     fleet = [a.address for a in worker_accounts(settings, workers)]
-    report = deploy_executor(ctx.w3, state, ctx.network, lane, workers=fleet, targets=targets,
+    wallets = trading_wallets(fleet, ctx.world, is_local=ctx.is_local)
+    report = deploy_executor(ctx.w3, state, ctx.network, lane, workers=fleet, targets=targets, wallets=wallets,
                              force=force, dry_run=dry_run, roles=role_plan(settings, lane.address, ctx.is_local))
     if not dry_run:
         write_addresses_file(settings, state, ctx.network)
-        if ctx.is_local and ctx.world is not None:
-            executor = state.get_deployment(ctx.network, "Executor").address
-            sent = fund_workers(ctx.w3, lane, ctx.world, worker_accounts(settings, workers), executor)
-            report.steps.append(DeployStep(f"fleet on the fork: {sent['gas']} gas top-ups, {sent['float']} "
-                                           f"float top-ups, {sent['approvals']} approvals", executor))
     return report
 
 
@@ -76,9 +74,9 @@ def addresses_op(settings: Settings, state: State, network: str | None) -> dict[
     """What is deployed where on a network (no node needed: read from state)."""
     name, chain_id, is_local = normalize(network, settings)
     addrs = addresses(state, name)
-    collateral, ctf = settings.usdc_address, settings.ctf_address
-    return {"network": name, "chain_id": chain_id, "collateral": collateral, "ctf": ctf, "contracts": addrs,
-            "deployments": [d.__dict__ for d in state.list_deployments(name)]}
+    collateral, pusd, ctf = settings.usdc_address, settings.pusd_address, settings.ctf_address
+    return {"network": name, "chain_id": chain_id, "collateral": collateral, "pusd": pusd, "ctf": ctf,
+            "contracts": addrs, "deployments": [d.__dict__ for d in state.list_deployments(name)]}
 
 
 def write_addresses_file(settings: Settings, state: State, network: str) -> Path:
@@ -137,8 +135,8 @@ def proxy_fund_op(settings: Settings, state: State, network: str | None, proxy: 
                          "the owner deposits with a normal transfer")
     micro = parse_usd(amount)
     target = _proxy_or_operator(settings, state, ctx, proxy)
-    tx = fund_from_whale(ctx.w3, ctx.world.collateral, ctx.world.whale, target, micro)
-    bal = erc20(ctx.w3, ctx.world.collateral).functions.balanceOf(target).call()
+    tx = fund_pusd_from_whale(ctx.w3, ctx.world, target, micro)
+    bal = erc20(ctx.w3, ctx.world.exchange_collateral).functions.balanceOf(target).call()
     return {"proxy": target, "funded_micro": micro, "balance_micro": bal, "tx": tx}
 
 

@@ -1,5 +1,5 @@
-"""Follower proxies: create (one per owner, recorded), fund (on the fork, from the whale by impersonation),
-read balances and positions, withdraw (owner)."""
+"""Follower proxies: create (one per owner, recorded), fund (on the fork, from the whale by impersonation: its
+USDC.e wrapped into pUSD through the onramp), read balances and positions, withdraw (owner)."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -9,7 +9,7 @@ from ..errors import DeploymentError, FundsError, UsageError
 from ..polymarket.addresses import ERC20_ABI, ERC1155_ABI
 from ..state import ProxyRecord, State
 from .deploy import call_tx, contract, has_code
-from .lanes import TxLane
+from .lanes import TxLane, floor_fees
 from .rpc import wait_receipt
 
 USDC = 10**6
@@ -68,12 +68,53 @@ def fund_from_whale(w3, collateral: str, whale: str, to: str, amount_micro: int)
     cheats.set_balance(whale, 10**20)
     cheats.impersonate(whale)
     try:
-        h = w3.eth.send_transaction({"from": whale, "to": collateral, "gas": 100_000,
+        h = w3.eth.send_transaction({"from": whale, "to": collateral, "gas": 100_000, **floor_fees(w3),
                                      "data": token.encode_abi("transfer", args=[to, amount_micro])})
     finally:
         cheats.stop_impersonating(whale)
     wait_receipt(w3, "0x" + bytes(h).hex())
     return "0x" + bytes(h).hex()
+
+
+WRAP_ABI = [{"type": "function", "name": "wrap", "stateMutability": "nonpayable", "outputs": [],
+             "inputs": [{"name": "_asset", "type": "address"}, {"name": "_to", "type": "address"},
+                        {"name": "_amount", "type": "uint256"}]}]
+
+
+def fund_pusd_from_whale(w3, world, to: str, amount_micro: int) -> str:
+    """On the fork: `amount_micro` of the world's trading collateral (pUSD) for `to`, from the whale. With the
+    CollateralOnramp planted, the whale's USDC.e is wrapped 1:1 into pUSD for `to` (approve + `wrap(USDC.e, to,
+    amount)`, as a depositor does live, LIVE-2026 §7); otherwise (an older world, or one settling in USDC.e) the
+    token moves by plain transfer. Returns the hash of the transaction that credited `to`."""
+    from .cheats import Cheats
+
+    token = world.exchange_collateral
+    if not (world.onramp and token.lower() == world.pusd.lower()):
+        return fund_from_whale(w3, token, world.whale, to, amount_micro)
+    usdc = erc20(w3, world.collateral)
+    have = usdc.functions.balanceOf(world.whale).call()
+    if have < amount_micro:
+        raise FundsError(f"the whale {world.whale} holds only {usd(have)} USDC.e to wrap, {usd(amount_micro)} asked")
+    ramp = w3.eth.contract(address=world.onramp, abi=WRAP_ABI)
+    cheats = Cheats(w3)
+    cheats.set_balance(world.whale, 10**20)
+    cheats.impersonate(world.whale)
+    try:
+        hashes = []
+        if usdc.functions.allowance(world.whale, world.onramp).call() < amount_micro:
+            hashes.append(w3.eth.send_transaction({"from": world.whale, "to": world.collateral, "gas": 100_000,
+                                                   **floor_fees(w3), "data": usdc.encode_abi("approve", args=[world.onramp, 2**256 - 1])}))
+        hashes.append(w3.eth.send_transaction({"from": world.whale, "to": world.onramp, "gas": 200_000,
+                                               **floor_fees(w3), "data": ramp.encode_abi("wrap", args=[world.collateral, to,
+                                                                                     amount_micro])}))
+    finally:
+        cheats.stop_impersonating(world.whale)
+    for h in hashes:
+        r = wait_receipt(w3, "0x" + bytes(h).hex(), check=False)
+        if r["status"] != 1:
+            raise FundsError(f"wrapping {usd(amount_micro)} USDC.e into pUSD for {to} through the onramp "
+                             f"{world.onramp} failed (tx {'0x' + bytes(h).hex()})")
+    return "0x" + bytes(hashes[-1]).hex()
 
 
 def proxy_balances(w3, proxy: str, collateral: str, ctf: str, token_ids: list[int]) -> dict[str, Any]:

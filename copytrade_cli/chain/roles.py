@@ -3,9 +3,9 @@
 - The deployer (operator key) deploys and wires; `handover` then ends the Executor's setup phase (`seal`) and
   proposes COPYTRADE_ADMIN as owner of the Executor and Treasury and admin of the ProxyFactory (two-step: the
   admin must accept; on the fork we accept for it by impersonation).
-- After the setup phase every grant (worker, target, trusted factory, new executor) is queued on chain and takes
-  effect `ADMIN_DELAY` seconds later: `grant` is the one Python path for "queue, wait (fork: advance time),
-  apply".
+- After the setup phase every grant (worker + its trading wallet, target, trusted factory, new executor) is queued
+  on chain and takes effect `ADMIN_DELAY` seconds later: `grant` is the one Python path for "queue, wait (fork:
+  advance time), apply".
 - `admin_status` reads the roles for readiness (admin unset live, admin = a hot key, hand-over pending).
 - `funder_account`: COPYTRADE_FUNDER_PRIVATE_KEY, the key that tops up worker gas (fork: the operator key).
 """
@@ -86,13 +86,14 @@ def _send_as(w3: Any, lane: Any, who: str, tx: dict, on_fork: bool) -> Any:
         raise DeploymentError(f"only {who} can send this (calldata {tx['data']} to {tx['to']}): "
                               "sign it with that key or multisig")
     from .cheats import Cheats
+    from .lanes import floor_fees
     from .rpc import wait_receipt
 
     cheats = Cheats(w3)
     cheats.impersonate(who)
     try:
         cheats.set_balance(who, max(int(w3.eth.get_balance(who)), 10**18))
-        h = w3.eth.send_transaction({"from": who, **tx})
+        h = w3.eth.send_transaction({"from": who, **floor_fees(w3), **tx})
         return wait_receipt(w3, "0x" + bytes(h).hex())
     finally:
         cheats.stop_impersonating(who)
@@ -105,6 +106,19 @@ def advance_time(w3: Any, seconds: int) -> None:
         raise DeploymentError("advancing time needs the local fork (anvil/hardhat)")
     w3.provider.make_request("evm_increaseTime", [int(seconds)])
     w3.provider.make_request("evm_mine", [])
+
+
+def worker_pairs(workers: list, wallets: list[str] | None = None) -> list[str]:
+    """The Executor's worker-grant list [worker1, wallet1, worker2, wallet2, ...] (contracts/Executor.vy):
+    `workers` are addresses (with `wallets` beside them, or each its own wallet when `wallets` is None) or
+    (worker, wallet) tuples."""
+    out: list[str] = []
+    for i, w in enumerate(workers):
+        if isinstance(w, (tuple, list)):
+            out += [w[0], w[1]]
+        else:
+            out += [w, wallets[i] if wallets is not None else w]
+    return out
 
 
 @dataclass
@@ -130,7 +144,9 @@ def grant(w3: Any, lane: Any, name: str, address: str, kind: str, accounts: list
     return `queued`) and apply (anyone may)."""
     kinds = EXECUTOR_GRANTS if name == "Executor" else FACTORY_GRANTS
     code = kinds[kind]
-    accounts = list(accounts)
+    # A worker grant names each worker with its trading wallet: (worker, wallet) tuples, or bare addresses
+    # (a worker that trades from its own address), flattened as the Executor stores them.
+    accounts = worker_pairs(accounts) if name == "Executor" and kind == "worker" else list(accounts)
     res = GrantResult(name, kind, accounts, "immediate")
     c = _c(w3, name, address)
     owner = c.functions.owner().call() if name == "Executor" else c.functions.admin().call()

@@ -59,15 +59,17 @@ def compile_(ctx: typer.Context, json_: JsonOpt = False):
 def executor(ctx: typer.Context, network: NetworkOpt = None,
              workers: Annotated[int | None, typer.Option("--workers", help="Workers to register (default SUPERVISOR_WORKER_POOL_SIZE).")] = None,
              force: ForceOpt = False, dry_run: DryRunOpt = False, yes: YesOpt = False, json_: JsonOpt = False):
-    """Deploy the Executor, register the worker fleet and the allowlists (collateral + CTF, exchange).
+    """Deploy the Executor, register the worker fleet (signers + deposit wallets) and the allowlists (pUSD + CTF),
+    then run `fleet setup` (wallets, approvals, float).
 
     Example: copytrade deploy executor --network polygon:local --workers 20
     """
-    from ..chain.operations import deploy_executor_op
+    from ..runbook.fleet import deploy_executor_with_fleet
 
     c = get_ctx(ctx, json_)
     _confirm_live(c, network, yes, dry_run)
-    _render(c, deploy_executor_op(c.settings, c.state, network, workers=workers, force=force, dry_run=dry_run))
+    _render(c, deploy_executor_with_fleet(c.settings, c.state, network, workers=workers, force=force,
+                                          dry_run=dry_run))
 
 
 @app.command("factory")
@@ -100,7 +102,7 @@ def addresses(ctx: typer.Context, network: NetworkOpt = None,
 
     c = get_ctx(ctx, json_)
     data = addresses_op(c.settings, c.state, network)
-    lines = env_lines(data["contracts"], data["collateral"], data["ctf"])
+    lines = env_lines(data["contracts"], data["collateral"], data["ctf"], data["pusd"])
     if write_env:
         _write_env(write_env, lines)
     if c.out.json_mode or fmt is AddressFormat.JSON:

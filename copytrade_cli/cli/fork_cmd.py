@@ -66,6 +66,7 @@ def down(ctx: typer.Context, json_: JsonOpt = False):
     res = fork_down(c.state)
     c.out.result(res, lambda: c.out.line(
         f"Stopped {res['kind']} (PID {res['pid']})" + (f" and local CLOB (PID {res['clob_pid']})" if res.get("clob_stopped") else "")
+        + (f" and local relayer (PID {res['relayer_pid']})" if res.get("relayer_stopped") else "")
         if res.get("pid") else "No fork recorded; nothing to stop"))
 
 
@@ -89,6 +90,8 @@ def status(ctx: typer.Context, json_: JsonOpt = False):
                    f"chain id {st['chain_id']} block {st.get('block', '?')} PID {st['pid']}")
         if st.get("clob_url"):
             c.out.line(f"local CLOB: {st['clob_url']} (PID {st['clob_pid']})")
+        if st.get("relayer_url"):
+            c.out.line(f"local relayer: {st['relayer_url']} (PID {st['relayer_pid']})")
         if st.get("addresses"):
             c.out.table(None, ["contract", "address"], [[k, v] for k, v in st["addresses"].items()])
 

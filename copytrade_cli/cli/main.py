@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from . import (clob_cmd, config_cmd, demo_cmd, deploy_cmd, follow_cmd, fork_cmd, jobs_cmd, market_cmd,
+from . import (clob_cmd, config_cmd, demo_cmd, deploy_cmd, fleet_cmd, follow_cmd, fork_cmd, jobs_cmd, market_cmd,
                migrate_cmd, proxy_cmd, state_cmd, supervise_cmd, trade_cmd, verify_cmd)
 from .common import AppContext
 
@@ -33,6 +33,7 @@ app.add_typer(fork_cmd.app, name="fork", help="Run a local Polygon fork with Pol
 app.add_typer(clob_cmd.app, name="clob", help="Serve the local Polymarket CLOB, activity feed and Data API.")
 app.add_typer(market_cmd.app, name="market", help="List the markets planted on the local fork (tick, neg-risk, fees, minimum size).")
 app.add_typer(deploy_cmd.app, name="deploy", help="Deploy the Executor, ProxyFactory and Treasury; list addresses.")
+app.add_typer(fleet_cmd.app, name="fleet", help="Set up and show the worker fleet (signers, deposit wallets, float).")
 app.add_typer(proxy_cmd.app, name="proxy", help="Create, list, fund and withdraw follower proxies.")
 app.add_typer(follow_cmd.app, name="follow", help="Manage follow configs (who copies whom, sizing, caps, filters).")
 app.command("seed")(follow_cmd.seed)

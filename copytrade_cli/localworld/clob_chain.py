@@ -19,6 +19,7 @@ from eth_keys import keys
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from ..chain.rpc import Endpoints, RpcError  # noqa: F401 — RpcError: raised by every call, caught by the CLOB
+from ..chain.lanes import MIN_TIP_GWEI
 from ..chain.rpc.client import AsyncJsonRpc
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class AsyncTxSender:
     self-transfer so later transactions do not wait forever.
     """
 
-    def __init__(self, rpc: AsyncRpc, private_key: str, chain_id: int, *, priority_gwei: float = 1.0,
+    def __init__(self, rpc: AsyncRpc, private_key: str, chain_id: int, *, priority_gwei: float = MIN_TIP_GWEI,
                  fee_ttl_s: float = 2.0):
         self.rpc = rpc
         self.account = Account.from_key(private_key)

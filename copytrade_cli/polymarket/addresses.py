@@ -22,6 +22,9 @@ _USDC_E = {
     POLYGON: "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",
     AMOY: "0x9c4e1703476e875070ee25b56a58b008cfb8fa78",
 }
+# pUSD's CollateralOnramp / CollateralOfframp (LIVE-2026 §7, docs concepts/pusd; not in the packages' configs).
+_COLLATERAL_ONRAMP = {POLYGON: "0x93070a847efEf7F70739046A929D47a521F5B8ee"}
+_COLLATERAL_OFFRAMP = {POLYGON: "0x2957922Eb93258b93368531d39fAcCA3B4dC5854"}
 # The Binance hot wallet the seed impersonates for USDC.e on a mainnet fork (SPEC §1 T2b).
 DEFAULT_WHALE = "0xe7804c37c13166fF0b37F5aE0BB07A3aEbb6e245"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -45,6 +48,10 @@ class PolymarketAddresses:
     neg_risk_exchange_v2: str
     neg_risk_adapter: str
     exchange_v3: str | None = None
+    collateral_onramp: str | None = None
+    """CollateralOnramp: `wrap(asset, to, amount)` USDC.e -> pUSD 1:1."""
+    collateral_offramp: str | None = None
+    """CollateralOfframp: `unwrap(asset, to, amount)` pUSD -> USDC.e 1:1."""
 
     @property
     def exchanges(self) -> tuple[str, ...]:
@@ -76,6 +83,8 @@ def polymarket_addresses(chain_id: int = POLYGON) -> PolymarketAddresses:
         neg_risk_exchange_v2=cs(cfg.neg_risk_exchange_v2),
         neg_risk_adapter=cs(cfg.neg_risk_adapter),
         exchange_v3=cs(cfg.exchange_v3) if getattr(cfg, "exchange_v3", None) else None,
+        collateral_onramp=cs(_COLLATERAL_ONRAMP[chain_id]) if chain_id in _COLLATERAL_ONRAMP else None,
+        collateral_offramp=cs(_COLLATERAL_OFFRAMP[chain_id]) if chain_id in _COLLATERAL_OFFRAMP else None,
     )
 
 
@@ -85,7 +94,8 @@ class ChainContracts:
     exchange(s) here" for the supervisor, readiness, deploys and migrations."""
 
     collateral: str
-    """What follower proxies hold and the Executor pulls and pushes (USDC.e; the planted one on the fork)."""
+    """What follower proxies and worker wallets hold and the Executor pulls and pushes: pUSD (PUSD_ADDRESS; on the
+    fork the planted world's `exchange_collateral`)."""
     ctf: str
     """ConditionalTokens (the outcome tokens)."""
     exchange: str
@@ -103,11 +113,12 @@ class ChainContracts:
 
 def chain_contracts(chain_id: int, world=None, settings=None) -> ChainContracts:
     """Which collateral, CTF and exchange(s) copytrade uses on `chain_id`: the planted world's on the local fork
-    (pass its `World`), else Polymarket's, with collateral and CTF as configured (USDC_ADDRESS, CTF_ADDRESS)."""
+    (pass its `World`), else Polymarket's, with collateral and CTF as configured (PUSD_ADDRESS, CTF_ADDRESS)."""
     if world is not None:
-        return ChainContracts(world.collateral, world.ctf, world.exchange, (world.exchange,), (world.exchange,))
+        return ChainContracts(world.exchange_collateral, world.ctf, world.exchange, (world.exchange,),
+                              (world.exchange,))
     pm = polymarket_addresses(chain_id)
-    collateral = settings.usdc_address if settings is not None else pm.usdc_e
+    collateral = settings.pusd_address if settings is not None else pm.pusd
     ctf = settings.ctf_address if settings is not None else pm.ctf
     return ChainContracts(collateral, ctf, pm.exchange_v2, pm.exchanges, (pm.exchange_v2, pm.neg_risk_exchange_v2))
 

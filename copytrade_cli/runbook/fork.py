@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..chain import node as nodes
-from ..chain.accounts import DevAccounts, dev_key, operator_account, worker_accounts
+from ..chain.accounts import DevAccounts, dev_key, operator_account, trading_wallets, worker_accounts
 from ..chain.deploy import addresses, deploy_executor, deploy_factory
-from ..chain.funding import fund_workers
 from ..chain.network import LOCAL_NETWORK, running_node
-from ..chain.proxies import create_proxy, fund_from_whale
+from ..chain.proxies import create_proxy, fund_pusd_from_whale
 from ..chain.lanes import FeeOracle, TxLane
 from ..chain.roles import plan as role_plan
 from ..chain.rpc import connect
@@ -106,8 +105,10 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
     state.update_node("default", world_json=world.to_json())
     rec.world_json = world.to_json()
     report.addresses.update({"USDC.e": world.collateral, "pUSD": world.pusd, "CTF": world.ctf,
-                             "Exchange V2": world.exchange})
-    step("plant", f"USDC.e, pUSD, CTF, V2 exchange; {len(world.markets)} markets; whale funded", s)
+                             "Exchange V2": world.exchange, "Neg-risk Exchange V2": world.neg_risk_exchange,
+                             "CollateralOnramp": world.onramp, "CollateralOfframp": world.offramp})
+    step("plant", f"USDC.e, pUSD + on/offramp, real CTF, V2 + neg-risk V2 exchanges; {len(world.markets)} markets; "
+                  "whale funded", s)
     if deploy:
         setup_contracts(settings, state, w3, world, operator, worker_accounts(settings), report, step, say)
     if clob:
@@ -117,19 +118,36 @@ def _offline_setup(settings, state, rec, report, *, deploy, clob, clob_port, ste
         state.update_node("default", clob_url=url, clob_pid=pid, feed_url=url.replace("http://", "ws://") + "/ws")
         report.addresses["CLOB"] = url
         step("clob", f"local CLOB on {url} (PID {pid})", s)
+        s = time.time()
+        say("starting the local relayer (deposit wallets)")
+        from ..localworld.relayer_server import spawn as spawn_relayer
+
+        url, pid = spawn_relayer(settings)
+        state.update_node("default", relayer_url=url, relayer_pid=pid)
+        report.addresses["Relayer"] = url
+        step("relayer", f"local relayer on {url} (PID {pid}), gas from {world.relayer_account}", s)
+    if deploy and (clob or world.deposit_wallet_factory is None):
+        setup_fleet(settings, state, step, say)
+    elif deploy:
+        step("fleet", "skipped: deposit wallets need the local CLOB and relayer (`copytrade fleet setup` later)",
+             time.time())
 
 
 def setup_contracts(settings, state, w3, world, operator, workers, report, step, say) -> None:
-    """Deploy Executor + Factory, create and fund the operator's proxy, fund and approve the fleet."""
-    fees = FeeOracle(w3)
+    """Deploy Executor + Factory (each worker registered with its deposit wallet), create and fund the operator's
+    proxy; with the local CLOB and relayer already up, set the fleet up too (else `_offline_setup` does it after
+    starting them)."""
+    fees = FeeOracle.from_settings(w3, settings)
     lane = TxLane(w3, operator, fees=fees)
     worker_addrs = [a.address for a in workers]
+    wallets = trading_wallets(worker_addrs, world, is_local=True)
     s = time.time()
-    say("deploying Executor and registering the worker fleet")
+    say("deploying Executor and registering the worker fleet with their deposit wallets")
     roles = role_plan(settings, operator.address, True)
-    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=[world.collateral, world.ctf],
-                         roles=roles)
-    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=[world.collateral, world.ctf], roles=roles)
+    targets = [world.exchange_collateral, world.ctf]
+    r1 = deploy_executor(w3, state, LOCAL_NETWORK, lane, workers=worker_addrs, targets=targets, roles=roles,
+                         wallets=wallets)
+    r2 = deploy_factory(w3, state, LOCAL_NETWORK, lane, targets=targets, roles=roles)
     for r in (r1, r2):
         for st in r.steps:
             if st.address and st.what.startswith("deploy"):
@@ -139,13 +157,24 @@ def setup_contracts(settings, state, w3, world, operator, workers, report, step,
     say("creating the operator's proxy and funding it from the whale")
     factory = report.addresses["ProxyFactory"]
     proxy, _ = create_proxy(w3, state, LOCAL_NETWORK, lane, factory, operator.address)
-    fund_from_whale(w3, world.collateral, world.whale, proxy, OPERATOR_PROXY_FUNDING)
+    fund_pusd_from_whale(w3, world, proxy, OPERATOR_PROXY_FUNDING)
     report.addresses["Operator proxy"] = proxy
-    step("proxy", f"{proxy} funded with 1000 USDC by impersonating {world.whale}", s)
+    step("proxy", f"{proxy} funded with 1000 pUSD (the whale's USDC.e wrapped through the onramp)", s)
+    rec = state.get_node()
+    if rec is not None and rec.clob_url and getattr(rec, "relayer_url", None):
+        setup_fleet(settings, state, step, say)
+
+
+def setup_fleet(settings, state, step, say) -> None:
+    """`fleet setup` on the fork: signer gas, deposit wallets through the relayer, approvals, pUSD float."""
+    from .fleet import fleet_setup
+
     s = time.time()
-    say("funding the worker fleet with gas and float, approving the exchange and the Executor")
-    fund_workers(w3, lane, world, workers, report.addresses["Executor"])
-    step("fleet", f"{len(workers)} workers: gas, float, approvals", s)
+    say("setting up the worker fleet: gas, deposit wallets (relayer), approvals, pUSD float")
+    r = fleet_setup(settings, state, LOCAL_NETWORK, progress=say)
+    d = r.done
+    step("fleet", f"{len(r.status.workers)} workers ({r.status.ready} ready): {d['gas']} gas top-ups, "
+                  f"{d['wallets']} wallets created, {d['approval_calls']} approvals, {d['float']} float top-ups", s)
 
 
 def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, timeout: float = 20.0,
@@ -179,21 +208,30 @@ def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, tim
     raise NodeError(f"the local CLOB did not answer on {url} within {timeout:.0f}s; log: {log}")
 
 
+def _stop_relayer(rec: NodeRecord) -> bool:
+    if rec.relayer_pid and nodes.pid_alive(rec.relayer_pid):
+        return nodes.stop_pid(rec.relayer_pid, "copytrade_cli.localworld.relayer_server")
+    return False
+
+
 def _stop_clob(rec: NodeRecord) -> bool:
+    _stop_relayer(rec)
     if rec.clob_pid and nodes.pid_alive(rec.clob_pid):
         return nodes.stop_pid(rec.clob_pid, "copytrade_cli")
     return False
 
 
 def fork_down(state: State) -> dict[str, Any]:
-    """Stop exactly the processes `fork up` started (node and CLOB), by PID, and forget them."""
+    """Stop exactly the processes `fork up` started (node, CLOB, relayer), by PID, and forget them."""
     rec = state.get_node()
     if rec is None:
         return {"stopped": False, "reason": "no node recorded"}
+    relayer = _stop_relayer(rec)
     clob = _stop_clob(rec)
     node = nodes.stop_pid(rec.pid, rec.kind) if nodes.pid_alive(rec.pid) else False
     state.delete_node()
-    return {"stopped": node, "pid": rec.pid, "clob_stopped": clob, "clob_pid": rec.clob_pid, "kind": rec.kind}
+    return {"stopped": node, "pid": rec.pid, "clob_stopped": clob, "clob_pid": rec.clob_pid, "kind": rec.kind,
+            "relayer_stopped": relayer, "relayer_pid": rec.relayer_pid}
 
 
 def fork_status(state: State) -> dict[str, Any]:
@@ -206,7 +244,9 @@ def fork_status(state: State) -> dict[str, Any]:
                            "ws_url": rec.ws_url, "chain_id": rec.chain_id, "started_at": rec.started_at,
                            "fork_url": rec.fork_url, "log": rec.log_path,
                            "clob_url": rec.clob_url if rec.clob_pid and nodes.pid_alive(rec.clob_pid) else None,
-                           "clob_pid": rec.clob_pid}
+                           "clob_pid": rec.clob_pid,
+                           "relayer_url": rec.relayer_url if rec.relayer_pid and nodes.pid_alive(rec.relayer_pid) else None,
+                           "relayer_pid": rec.relayer_pid}
     if alive:
         try:
             out["block"] = int(nodes.rpc(rec.rpc_url, "eth_blockNumber", timeout=2), 16)
@@ -217,6 +257,8 @@ def fork_status(state: State) -> dict[str, Any]:
     if rec.world_json:
         w = World.from_json(rec.world_json)
         addrs.update({"USDC.e": w.collateral, "pUSD": w.pusd, "CTF": w.ctf, "Exchange V2": w.exchange})
+        if w.deposit_wallet_factory:
+            addrs["Deposit-wallet factory"] = w.deposit_wallet_factory
     addrs.update(addresses(state, LOCAL_NETWORK))
     # after a migration, the operator's proxy is the one on the active factory
     proxies = [p for p in state.list_proxies(LOCAL_NETWORK) if p.factory == addrs.get("ProxyFactory")] or \

@@ -27,6 +27,8 @@ class NodeRecord:
     clob_url: str | None = None
     feed_url: str | None = None
     block_time: float | None = None
+    relayer_pid: int | None = None
+    relayer_url: str | None = None
 
 
 @dataclass

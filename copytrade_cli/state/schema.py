@@ -138,12 +138,21 @@ def _m005_guardrail_totals(db: sqlite_utils.Database) -> None:
         conn.execute("commit")
 
 
+def _m006_relayer(db: sqlite_utils.Database) -> None:
+    # The local relayer `fork up` starts beside the local CLOB (deposit wallets, LIVE-2026 §6.2).
+    cols = db["nodes"].columns_dict
+    for name, kind in (("relayer_pid", int), ("relayer_url", str)):
+        if name not in cols:
+            db["nodes"].add_column(name, kind)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_groups", _m002_groups),
     ("003_group_leases", _m003_group_leases),
     ("004_migration_ops", _m004_migration_ops),
     ("005_guardrail_totals", _m005_guardrail_totals),
+    ("006_relayer", _m006_relayer),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables of copytrade's records (for `state info` and `State.rows`); `_migrations` and the running totals

@@ -1,5 +1,7 @@
-"""The worker fleet: one wallet = one nonce lane + one CLOB session; each runs up to SUPERVISOR_GROUPS_PER_WORKER
-job groups at once (slots), refuelled with gas from the funder when low."""
+"""The worker fleet: one worker = a signer key (one nonce lane: it sends the Executor calls and pays their gas) + its
+trading wallet (the deposit wallet that holds its pUSD float and outcome tokens and makes its CLOB orders, LIVE-2026
+§6) + one CLOB session; each runs up to SUPERVISOR_GROUPS_PER_WORKER job groups at once (slots), refuelled with gas
+from the funder when low."""
 from __future__ import annotations
 
 import contextlib
@@ -22,12 +24,15 @@ REFUEL_TOP_UP_WEI = 2 * 10**18  # by 2 POL
 
 @dataclass
 class Worker:
-    """One worker wallet."""
+    """One worker: its signer `account` (+ nonce lane) and its trading `wallet`."""
 
     index: int
     account: Any
     lane: TxLane
     clob: Any = None
+    wallet: str = ""
+    """The trading (deposit) wallet: where the Executor pulls collateral and outcome tokens to and pushes them
+    from (`Executor.walletOf(signer)`), the maker of the worker's orders; = the signer for an EOA worker."""
     jobs_done: int = 0
     # Collateral (1e-6 units) that groups still running on this worker after giving it back (order accepted,
     # settlement/push pending) have committed or parked on it: not float a Smart Buffer check may spend.
@@ -37,8 +42,13 @@ class Worker:
     # float (several groups may run on one worker at once, SUPERVISOR_GROUPS_PER_WORKER).
     check_lock: Any = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        if not self.wallet:
+            self.wallet = getattr(self.clob, "wallet", None) or self.account.address
+
     @property
     def address(self) -> str:
+        """The signer's address (the lane, the Executor's `isWorker`, the group's `worker`)."""
         return self.account.address
 
     def reserve(self, group_id: str, amount: int) -> None:
@@ -75,11 +85,16 @@ class Fleet:
     """The pool of workers; `checkout()` / `lease()` hand out a worker slot: each worker runs up to
     `per_worker` groups at once (up to their orders' outcomes when the groups give it back early)."""
 
-    def __init__(self, w3, accounts: list, *, clob_factory=None, fees: FeeOracle | None = None, per_worker: int = 1):
+    def __init__(self, w3, accounts: list, *, clob_factory=None, fees: FeeOracle | None = None, per_worker: int = 1,
+                 wallets: list[str] | None = None):
         self.w3 = w3
         self.fees = fees or FeeOracle(w3)
         chain_id = w3.eth.chain_id
-        self.workers = [Worker(i, a, TxLane(w3, a, chain_id=chain_id, fees=self.fees)) for i, a in enumerate(accounts)]
+        # A worker's wallet: `wallets[i]`, else its CLOB gateway's (the SDK-derived deposit wallet), else the signer.
+        self.workers = [Worker(i, a, TxLane(w3, a, chain_id=chain_id, fees=self.fees),
+                               clob=clob_factory(a) if clob_factory is not None else None,
+                               wallet=wallets[i] if wallets is not None else "")
+                        for i, a in enumerate(accounts)]
         self.by_address = {w.address.lower(): w for w in self.workers}
         # NOTE: free workers (LIFO, see _take) under one condition: taking a specific worker (a resumed group, the
         # reimburser) waits for THAT worker without taking the others out of circulation meanwhile (a queue
@@ -89,8 +104,6 @@ class Fleet:
         self._free: dict[str, Worker] = {}  # workers with at least one free slot, in the order they were freed
         self._slots: dict[str, int] = {}  # free slots per worker
         for w in self.workers:
-            if clob_factory is not None:
-                w.clob = clob_factory(w.account)
             self._free[w.address.lower()] = w
             self._slots[w.address.lower()] = self.per_worker
 
@@ -152,7 +165,7 @@ class Fleet:
         for w in self.workers:
             bal = self.w3.eth.get_balance(w.address)
             ok = bal >= min_gas_wei and (registered is None or w.address.lower() in registered)
-            rows.append({"address": w.address, "gas_wei": bal, "registered": None if registered is None
+            rows.append({"address": w.address, "wallet": w.wallet, "gas_wei": bal, "registered": None if registered is None
                          else w.address.lower() in registered, "ready": ok})
         return {"ready": sum(r["ready"] for r in rows), "total": len(rows), "workers": rows}
 

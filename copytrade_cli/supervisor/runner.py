@@ -138,6 +138,7 @@ class Supervisor:
 
     def _start(self) -> None:
         from ..chain.accounts import worker_accounts
+        from ..chain.lanes import FeeOracle
         from ..chain.roles import funder_account
         from ..chain.deploy import addresses, contract
         from ..polymarket.addresses import chain_contracts
@@ -165,7 +166,8 @@ class Supervisor:
             mode=worker_wallet_mode(is_local=self.chain.is_local, world=world))
 
         self.fleet = Fleet(w3, worker_accounts(self.settings), clob_factory=clob_factory,
-                           per_worker=self.settings.supervisor_groups_per_worker)
+                           per_worker=self.settings.supervisor_groups_per_worker,
+                           fees=FeeOracle.from_settings(w3, self.settings))
         ex = contract(w3, "Executor", executor)
         registered = {w.address.lower() for w in self.fleet.workers if ex.functions.isWorker(w.address).call()}
         st = self.fleet.status(registered)
@@ -280,7 +282,7 @@ class Supervisor:
         from ..chain.lanes import TxLane
         from .fleet import REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI
 
-        lane = TxLane(self.chain.w3, self.funder)
+        lane = TxLane(self.chain.w3, self.funder, fees=self.fleet.fees)
         while not stop.wait(self.opts.refuel_every_s):
             try:
                 topped = self.fleet.refuel(lane, REFUEL_BELOW_WEI, REFUEL_TOP_UP_WEI)

@@ -19,7 +19,7 @@ def injected(kind: str, n: int = 1) -> None:
 def balances(fork, proxy: str, token: int) -> tuple[int, int]:
     from copytrade_cli.chain.proxies import erc20, erc1155
 
-    return (erc20(fork.w3, fork.world.collateral).functions.balanceOf(proxy).call(),
+    return (erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(proxy).call(),
             erc1155(fork.w3, fork.world.ctf).functions.balanceOf(proxy, token).call())
 
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from copytrade_cli.localworld.trades import leader_trade
+from copytrade_cli.chain.lanes import floor_fees
 from copytrade_cli.settings import SEED_LEADER
 from copytrade_cli.supervisor.configs import add_follow
 from copytrade_cli.supervisor.plan import _JOB_COLS
@@ -212,7 +213,7 @@ def _set_paused(fork, proxy: str, paused: bool) -> None:
     admin = factory.functions.admin().call()
     fork.w3.provider.make_request("anvil_impersonateAccount", [admin])
     try:
-        tx = fork.w3.eth.send_transaction({"from": admin, "to": factory.address,
+        tx = fork.w3.eth.send_transaction({"from": admin, "to": factory.address, **floor_fees(fork.w3),
                                            "data": factory.encode_abi("setProxiesPaused", args=[[proxy], paused])})
         assert fork.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
     finally:

@@ -49,8 +49,8 @@ def _send_raw(fork, account, data: str, gas: int) -> str:
     w3 = fork.w3
     base = w3.eth.get_block("latest")["baseFeePerGas"]
     tx = {"chainId": fork.world.chain_id, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-          "to": fork.world.exchange, "value": 0, "gas": gas, "data": data, "maxFeePerGas": 3 * base + 10**9,
-          "maxPriorityFeePerGas": 10**9}
+          "to": fork.world.exchange, "value": 0, "gas": gas, "data": data, "maxFeePerGas": 3 * base + 25 * 10**9,
+          "maxPriorityFeePerGas": 25 * 10**9}
     return "0x" + w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction).hex().removeprefix("0x")
 
 

@@ -123,7 +123,7 @@ def test_undecodable_pending_transactions(fork):
             try:
                 for i, data in enumerate(junk):
                     tx = {"chainId": 137, "nonce": n + i, "to": fork.world.exchange, "value": 0, "gas": 300_000,
-                          "data": data, "maxFeePerGas": 3 * base + 10**9, "maxPriorityFeePerGas": 10**9}
+                          "data": data, "maxFeePerGas": 3 * base + 25 * 10**9, "maxPriorityFeePerGas": 25 * 10**9}
                     fork.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
                 time.sleep(0.5)  # pending long enough for the mempool channel to read them
                 cheats.mine()

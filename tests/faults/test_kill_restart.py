@@ -45,7 +45,7 @@ def _wait_ready(proc: subprocess.Popen, timeout: float = 60) -> list[str]:
 
 
 def _balances(fork, proxy, token):
-    return (erc20(fork.w3, fork.world.collateral).functions.balanceOf(proxy).call(),
+    return (erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(proxy).call(),
             erc1155(fork.w3, fork.world.ctf).functions.balanceOf(proxy, token).call())
 
 

@@ -63,7 +63,7 @@ def new_follower(fork: Fork, usdc: int = 1000) -> str:
 
     from copytrade_cli.chain.accounts import derive_keys, operator_account
     from copytrade_cli.runbook.fork import LOCAL_NETWORK
-    from copytrade_cli.chain.proxies import create_proxy, fund_from_whale
+    from copytrade_cli.chain.proxies import create_proxy, fund_pusd_from_whale
     from copytrade_cli.chain.lanes import TxLane
     from copytrade_cli.settings import DEV_MNEMONIC
 
@@ -72,7 +72,7 @@ def new_follower(fork: Fork, usdc: int = 1000) -> str:
     proxy, _ = create_proxy(fork.w3, fork.state, LOCAL_NETWORK, TxLane(fork.w3, operator_account(fork.settings)),
                             fork.report.addresses["ProxyFactory"], owner.address)
     if usdc:
-        fund_from_whale(fork.w3, fork.world.collateral, fork.world.whale, proxy, usdc * 10**6)
+        fund_pusd_from_whale(fork.w3, fork.world, proxy, usdc * 10**6)
     return proxy
 
 

@@ -16,6 +16,7 @@ from tests.conftest import DEV_KEYS
 USDC = 10**6
 MAX = 2**256 - 1
 ZERO32 = b"\0" * 32
+ZERO = "0x0000000000000000000000000000000000000000"
 
 
 def revert_reason(fn, sender) -> str | None:
@@ -34,25 +35,33 @@ def assert_reverts(fn, sender, match: str = ""):
 
 
 class System:
-    """Mocks (deployed normally) + a copytrade stack + 2 users with proxies, 2 workers, a market maker."""
+    """Mocks (deployed normally) + a copytrade stack + 2 users with proxies, 2 workers, a market maker.
+
+    Worker w1 trades from its own trading wallet v1 (as a deposit-wallet worker does: an address other than its
+    signer key; here an EOA standing in for the wallet contract, so its orders are signed by v1); worker w2 is
+    registered as its own wallet (a plain-EOA worker)."""
 
     def __init__(self, w3):
         self.w3 = w3
         self.admin = Account.from_key(DEV_KEYS[0])
-        names = ["w1", "w2", "alice", "bob", "mm", "oracle", "eve"]
+        names = ["w1", "v1", "w2", "alice", "bob", "mm", "oracle", "eve"]
         for n in names:
             acct = Account.create()
             setattr(self, n, acct)
             w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**21)])
         a = self.admin
         self.usdc = self.at("MockCollateral", C.deploy(w3, a, "MockCollateral", "Polymarket USD", "pUSD")[0])
-        self.ctf = self.at("MockConditionalTokens", C.deploy(w3, a, "MockConditionalTokens")[0])
+        from copytrade_cli.localworld.real_ctf import ctf_abi, deploy_real_ctf
+
+        # the REAL ConditionalTokens (npm bytecode): it calls onERC1155Received on contract receivers
+        self.ctf = w3.eth.contract(address=deploy_real_ctf(w3, a), abi=ctf_abi())
         self.ex = self.at("MockExchangeV2", C.deploy(w3, a, "MockExchangeV2", self.usdc.address, self.ctf.address)[0])
         self.tx(a, self.usdc.functions.initialize(a.address))
         self.tx(a, self.ex.functions.initialize(a.address))
         self.tx(a, self.ex.functions.addOperator(a.address))
         self.stack = C.deploy_stack(w3, a, targets=[self.usdc.address, self.ctf.address],
-                                    workers=[self.w1.address, self.w2.address])
+                                    workers=[self.w1.address, self.w2.address],
+                                    wallets=[self.v1.address, self.w2.address])
         self.executor = self.at("Executor", self.stack.executor)
         self.factory = self.at("ProxyFactory", self.stack.factory)
         self.proxies = {}
@@ -66,8 +75,8 @@ class System:
         self.cid = self.ctf.functions.getConditionId(self.oracle.address, self.question, 2).call()
         self.yes, self.no = (self.ctf.functions.getPositionId(
             self.usdc.address, self.ctf.functions.getCollectionId(ZERO32, self.cid, s).call()).call() for s in (1, 2))
-        # workers approve the executor (pushes) and the exchange (trading), as the fleet would
-        for wk in (self.w1, self.w2):
+        # trading wallets approve the executor (pushes) and the exchange (trading), as fleet setup does
+        for wk in (self.v1, self.w2):
             self.tx(wk, self.usdc.functions.approve(self.executor.address, MAX))
             self.tx(wk, self.usdc.functions.approve(self.ex.address, MAX))
             self.tx(wk, self.ctf.functions.setApprovalForAll(self.executor.address, True))
@@ -239,26 +248,83 @@ def test_admin_functions_work_for_admin(s):
     assert tre.events.Withdrawn().process_receipt(rc, errors=DISCARD)[0]["args"]["amount"] == 2 * USDC
 
 
+# ----------------------------------------------------------------- trading wallets
+def test_batches_move_funds_between_proxies_and_the_calling_workers_wallet_only(s):
+    ex, w1, v1, w2 = s.executor, s.w1, s.v1.address, s.w2.address
+    assert (ex.functions.walletOf(w1.address).call(), ex.functions.workerOf(v1).call()) == (v1, w1.address)
+    assert (ex.functions.walletOf(w2).call(), ex.functions.workerOf(w2).call()) == (w2, w2)
+    s.fund_proxy(s.alice, 10 * USDC)
+    # pulls land in the caller's wallet, never in its signer key nor in another worker's wallet
+    s.tx(w1, ex.functions.pullCollateral(s.usdc.address, [s.pa.address], [4 * USDC]))
+    assert (s.bal(v1), s.bal(w1.address), s.bal(w2)) == (4 * USDC, 0, 0)
+    s.split(s.mm, 6 * USDC)
+    s.tx(s.mm, s.ctf.functions.safeTransferFrom(s.mm.address, s.pa.address, s.yes, 6 * USDC, b""))
+    s.tx(w1, ex.functions.pullOutcome(s.ctf.address, s.yes, [s.pa.address], [6 * USDC]))
+    assert (s.yes_bal(v1), s.yes_bal(w1.address)) == (6 * USDC, 0)
+    # pushes spend the caller's wallet (its approval to the Executor), not the signer's own funds
+    s.mint(w1.address, 5 * USDC)
+    s.tx(w1, s.usdc.functions.approve(ex.address, MAX))  # even an approval of the signer key is never used
+    s.tx(w1, ex.functions.pushCollateral(s.usdc.address, [s.pa.address], [4 * USDC]))
+    s.tx(w1, ex.functions.pushOutcome(s.ctf.address, s.yes, [s.pa.address], [6 * USDC]))
+    assert (s.bal(v1), s.yes_bal(v1), s.bal(w1.address)) == (0, 0, 5 * USDC)
+    assert (s.bal(s.pa.address), s.yes_bal(s.pa.address)) == (10 * USDC, 6 * USDC)
+    assert_reverts(ex.functions.pushCollateral(s.usdc.address, [s.pa.address], [1]), w1.address)  # v1 has nothing left
+    # w2 cannot spend v1's approval: its pushes come from its own wallet (empty)
+    s.mint(v1, USDC)
+    assert_reverts(ex.functions.pushCollateral(s.usdc.address, [s.pa.address], [1]), w2)
+    assert s.bal(v1) == USDC
+
+
+def test_worker_grants_pair_each_worker_with_one_wallet(s):
+    ex, eve, bob = s.executor, s.eve.address, s.bob.address
+    # odd lists are refused (every worker needs its wallet)
+    assert_reverts(ex.functions.queueGrant(1, [eve]), s.admin.address, "pairs")
+    assert_reverts(ex.functions.grantId(1, [eve, eve, bob]), s.admin.address, "pairs")
+    # a wallet belongs to one worker: v1 (w1's) cannot be given to eve
+    s.tx(s.admin, ex.functions.queueGrant(1, [eve, s.v1.address]))
+    s.w3.provider.make_request("evm_increaseTime", [3601])
+    s.w3.provider.make_request("evm_mine", [])
+    assert_reverts(ex.functions.applyGrant(1, [eve, s.v1.address]), s.admin.address, "wallet taken")
+    # a new wallet for an existing worker is a grant like any other (delayed); the old wallet is released
+    rc = s.grant(ex, "worker", [(s.w1.address, bob)])
+    ev = ex.events.WorkerAdded().process_receipt(rc, errors=DISCARD)[0]["args"]
+    assert (ev["worker"], ev["wallet"]) == (s.w1.address, bob)
+    assert ex.functions.walletOf(s.w1.address).call() == bob and ex.functions.workerOf(s.v1.address).call() == ZERO
+    s.fund_proxy(s.alice, 2 * USDC)
+    s.tx(s.w1, ex.functions.pullCollateral(s.usdc.address, [s.pa.address], [USDC]))
+    assert (s.bal(bob), s.bal(s.v1.address)) == (USDC, 0)
+    # removal: the worker and its wallet lose their power at once
+    rc = s.tx(s.admin, ex.functions.removeWorkers([s.w1.address]))
+    ev = ex.events.WorkerRemoved().process_receipt(rc, errors=DISCARD)[0]["args"]
+    assert (ev["worker"], ev["wallet"]) == (s.w1.address, bob)
+    assert (ex.functions.walletOf(s.w1.address).call(), ex.functions.workerOf(bob).call()) == (ZERO, ZERO)
+    assert_reverts(ex.functions.pullCollateral(s.usdc.address, [s.pa.address], [1]), s.w1.address, "only worker")
+
+
 # ----------------------------------------------------------------- narrowing
 def test_worker_cannot_send_proxy_funds_to_arbitrary_address(s):
     s.fund_proxy(s.alice, 10 * USDC)
     s.split(s.mm, 5 * USDC)
     s.tx(s.mm, s.ctf.functions.safeTransferFrom(s.mm.address, s.pa.address, s.yes, 5 * USDC, b""))
-    ex, pa, w1 = s.executor, s.pa, s.w1.address
+    ex, pa, w1, v1 = s.executor, s.pa, s.w1.address, s.v1.address
     eve = s.eve.address
 
     def ex_call(data, target=None):
         return ex.functions.execute(pa.address, target or s.usdc.address, data)
 
-    # ERC-20 transfer: only to a worker or the proxy's owner
+    # ERC-20 transfer: only to a registered worker's trading wallet or the proxy's owner
     assert_reverts(ex_call(s.calldata(s.usdc, "transfer", eve, USDC)), w1, "recipient not allowed")
+    # w1's signer key is not a trading wallet (its wallet is v1): refused, even by w1 itself
+    assert_reverts(ex_call(s.calldata(s.usdc, "transfer", w1, USDC)), w1, "recipient not allowed")
     assert_reverts(ex_call(s.calldata(s.usdc, "transfer", s.bob.address, USDC)), w1, "recipient not allowed")  # another user
     assert_reverts(ex_call(s.calldata(s.usdc, "transfer", s.pb.address, USDC)), w1, "recipient not allowed")  # another proxy
-    s.tx(s.w1, ex_call(s.calldata(s.usdc, "transfer", s.w2.address, USDC)))  # any registered worker
+    s.tx(s.w1, ex_call(s.calldata(s.usdc, "transfer", s.w2.address, USDC)))  # any registered worker's wallet
+    s.tx(s.w1, ex_call(s.calldata(s.usdc, "transfer", v1, USDC)))  # its own wallet
     s.tx(s.w1, ex_call(s.calldata(s.usdc, "transfer", s.alice.address, USDC)))  # back to the owner
-    assert s.bal(s.w2.address) == USDC and s.bal(s.alice.address) == USDC
+    assert s.bal(s.w2.address) == USDC and s.bal(v1) == USDC and s.bal(s.alice.address) == USDC
+    assert s.bal(w1) == 0
     # dirty high bits in the address word are refused (a masking token would pay someone else)
-    dirty = bytearray(s.calldata(s.usdc, "transfer", w1, USDC))
+    dirty = bytearray(s.calldata(s.usdc, "transfer", v1, USDC))
     dirty[4] = 0x01
     assert_reverts(ex_call(bytes(dirty)), w1, "dirty address")
     # ERC-20 approve: no path at all any more (#15: unused, and an approval outlives the transaction),
@@ -269,20 +335,24 @@ def test_worker_cannot_send_proxy_funds_to_arbitrary_address(s):
     # ERC-1155: the proxy's own tokens, to a worker or the owner only
     ctf = s.ctf.address
     assert_reverts(ex_call(s.calldata(s.ctf, "safeTransferFrom", pa.address, eve, s.yes, 1, b""), ctf), w1, "recipient not allowed")
-    assert_reverts(ex_call(s.calldata(s.ctf, "safeTransferFrom", s.pb.address, w1, s.yes, 1, b""), ctf), w1, "proxy's own tokens")
-    s.tx(s.w1, ex_call(s.calldata(s.ctf, "safeTransferFrom", pa.address, w1, s.yes, 2, b""), ctf))
-    assert s.yes_bal(w1) == 2
+    assert_reverts(ex_call(s.calldata(s.ctf, "safeTransferFrom", pa.address, w1, s.yes, 1, b""), ctf), w1, "recipient not allowed")
+    assert_reverts(ex_call(s.calldata(s.ctf, "safeTransferFrom", s.pb.address, v1, s.yes, 1, b""), ctf), w1, "proxy's own tokens")
+    s.tx(s.w1, ex_call(s.calldata(s.ctf, "safeTransferFrom", pa.address, v1, s.yes, 2, b""), ctf))
+    assert s.yes_bal(v1) == 2 and s.yes_bal(w1) == 0
     for op, approved in ((eve, True), (s.ex.address, True), (eve, False)):
         assert_reverts(ex_call(s.calldata(s.ctf, "setApprovalForAll", op, approved), ctf), w1, "call not allowed")
     assert not s.ctf.functions.isApprovedForAll(pa.address, s.ex.address).call()
     # anything else: refused (transferFrom, batch transfer, unknown selectors, short data)
     assert_reverts(ex_call(s.calldata(s.usdc, "transferFrom", pa.address, eve, 1)), w1, "call not allowed")
-    assert_reverts(ex_call(s.calldata(s.ctf, "safeBatchTransferFrom", pa.address, w1, [s.yes], [1], b""), ctf), w1, "call not allowed")
+    assert_reverts(ex_call(s.calldata(s.ctf, "safeBatchTransferFrom", pa.address, v1, [s.yes], [1], b""), ctf), w1, "call not allowed")
     assert_reverts(ex_call(b"\xde\xad\xbe\xef"), w1, "call not allowed")
     assert_reverts(ex_call(b"\xa9\x05"), w1, "no selector")
-    assert_reverts(ex_call(s.calldata(s.usdc, "transfer", w1, 1) + b"\0" * 32), w1, "bad calldata")
+    assert_reverts(ex_call(s.calldata(s.usdc, "transfer", v1, 1) + b"\0" * 32), w1, "bad calldata")
+    # a removed worker's wallet stops being a recipient at once
+    s.tx(s.admin, ex.functions.removeWorkers([s.w2.address]))
+    assert_reverts(ex_call(s.calldata(s.usdc, "transfer", s.w2.address, 1)), w1, "recipient not allowed")
     # the Executed event names worker, proxy, target, selector
-    rc = s.tx(s.w1, ex_call(s.calldata(s.usdc, "transfer", w1, 1)))
+    rc = s.tx(s.w1, ex_call(s.calldata(s.usdc, "transfer", v1, 1)))
     ev = ex.events.Executed().process_receipt(rc, errors=DISCARD)[0]["args"]
     assert (ev["worker"], ev["proxy"], ev["target"], ev["selector"]) == (w1, pa.address, s.usdc.address, bytes.fromhex("a9059cbb"))
 
@@ -303,7 +373,7 @@ def test_target_allowlists_on_executor_and_factory(s):
     s.grant(s.factory, "target", [other.address])
     s.tx(s.admin, other.functions.mint(s.pa.address, 5))
     s.tx(s.w1, s.executor.functions.pullCollateral(other.address, [s.pa.address], [5]))
-    assert other.functions.balanceOf(w1).call() == 5
+    assert other.functions.balanceOf(s.v1.address).call() == 5 and other.functions.balanceOf(w1).call() == 0
     # removing it from the factory list stops it again
     s.tx(s.admin, s.factory.functions.setTargets([s.usdc.address], False))
     assert_reverts(s.executor.functions.pullCollateral(s.usdc.address, [s.pa.address], [1]), w1, "target not allowed")
@@ -324,7 +394,7 @@ def test_batches_accept_only_proxies_of_trusted_factories(s):
     assert_reverts(s.executor.functions.pushCollateral(s.usdc.address, [p2], [1]), w1, "untrusted factory")
     s.grant(s.executor, "factory", [f2.address])
     s.tx(s.w1, s.executor.functions.pullCollateral(s.usdc.address, [p2, s.pa.address], [USDC, USDC]))
-    assert s.bal(w1) == 2 * USDC
+    assert s.bal(s.v1.address) == 2 * USDC
     # untrusting the original factory cuts its proxies off
     s.tx(s.admin, s.executor.functions.setFactories([s.factory.address], False))
     assert_reverts(s.executor.functions.pullCollateral(s.usdc.address, [s.pa.address], [1]), w1, "untrusted factory")
@@ -338,7 +408,7 @@ def test_set_executor_rebinds_every_proxy(s):
     new = s.at("Executor", C.deploy(s.w3, s.admin, "Executor", 3600)[0])
     s.tx(s.admin, new.functions.setFactories([s.factory.address], True))  # the new Executor's setup phase
     s.tx(s.admin, new.functions.setTargets([s.usdc.address, s.ctf.address], True))
-    s.tx(s.admin, new.functions.addWorkers([s.w2.address]))
+    s.tx(s.admin, new.functions.addWorkers([s.w2.address, s.w2.address]))
     rc = s.grant(s.factory, "executor", [new.address])  # queued, delay passed, applied
     ev = s.factory.events.ExecutorChanged().process_receipt(rc, errors=DISCARD)[0]["args"]
     assert (ev["previousExecutor"], ev["newExecutor"]) == (s.executor.address, new.address)
@@ -427,7 +497,7 @@ def make_order(w3, exchange, key, token_id, side, maker_amount, taker_amount):
 def test_round_trip_pull_buy_push_then_sell_back(s):
     from py_clob_client_v2.order_utils.abi.abis import exchange_v2_abi
 
-    w3, ex, w1 = s.w3, s.executor, s.w1
+    w3, ex, w1, v1 = s.w3, s.executor, s.w1, s.v1  # worker w1 signs the Executor calls, its wallet v1 trades
     s.fund_proxy(s.alice, 20 * USDC)
     s.fund_proxy(s.bob, 10 * USDC)
     s.split(s.mm, 100 * USDC)  # market maker holds YES+NO
@@ -435,15 +505,15 @@ def test_round_trip_pull_buy_push_then_sell_back(s):
     s.tx(s.mm, s.ctf.functions.setApprovalForAll(s.ex.address, True))
     s.tx(s.mm, s.usdc.functions.approve(s.ex.address, MAX))
 
-    # 1. pull the followers' stakes into the worker (alice 6, bob 3)
+    # 1. pull the followers' stakes into the worker's trading wallet (alice 6, bob 3)
     s.tx(w1, ex.functions.pullCollateral(s.usdc.address, [s.pa.address, s.pb.address], [6 * USDC, 3 * USDC]))
-    assert s.bal(w1.address) == 9 * USDC
+    assert s.bal(v1.address) == 9 * USDC and s.bal(w1.address) == 0
 
     # 2. worker BUYs 15 YES @ 0.60 (9 USDC) against the market maker's SELL 50 @ 0.60
-    taker, taker_hash = make_order(w3, s.ex.address, w1.key.hex(), s.yes, 0, 9 * USDC, 15 * USDC)
+    taker, taker_hash = make_order(w3, s.ex.address, v1.key.hex(), s.yes, 0, 9 * USDC, 15 * USDC)
     maker, maker_hash = make_order(w3, s.ex.address, s.mm.key.hex(), s.yes, 1, 50 * USDC, 30 * USDC)
     rc = s.tx(s.admin, s.ex.functions.matchOrders(s.cid, taker, [maker], 9 * USDC, [15 * USDC], 0, [0]))
-    assert s.yes_bal(w1.address) == 15 * USDC and s.bal(w1.address) == 0
+    assert s.yes_bal(v1.address) == 15 * USDC and s.bal(v1.address) == 0
     pkg = w3.eth.contract(address=s.ex.address, abi=exchange_v2_abi)
     fills = pkg.events.OrderFilled().process_receipt(rc, errors=DISCARD)
     topic = event_abi_to_log_topic(next(e for e in exchange_v2_abi if e.get("name") == "OrderFilled"))
@@ -451,22 +521,22 @@ def test_round_trip_pull_buy_push_then_sell_back(s):
     m, t = fills[0]["args"], fills[1]["args"]
     assert ("0x" + m["orderHash"].hex(), m["maker"], m["taker"], m["side"], m["tokenId"],
             m["makerAmountFilled"], m["takerAmountFilled"], m["fee"]) == (
-        maker_hash, s.mm.address, w1.address, 1, s.yes, 15 * USDC, 9 * USDC, 0)
+        maker_hash, s.mm.address, v1.address, 1, s.yes, 15 * USDC, 9 * USDC, 0)
     assert ("0x" + t["orderHash"].hex(), t["maker"], t["taker"], t["side"], t["makerAmountFilled"],
-            t["takerAmountFilled"]) == (taker_hash, w1.address, s.ex.address, 0, 9 * USDC, 15 * USDC)
+            t["takerAmountFilled"]) == (taker_hash, v1.address, s.ex.address, 0, 9 * USDC, 15 * USDC)
 
-    # 3. push the shares to the proxies pro rata (alice 10, bob 5)
+    # 3. push the shares from the wallet to the proxies pro rata (alice 10, bob 5)
     s.tx(w1, ex.functions.pushOutcome(s.ctf.address, s.yes, [s.pa.address, s.pb.address], [10 * USDC, 5 * USDC]))
-    assert (s.yes_bal(s.pa.address), s.yes_bal(s.pb.address), s.yes_bal(w1.address)) == (10 * USDC, 5 * USDC, 0)
+    assert (s.yes_bal(s.pa.address), s.yes_bal(s.pb.address), s.yes_bal(v1.address)) == (10 * USDC, 5 * USDC, 0)
     assert (s.bal(s.pa.address), s.bal(s.pb.address)) == (14 * USDC, 7 * USDC)
 
     # 4. the leader sells: pull the shares back, SELL to the market maker's BUY @ 0.70, push proceeds
     s.tx(w1, ex.functions.pullOutcome(s.ctf.address, s.yes, [s.pa.address, s.pb.address], [10 * USDC, 5 * USDC]))
-    assert s.yes_bal(w1.address) == 15 * USDC
-    sell, _ = make_order(w3, s.ex.address, w1.key.hex(), s.yes, 1, 15 * USDC, 21 * USDC // 2)
+    assert s.yes_bal(v1.address) == 15 * USDC and s.yes_bal(w1.address) == 0
+    sell, _ = make_order(w3, s.ex.address, v1.key.hex(), s.yes, 1, 15 * USDC, 21 * USDC // 2)
     bid, _ = make_order(w3, s.ex.address, s.mm.key.hex(), s.yes, 0, 14 * USDC, 20 * USDC)
     s.tx(s.admin, s.ex.functions.matchOrders(s.cid, sell, [bid], 15 * USDC, [21 * USDC // 2], 0, [0]))
-    assert s.bal(w1.address) == 21 * USDC // 2
+    assert s.bal(v1.address) == 21 * USDC // 2
     s.tx(w1, ex.functions.pushCollateral(s.usdc.address, [s.pa.address, s.pb.address], [7 * USDC, 7 * USDC // 2]))
     assert (s.bal(s.pa.address), s.bal(s.pb.address)) == (21 * USDC, 21 * USDC // 2)
     # 5. followers withdraw everything

@@ -87,21 +87,22 @@ def test_worker_target_and_factory_grants_wait_the_delay(s):
     ex, eve = s.executor, s.eve.address
     assert ex.functions.sealed().call()
     # the setup-phase paths are closed once sealed (removals stay immediate)
-    assert_reverts(ex.functions.addWorkers([eve]), s.admin.address, "sealed")
+    assert_reverts(ex.functions.addWorkers([eve, eve]), s.admin.address, "sealed")
     assert_reverts(ex.functions.setTargets([eve], True), s.admin.address, "sealed")
     assert_reverts(ex.functions.setFactories([eve], True), s.admin.address, "sealed")
     assert_reverts(s.factory.functions.setTargets([eve], True), s.admin.address, "queueGrant")
+    accounts = {GRANT_WORKER: [eve, eve], GRANT_TARGET: [eve], GRANT_FACTORY: [eve]}  # a worker comes with its wallet
     for kind in (GRANT_WORKER, GRANT_TARGET, GRANT_FACTORY):
-        s.tx(s.admin, ex.functions.queueGrant(kind, [eve]))
-        assert_reverts(ex.functions.queueGrant(kind, [eve]), s.admin.address, "already queued")
-        assert_reverts(ex.functions.applyGrant(kind, [eve]), eve, "delay not over")
+        s.tx(s.admin, ex.functions.queueGrant(kind, accounts[kind]))
+        assert_reverts(ex.functions.queueGrant(kind, accounts[kind]), s.admin.address, "already queued")
+        assert_reverts(ex.functions.applyGrant(kind, accounts[kind]), eve, "delay not over")
     assert not (ex.functions.isWorker(eve).call() or ex.functions.isTarget(eve).call()
                 or ex.functions.isFactory(eve).call())
     advance_time(s.w3, delay(s))
     for kind in (GRANT_WORKER, GRANT_TARGET, GRANT_FACTORY):
-        rc = s.tx(s.bob, ex.functions.applyGrant(kind, [eve]))  # anyone may apply an announced grant
+        rc = s.tx(s.bob, ex.functions.applyGrant(kind, accounts[kind]))  # anyone may apply an announced grant
         assert ex.events.GrantApplied().process_receipt(rc, errors=DISCARD)[0]["args"]["kind"] == kind
-        assert_reverts(ex.functions.applyGrant(kind, [eve]), eve, "not queued")  # once
+        assert_reverts(ex.functions.applyGrant(kind, accounts[kind]), eve, "not queued")  # once
     assert ex.functions.isWorker(eve).call() and ex.functions.isTarget(eve).call() and ex.functions.isFactory(eve).call()
     # revocations are immediate
     s.tx(s.admin, ex.functions.removeWorkers([eve]))
@@ -137,19 +138,19 @@ def test_two_step_ownership_proposed_owner_has_no_power_until_accept(s):
         assert_reverts(power(c), admin, refusal)  # the old owner lost it
         assert revert_reason(power(c), bob) is None
     # the new Executor owner can queue grants, the old one cannot
-    assert_reverts(ex.functions.queueGrant(GRANT_WORKER, [eve]), admin, "only owner")
-    s.tx(s.bob, ex.functions.queueGrant(GRANT_WORKER, [eve]))
+    assert_reverts(ex.functions.queueGrant(GRANT_WORKER, [eve, eve]), admin, "only owner")
+    s.tx(s.bob, ex.functions.queueGrant(GRANT_WORKER, [eve, eve]))
 
 
 def test_proposing_an_owner_ends_the_setup_phase(s):
     new = s.at("Executor", C.deploy(s.w3, s.admin, "Executor", 3600)[0])
-    s.tx(s.admin, new.functions.addWorkers([s.w1.address]))  # setup: immediate
+    s.tx(s.admin, new.functions.addWorkers([s.w1.address, s.v1.address]))  # setup: immediate
     assert not new.functions.sealed().call()
     s.tx(s.admin, new.functions.transferOwnership(s.bob.address))
     assert new.functions.sealed().call()
-    assert_reverts(new.functions.addWorkers([s.eve.address]), s.admin.address, "sealed")
+    assert_reverts(new.functions.addWorkers([s.eve.address, s.eve.address]), s.admin.address, "sealed")
     s.tx(s.bob, new.functions.acceptOwnership())
-    assert_reverts(new.functions.addWorkers([s.eve.address]), s.bob.address, "sealed")  # never for the new owner
+    assert_reverts(new.functions.addWorkers([s.eve.address, s.eve.address]), s.bob.address, "sealed")  # never for the new owner
 
 
 # ----------------------------------------------------------------- calldata
@@ -157,7 +158,7 @@ def test_dirty_address_bits_and_non_bools_in_raw_calldata_are_refused(s):
     s.fund_proxy(s.alice, 10 * USDC)
     s.split(s.mm, 5 * USDC)
     s.tx(s.mm, s.ctf.functions.safeTransferFrom(s.mm.address, s.pa.address, s.yes, 5 * USDC, b""))
-    ex, pa, w1 = s.executor, s.pa, s.w1.address
+    ex, pa, w1, v1 = s.executor, s.pa, s.w1.address, s.v1.address
 
     def dirty(data: bytes, word: int) -> bytes:
         b = bytearray(data)
@@ -172,7 +173,7 @@ def test_dirty_address_bits_and_non_bools_in_raw_calldata_are_refused(s):
     for data in (approve, dirty(approve, 0)):
         assert_reverts(via(s.usdc.address, data), w1, "call not allowed")
     # ERC-1155 safeTransferFrom: dirty `from` or `to`
-    stf = s.calldata(s.ctf, "safeTransferFrom", pa.address, w1, s.yes, 1, b"")
+    stf = s.calldata(s.ctf, "safeTransferFrom", pa.address, v1, s.yes, 1, b"")  # to w1's trading wallet
     assert revert_reason(via(s.ctf.address, stf), w1) is None  # the clean one passes
     for word in (0, 1):
         assert_reverts(via(s.ctf.address, dirty(stf, word)), w1, "dirty address")
@@ -187,14 +188,14 @@ def test_dirty_address_bits_and_non_bools_in_raw_calldata_are_refused(s):
         data = bytes.fromhex(fn._encode_transaction_data()[2:])
         assert not raw_call_reverts(s, ex.address, data, w1)
         assert raw_call_reverts(s, ex.address, dirty(data, word), w1)
-    assert s.yes_bal(w1) == 0 and s.bal(w1) == 0  # nothing moved (eth_call only)
+    assert s.yes_bal(v1) == 0 and s.bal(v1) == 0  # nothing moved (eth_call only)
 
 
 def test_malformed_bytes_offsets_are_refused(s):
     s.split(s.mm, 5 * USDC)
     s.tx(s.mm, s.ctf.functions.safeTransferFrom(s.mm.address, s.pa.address, s.yes, 5 * USDC, b""))
     ex, pa, w1 = s.executor, s.pa, s.w1.address
-    stf = bytearray(s.calldata(s.ctf, "safeTransferFrom", pa.address, w1, s.yes, 1, b"\x01\x02"))
+    stf = bytearray(s.calldata(s.ctf, "safeTransferFrom", pa.address, s.v1.address, s.yes, 1, b"\x01\x02"))
     assert revert_reason(ex.functions.execute(pa.address, s.ctf.address, bytes(stf)), w1) is None
     # inner (the ERC-1155 call's bytes argument): offset not 0xa0, length beyond the data, trailing junk
     bad_offset = bytearray(stf)
@@ -316,4 +317,4 @@ def test_pausing_one_proxy_inside_an_aggregated_batch_the_others_still_copy(s):
     kept = [p for p, st in zip(legs, status) if st == LEG_OK]
     s.tx(s.w1, ex.functions.pullCollateral(s.usdc.address, kept, [USDC] * len(kept)))
     assert (s.bal(s.pa.address), s.bal(s.pb.address), s.bal(pc.address)) == (9 * USDC, 10 * USDC, 9 * USDC)
-    assert s.bal(w1) == 2 * USDC
+    assert s.bal(s.v1.address) == 2 * USDC  # into w1's trading wallet

@@ -1,5 +1,6 @@
-"""The fork's mocks, planted at Polymarket's real addresses on a real anvil: ABI/topic parity with the
-installed py_clob_client_v2 V2 exchange ABI, order-hash parity, and a settled BUY-vs-SELL match."""
+"""The fork's contracts, planted at Polymarket's real addresses on a real anvil (pUSD, the real ConditionalTokens,
+the V2 exchange mock): ABI/topic parity with the installed py_clob_client_v2 V2 exchange ABI, order-hash parity,
+and a settled BUY-vs-SELL match. The strict rules (signatures, pause, fees, tip floor) are test_strict_world.py."""
 from __future__ import annotations
 
 import pytest
@@ -65,7 +66,7 @@ def test_match_orders_selector_and_events_match_package_abi():
 def test_artifact_cache_is_fast(tmp_path):
     import time
 
-    names = ["MockCollateral", "MockConditionalTokens", "MockExchangeV2"]
+    names = ["MockCollateral", "MockCollateralToken", "MockCollateralRamp", "MockExchangeV2"]
     for n in names:
         C.compile_contract(n, build_dir=tmp_path)
     C._memo.clear()  # force the on-disk path, not the in-process memo
@@ -87,13 +88,16 @@ class PlantedWorld:
         self.oracle = Account.from_key(DEV_KEYS[3])
         a = real_addresses()
         self.addr = a
-        C.plant(w3, self.admin, "MockCollateral", a["pusd"], "Polymarket USD", "pUSD")
+        from copytrade_cli.chain.cheats import Cheats
+        from copytrade_cli.localworld.real_ctf import ctf_abi, plant_real_ctf
+
+        C.plant(w3, self.admin, "MockCollateralToken", a["pusd"], a["usdce"])
         C.plant(w3, self.admin, "MockCollateral", a["usdce"], "USD Coin (PoS)", "USDC.e")
-        C.plant(w3, self.admin, "MockConditionalTokens", a["ctf"])
+        plant_real_ctf(w3, Cheats(w3), a["ctf"])
         C.plant(w3, self.admin, "MockExchangeV2", a["exchange"], a["pusd"], a["ctf"])
-        self.pusd = C.contract(w3, "MockCollateral", a["pusd"])
+        self.pusd = C.contract(w3, "MockCollateralToken", a["pusd"])
         self.usdce = C.contract(w3, "MockCollateral", a["usdce"])
-        self.ctf = C.contract(w3, "MockConditionalTokens", a["ctf"])
+        self.ctf = w3.eth.contract(address=a["ctf"], abi=ctf_abi())
         self.ex = C.contract(w3, "MockExchangeV2", a["exchange"])
         self.tx(self.admin, self.pusd.functions.initialize(self.admin.address))
         self.tx(self.admin, self.usdce.functions.initialize(self.admin.address))
@@ -254,11 +258,13 @@ def test_match_orders_sell_taker_with_fees(world):
     fee_rx = w3.to_checksum_address("0x000000000000000000000000000000000000fee0")  # an EOA: fees go where the admin says
     w.tx(w.admin, w.ex.functions.setFeeReceiver(fee_rx))
     rc = w.tx(w.admin, w.ex.functions.matchOrders(cid, taker, [maker], 10 * USDC, [9 * USDC // 2], 100_000, [1_000]))
-    # alice: 10 YES out, 4.5 USDC in minus 0.1 fee; mm: 4.5 USDC out, 10 YES in minus 0.001 YES fee
+    # V2: every fee is collateral. alice (SELL taker): 10 YES out, 4.5 pUSD in minus its 0.1 fee;
+    # mm (BUY maker): 4.5 pUSD out plus its 0.001 fee on top, 10 YES in (untouched)
     assert w.pusd.functions.balanceOf(w.alice.address).call() == 90 * USDC + 4_400_000
     assert w.ctf.functions.balanceOf(w.alice.address, yes).call() == 0
-    assert w.ctf.functions.balanceOf(w.mm.address, yes).call() == 10 * USDC - 1_000
-    assert w.ctf.functions.balanceOf(fee_rx, yes).call() == 1_000
-    assert w.pusd.functions.balanceOf(fee_rx).call() == 100_000
+    assert w.ctf.functions.balanceOf(w.mm.address, yes).call() == 10 * USDC
+    assert w.pusd.functions.balanceOf(w.mm.address).call() == 100 * USDC - 4_500_000 - 1_000
+    assert w.ctf.functions.balanceOf(fee_rx, yes).call() == 0
+    assert w.pusd.functions.balanceOf(fee_rx).call() == 101_000
     pkg = w3.eth.contract(address=w.ex.address, abi=v2_abi())
     assert [e["args"]["amount"] for e in pkg.events.FeeCharged().process_receipt(rc, errors=DISCARD)] == [1_000, 100_000]

@@ -1,5 +1,5 @@
 """Property: whatever admins, workers, an attacker and users do, a proxy's funds (collateral and outcome
-tokens) only ever leave it to its owner or to a worker registered at that moment.
+tokens) only ever leave it to its owner or to the trading wallet of a worker registered at that moment.
 
 Random action sequences run against the real anvil; every example starts from the same snapshot and is
 rolled back afterwards. Every token movement out of a proxy is read from the receipts' logs
@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from copytrade_cli.chain.lanes import floor_fees
 from copytrade_cli.chain.roles import advance_time
 from tests.integration.test_contracts import MAX, USDC, revert_to, snapshot, system_base  # noqa: F401
 
@@ -43,7 +44,7 @@ class Checker:
 
     def send(self, acct, fn):
         s = self.s
-        tx = fn.build_transaction({"from": acct.address, "gas": GAS, "gasPrice": s.w3.eth.gas_price,
+        tx = fn.build_transaction({"from": acct.address, "gas": GAS, **floor_fees(s.w3),
                                    "nonce": s.w3.eth.get_transaction_count(acct.address, "pending"),
                                    "chainId": s.w3.eth.chain_id})
         h = s.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
@@ -68,14 +69,20 @@ class Checker:
             if frm in self.proxies:
                 self.moves += 1
                 owner = self.proxies[frm]
-                assert to == owner or s.executor.functions.isWorker(to).call(block_identifier=rc["blockNumber"]), (
-                    f"proxy {frm} paid {to}: neither its owner {owner} nor a registered worker")
+                assert to == owner or self.registered_wallet(to, rc["blockNumber"]), (
+                    f"proxy {frm} paid {to}: neither its owner {owner} nor a registered worker's trading wallet")
+
+    def registered_wallet(self, to, block):
+        ex = self.s.executor
+        worker = ex.functions.workerOf(to).call(block_identifier=block)
+        return (int(worker, 16) != 0 and ex.functions.isWorker(worker).call(block_identifier=block)
+                and ex.functions.walletOf(worker).call(block_identifier=block) == to)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(actions=ACTIONS)
-def test_proxy_funds_only_leave_to_owner_or_registered_worker(system_base, actions):  # noqa: F811
+def test_proxy_funds_only_leave_to_owner_or_registered_workers_wallet(system_base, actions):  # noqa: F811
     s = system_base
     snap = snapshot(s.w3)
     try:
@@ -92,11 +99,11 @@ def run_actions(s, actions):
     s.split(s.mm, 40 * USDC)
     for p in (s.pa, s.pb):
         s.tx(s.mm, s.ctf.functions.safeTransferFrom(s.mm.address, p.address, s.yes, 10 * USDC, b""))
-    for wk in (s.w1, s.w2):
+    for wk in (s.v1, s.w2):  # the workers' trading wallets (w2 is its own)
         s.mint(wk.address, 10 * USDC)
         s.tx(s.mm, s.ctf.functions.safeTransferFrom(s.mm.address, wk.address, s.yes, 5 * USDC, b""))
 
-    people = [s.w1, s.w2, s.eve, s.alice, s.bob, s.mm, s.admin, s.oracle]
+    people = [s.w1, s.v1, s.w2, s.eve, s.alice, s.bob, s.mm, s.admin]
     proxies = [s.pa, s.pb]
     ex = s.executor
     for kind, i, j, k, amount in actions:
@@ -145,10 +152,11 @@ def run_actions(s, actions):
         elif kind == "admin_add_eve":
             # a sealed Executor's grants wait its delay: queue, let it pass, apply (the delay itself is
             # attacked in test_contracts_attacks.py)
-            if ex.functions.grantEta(ex.functions.grantId(1, [s.eve.address]).call()).call() == 0:
-                c.send(s.admin, ex.functions.queueGrant(1, [s.eve.address]))
+            pair = [s.eve.address, s.eve.address]  # eve as a worker trading from her own address
+            if ex.functions.grantEta(ex.functions.grantId(1, pair).call()).call() == 0:
+                c.send(s.admin, ex.functions.queueGrant(1, pair))
             advance_time(s.w3, ex.functions.ADMIN_DELAY().call())
-            c.send(s.admin, ex.functions.applyGrant(1, [s.eve.address]))
+            c.send(s.admin, ex.functions.applyGrant(1, pair))
         elif kind == "admin_remove_worker":
             c.send(s.admin, ex.functions.removeWorkers([[s.w1, s.w2, s.eve][k % 3].address]))
         elif kind == "admin_pause":

@@ -50,8 +50,10 @@ def test_handover_to_a_separate_admin_then_grants_wait_and_status(w3):
         roles.grant(w3, lane, "Executor", st.executor, "worker", [Account.create().address], on_fork=False)
     # on the fork the admin's queue is sent by impersonation, the clock advanced, the grant applied
     new_worker = Account.create().address
-    res = roles.grant(w3, lane, "Executor", st.executor, "worker", [new_worker], on_fork=True)
+    new_wallet = Account.create().address
+    res = roles.grant(w3, lane, "Executor", st.executor, "worker", [(new_worker, new_wallet)], on_fork=True)
     assert res.status == "applied" and ex.functions.isWorker(new_worker).call()
+    assert ex.functions.walletOf(new_worker).call() == new_wallet and ex.functions.workerOf(new_wallet).call() == new_worker
     later = Account.create().address
     res = roles.grant(w3, lane, "ProxyFactory", st.factory, "target", [later], on_fork=True)
     assert res.status == "applied"

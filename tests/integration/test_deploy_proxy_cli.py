@@ -73,14 +73,14 @@ def test_proxy_create_fund_list_withdraw(fork, cli):
     assert listed[first["proxy"]]["collateral_micro"] == 12_500_000
     # the operator owns the operator proxy: withdraw 1 USDC from it
     op_proxy = fork.report.addresses["Operator proxy"]
-    bal = erc20(fork.w3, fork.world.collateral).functions.balanceOf(op_proxy).call()
+    bal = erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(op_proxy).call()
     res = cli("--json", "proxy", "withdraw", "--amount", "1")
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["balance_micro"] == bal - 1_000_000
     # someone else's proxy: refused, nothing moves
     res = cli("proxy", "withdraw", "--amount", "1", "--proxy", first["proxy"])
     assert res.exit_code == 2 and "is not the owner of proxy" in res.output
-    assert erc20(fork.w3, fork.world.collateral).functions.balanceOf(first["proxy"]).call() == 12_500_000
+    assert erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(first["proxy"]).call() == 12_500_000
 
 
 @pytest.mark.parametrize("args,code,needle", [

@@ -11,7 +11,7 @@ from web3 import Web3
 
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.localworld.exchange import ExchangeClient, SettlementError
-from copytrade_cli.localworld.plant import plant_polymarket
+from copytrade_cli.localworld.plant import MARKET_SPECS, plant_polymarket
 from copytrade_cli.localworld.trades import leader_batch, leader_trade
 from copytrade_cli.localworld.world import (
     DEV_ADDRESSES, DEV_KEYS, EXCHANGE_OPERATOR, MARKET_MAKER, SEED_LEADER, World,
@@ -80,15 +80,24 @@ def test_plant_code_at_mainnet_addresses_and_balances(chain, world):
     assert usdc.functions.balanceOf(world.market_maker).call() == 1_000_000 * USDC
     assert usdc.functions.balanceOf(SEED_LEADER).call() == 100_000 * USDC
     assert chain.eth.get_balance(world.whale) > 0
-    assert len(world.markets) == 3 and len({m.condition_id for m in world.markets}) == 3
-    for m in world.markets:
+    assert len(world.markets) == len(MARKET_SPECS) == 7 and len({m.condition_id for m in world.markets}) == 7
+    for m in world.markets[:3]:  # the long-standing ones the suites trade
         assert m.outcomes == ["Yes", "No"] and m.tick_size == "0.01" and m.min_order_size == 5 and not m.neg_risk
+        assert m.fee_rate == 0
+    kinds = [(m.tick_size, m.category, m.fee_rate, m.neg_risk, bool(m.tick_changes)) for m in world.markets[3:]]
+    assert kinds == [("0.1", "politics", 0.04, False, False), ("0.001", "crypto", 0.07, False, False),
+                     ("0.01", "geopolitics", 0.0, False, True), ("0.01", "politics", 0.04, True, False)]
+    assert world.neg_risk_exchange == "0xe2222d279d744050d28e00520010520000310F59"
+    assert (world.onramp, world.offramp) == ("0x93070a847efEf7F70739046A929D47a521F5B8ee",
+                                             "0x2957922Eb93258b93368531d39fAcCA3B4dC5854")
+    for m in world.markets:
         for tid in m.token_ids:
             assert positions(chain, world, world.market_maker, tid) == 100_000 * USDC
             assert positions(chain, world, SEED_LEADER, tid) == 1_000 * USDC
     for who in (world.market_maker, *world.leaders):
-        assert usdc.functions.allowance(who, world.exchange).call() == 2**256 - 1
-        assert ctf(chain, world).functions.isApprovedForAll(who, world.exchange).call()
+        for ex in (world.exchange, world.neg_risk_exchange):
+            assert usdc.functions.allowance(who, ex).call() == 2**256 - 1
+            assert ctf(chain, world).functions.isApprovedForAll(who, ex).call()
     assert World.from_json(world.to_json()) == world
     assert "0x59c6995e" not in world.to_json()  # addresses only, never keys
 

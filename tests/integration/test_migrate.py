@@ -15,7 +15,7 @@ from copytrade_cli.chain.accounts import derive_keys, operator_account, worker_a
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, contract
 from copytrade_cli.runbook.fork import LOCAL_NETWORK
-from copytrade_cli.chain.proxies import create_proxy, erc20, erc1155, fund_from_whale, withdraw
+from copytrade_cli.chain.proxies import create_proxy, erc20, erc1155, fund_pusd_from_whale, withdraw
 from copytrade_cli.chain.lanes import TxLane
 from copytrade_cli.cli.main import app
 from copytrade_cli.localworld.trades import leader_trade
@@ -49,18 +49,18 @@ def _user(fork, index: int, usdc: int) -> User:
     factory = addresses(fork.state, LOCAL_NETWORK)["ProxyFactory"]
     proxy, _ = create_proxy(fork.w3, fork.state, LOCAL_NETWORK, TxLane(fork.w3, operator_account(fork.settings)),
                             factory, owner.address)
-    fund_from_whale(fork.w3, fork.world.collateral, fork.world.whale, proxy, usdc * USDC)
+    fund_pusd_from_whale(fork.w3, fork.world, proxy, usdc * USDC)
     add_follow(fork.state, follower=proxy, owner=owner.address, leader=SEED_LEADER, amount="5")
     return User(owner, proxy)
 
 
 def _usdc(fork, who: str) -> int:
-    return erc20(fork.w3, fork.world.collateral).functions.balanceOf(who).call()
+    return erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(who).call()
 
 
 def _deposit(fork, user: User, proxy: str, amount: int) -> None:
-    token = erc20(fork.w3, fork.world.collateral)
-    TxLane(fork.w3, user.owner).transact({"to": fork.world.collateral,
+    token = erc20(fork.w3, fork.world.exchange_collateral)
+    TxLane(fork.w3, user.owner).transact({"to": fork.world.exchange_collateral,
                                           "data": token.encode_abi("transfer", args=[proxy, amount])})
 
 
@@ -165,11 +165,11 @@ def test_full_migration_interrupted_and_resumed(fork):
     assert _usdc(fork, op_new) == 1000 * USDC and _usdc(fork, op_old) == 0
 
     # --- the users act for themselves: A withdraws and re-deposits, B withdraws, C waits ----------------
-    withdraw(w3, TxLane(w3, a.owner), a.old, fork.world.collateral, None)
+    withdraw(w3, TxLane(w3, a.owner), a.old, fork.world.exchange_collateral, None)
     a.new, _ = create_proxy(w3, state, LOCAL_NETWORK, TxLane(w3, operator_account(s)), new["ProxyFactory"],
                             a.owner.address)
     _deposit(fork, a, a.new, 100 * USDC)
-    withdraw(w3, TxLane(w3, b.owner), b.old, fork.world.collateral, None)
+    withdraw(w3, TxLane(w3, b.owner), b.old, fork.world.exchange_collateral, None)
 
     # --- users --------------------------------------------------------------------------------------
     dry = _dry_run_changes_nothing(fork, lambda: migrate_users(s, state, dry_run=True))
@@ -196,7 +196,7 @@ def test_full_migration_interrupted_and_resumed(fork):
     assert migration_status(s, state).data["complete"] is True
 
     # owners can still withdraw from a paused (deprecated) proxy
-    withdraw(w3, TxLane(w3, c.owner), c.old, fork.world.collateral, 10 * USDC)
+    withdraw(w3, TxLane(w3, c.owner), c.old, fork.world.exchange_collateral, 10 * USDC)
     assert _usdc(fork, c.old) == 90 * USDC and _usdc(fork, c.owner.address) == 10 * USDC
     final = {u["owner"]: u["status"] for u in migrate_users(s, state).data["users"]}
     assert final[c.owner.address] == "not started" and final[a.owner.address] == "re-deposited"

@@ -7,6 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from copytrade_cli.chain.lanes import floor_fees
 from copytrade_cli.chain.accounts import operator_account, worker_accounts
 from copytrade_cli.chain.cheats import Cheats
 from copytrade_cli.chain.deploy import addresses, call_tx, contract
@@ -26,8 +27,9 @@ from .conftest import clear_follows, make_settings, new_follower
 pytestmark = pytest.mark.timeout(240)
 
 ROWS = ["config", "rpc #1", "operator key", "worker keys", "executor", "executor allowlist", "factory",
-        "factory allowlist", "admin", "workers registered", "workers gas", "worker approvals", "follower proxies",
-        "follower funding", "clob", "real trading", "redis", "supervisor health"]
+        "factory allowlist", "admin", "workers registered", "workers gas", "worker wallets", "worker approvals",
+        "worker float", "tip floor", "follower proxies", "follower funding", "clob", "relayer", "real trading", "redis",
+        "supervisor health"]
 
 
 def _failing(report) -> set[str]:
@@ -46,8 +48,9 @@ def test_fresh_fork_fails_before_deployment_and_passes_after(tmp_path):
         before = run_checks(settings, state, LOCAL_NETWORK)
         assert not before.ready
         assert _failing(before) == {"executor", "executor allowlist", "factory", "factory allowlist",
-                                    "workers registered", "workers gas", "worker approvals", "follower proxies"}
-        assert {c.name for c in before.failing("required")} == _failing(before) - {"follower proxies"}
+                                    "workers registered", "workers gas", "worker wallets", "worker approvals",
+                                    "worker float", "follower proxies"}
+        assert {c.name for c in before.failing("required")} == _failing(before) - {"follower proxies", "worker float"}
         assert all(c.fix for c in before.failing()), "every failing row says how to fix it"
         assert "copytrade deploy executor" in next(c.fix for c in before.checks if c.name == "executor")
 
@@ -127,21 +130,69 @@ def test_empty_proxy_flips_only_its_row(fork, baseline):
     cheats.set_balance(owner, 10**18)
     cheats.impersonate(owner)
     try:
-        bal = erc20(fork.w3, fork.world.collateral).functions.balanceOf(baseline).call()
-        data = contract(fork.w3, "Proxy", baseline).encode_abi("withdraw", args=[fork.world.collateral, bal])
+        bal = erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(baseline).call()
+        data = contract(fork.w3, "Proxy", baseline).encode_abi("withdraw", args=[fork.world.exchange_collateral, bal])
         fork.w3.eth.wait_for_transaction_receipt(fork.w3.eth.send_transaction({"from": owner, "to": baseline,
-                                                                               "data": data, "gas": 200_000}))
+                                                                               "data": data, "gas": 200_000,
+                                                                               **floor_fees(fork.w3)}))
     finally:
         cheats.stop_impersonating(owner)
     assert _flipped(fork) == {"follower funding"}
 
 
+def _as_wallet(fork, worker_index: int, to: str, data: str) -> str:
+    """Send `data` to `to` from worker `worker_index`'s deposit wallet (anvil impersonates the contract)."""
+    wallet = contract(fork.w3, "Executor", _executor(fork)).functions.walletOf(
+        worker_accounts(fork.settings)[worker_index].address).call()
+    cheats = Cheats(fork.w3)
+    cheats.set_balance(wallet, 10**18)
+    cheats.impersonate(wallet)
+    try:
+        fork.w3.eth.wait_for_transaction_receipt(fork.w3.eth.send_transaction(
+            {"from": wallet, "to": to, "data": data, "gas": 200_000, **floor_fees(fork.w3)}))
+    finally:
+        cheats.stop_impersonating(wallet)
+    return wallet
+
+
 def test_missing_worker_approval_flips_only_its_row(fork, baseline):
-    worker = worker_accounts(fork.settings)[0]
-    token = erc20(fork.w3, fork.world.collateral)
-    TxLane(fork.w3, worker).transact({"to": fork.world.collateral,
-                                      "data": token.encode_abi("approve", args=[fork.world.exchange, 0])})
+    token = erc20(fork.w3, fork.world.exchange_collateral)
+    wallet = _as_wallet(fork, 0, fork.world.exchange_collateral, token.encode_abi("approve", args=[fork.world.exchange, 0]))
     assert _flipped(fork) == {"worker approvals"}
+    row = next(c for c in run_checks(fork.settings, fork.state, LOCAL_NETWORK).checks if c.name == "worker approvals")
+    assert "1/20 wallets lack approvals" in row.detail and "pUSD to Exchange" in row.detail, row.detail
+    assert wallet[:6] in row.detail and wallet[-4:] in row.detail  # the wallet is named, not the signer
+    assert wallet != worker_accounts(fork.settings)[0].address
+
+
+def test_empty_worker_wallet_flips_only_the_float_warning(fork, baseline):
+    token = erc20(fork.w3, fork.world.exchange_collateral)
+    bal = 2000 * 10**6
+    _as_wallet(fork, 2, fork.world.exchange_collateral, token.encode_abi("transfer", args=[SEED_LEADER, bal]))
+    report = run_checks(fork.settings, fork.state, LOCAL_NETWORK)
+    assert _failing(report) == {"worker float"} and report.ready  # a warning: Standard copies need no float
+
+
+def test_tip_floor_row_refuses_a_live_tip_under_polygons_floor(fork, baseline):
+    low = make_settings(fork.settings.home, COPY_TRADING_MIN_PRIORITY_FEE_GWEI="1")
+    report = run_checks(low, fork.state, LOCAL_NETWORK)
+    row = next(c for c in report.checks if c.name == "tip floor")
+    assert row.ok and "tip >= 1 gwei" in row.detail  # the fork: the operator's choice, shown
+    from copytrade_cli.runbook.readiness.wallets import tip_floor_row
+
+    live = tip_floor_row(low, fork.w3, 137, is_local=False)
+    assert not live.ok and "below Polygon's 25 gwei" in live.detail
+    assert live.fix == "set COPY_TRADING_MIN_PRIORITY_FEE_GWEI=25 (or more)"
+    assert tip_floor_row(fork.settings, fork.w3, 137, is_local=False).ok
+
+
+def test_dead_relayer_flips_only_its_row(fork, baseline):
+    rec = fork.state.get_node()
+    fork.state.update_node("default", relayer_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        assert _flipped(fork) == {"relayer"}
+    finally:
+        fork.state.update_node("default", relayer_url=rec.relayer_url)
 
 
 def test_dead_rpc_is_refused_on_the_fork(fork, baseline):
@@ -244,7 +295,7 @@ def test_cli_exit_codes_and_json_shape(fork, baseline):
     assert {c["severity"] for c in data["checks"]} == {"required", "warning"}
 
     human = _cli(fork, "verify", "readiness")
-    assert human.exit_code == 0 and "ready: all 15 required checks pass" in human.stdout
+    assert human.exit_code == 0 and "ready: all 18 required checks pass" in human.stdout
 
     call_tx(_operator(fork), fork.w3, "Executor", _executor(fork), "pause")
     bad = _cli(fork, "verify", "readiness", "--json")

@@ -102,7 +102,7 @@ def followers(fork, n: int, usdc: int = 200) -> list[str]:
 
 
 def balances(fork, proxies, token):
-    usdc, ctf = erc20(fork.w3, fork.world.collateral), erc1155(fork.w3, fork.world.ctf)
+    usdc, ctf = erc20(fork.w3, fork.world.exchange_collateral), erc1155(fork.w3, fork.world.ctf)
     return {p: (usdc.functions.balanceOf(p).call(), ctf.functions.balanceOf(p, token).call()) for p in proxies}
 
 
@@ -231,7 +231,7 @@ def test_caps_hold_across_instances_under_concurrency(world4, redis_prefix):
     for leader in LEADERS[:2]:
         add_follow(fork.state, follower=p, leader=leader, amount="1")
     token = fork.world.market(2).token_id("Yes")
-    before = erc20(fork.w3, fork.world.collateral).functions.balanceOf(p).call()
+    before = erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(p).call()
     sups = []
     for i in range(2):
         s = make_settings(fork.settings.home, SUPERVISOR_REDIS_URL=URL, SUPERVISOR_REDIS_PREFIX=redis_prefix,
@@ -261,7 +261,7 @@ def test_caps_hold_across_instances_under_concurrency(world4, redis_prefix):
         for sup in sups:
             sup.stop_event.set()
         time.sleep(1.5)
-    assert before - erc20(fork.w3, fork.world.collateral).functions.balanceOf(p).call() == 5_000_000
+    assert before - erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(p).call() == 5_000_000
 
 
 class PrivateRedis:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def _bal(fork, proxy, token):
-    return (erc20(fork.w3, fork.world.collateral).functions.balanceOf(proxy).call(),
+    return (erc20(fork.w3, fork.world.exchange_collateral).functions.balanceOf(proxy).call(),
             erc1155(fork.w3, fork.world.ctf).functions.balanceOf(proxy, token).call())
 
 

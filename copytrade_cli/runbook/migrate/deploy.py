@@ -1,20 +1,16 @@
-"""`migrate deploy`: generation S+1 (Executor, Treasury, Proxy implementation, ProxyFactory bound to it), the
-fleet's approvals to it, then S+1 active and S previous in one state transaction."""
+"""`migrate deploy`: generation S+1 (Executor with each worker's deposit wallet, Treasury, Proxy implementation,
+ProxyFactory bound to it), the worker wallets' approvals to it (runbook/fleet.py), then S+1 active and S previous
+in one state transaction."""
 from __future__ import annotations
 
-from ...chain import reads
-from ...chain.accounts import worker_accounts
+from ...chain.accounts import trading_wallets, worker_accounts
 from ...chain.deploy import deploy_executor, deploy_factory, has_code
 from ...chain.operations import targets_and_spenders, write_addresses_file
-from ...chain.proxies import erc20, erc1155
-from ...chain.lanes import TxLane
 from ...chain.roles import plan as role_plan
-from ...chain.rpc import wait_receipt
 from ...settings import Settings
 from ...state import State
-from ..readiness import MIN_ALLOWANCE_MICRO
-from .migration import (MAX_UINT, Action, Event, Migration, StepReport, any_migration, collateral_ctf, is_complete,
-                        next_step, open_migration, resuming_note)
+from .migration import (Action, Event, Migration, StepReport, any_migration, is_complete, next_step, open_migration,
+                        resuming_note)
 
 
 def migrate_deploy(settings: Settings, state: State, network: str | None = None, *, dry_run: bool = False,
@@ -33,6 +29,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
     targets, _ = targets_and_spenders(m.ctx, settings)
     accounts = worker_accounts(settings)
     workers = [a.address for a in accounts]
+    wallets = trading_wallets(workers, m.ctx.world, is_local=m.ctx.is_local)
     done_before = []
     w3 = m.w3
     new_ex = m.new_executor if m.new_executor and has_code(w3, m.new_executor) else None
@@ -42,8 +39,8 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
                                   "already done" if new_ex else "would do", new_ex))
         rep.actions.append(Action(f"deploy Treasury + Proxy implementation + ProxyFactory generation {m.to_gen}",
                                   "already done" if new_f else "would do", new_f))
-        missing = _missing_approvals(m, accounts, new_ex) if new_ex else accounts
-        rep.actions.append(Action(f"approve the new Executor from {len(missing)} workers",
+        missing = _missing_approvals(settings, state, m, new_ex) if new_ex else accounts
+        rep.actions.append(Action(f"approve the new Executor from {len(missing)} worker wallets",
                                   "would do" if missing else "already done"))
         rep.actions.append(Action(f"activate generation {m.to_gen} (generation {m.from_gen} becomes previous)",
                                   "would do"))
@@ -58,7 +55,7 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
         rep.actions.append(Action(f"Executor generation {m.to_gen}", "already done", new_ex))
     else:
         r = deploy_executor(w3, state, m.network, lane, workers=workers, targets=targets, generation=m.to_gen, status="pending",
-                            roles=role_plan(settings, lane.address, m.ctx.is_local))
+                            roles=role_plan(settings, lane.address, m.ctx.is_local), wallets=wallets)
         new_ex = m.new_executor
         rep.actions.append(Action(f"deploy Executor generation {m.to_gen}, register {len(workers)} workers, "
                                   "allowlists", "done", new_ex, r.steps[0].tx if r.steps else None))
@@ -73,10 +70,10 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
         rep.actions.append(Action(f"deploy Treasury, Proxy implementation, ProxyFactory generation {m.to_gen} "
                                   "(trusted by the new Executor)", "done", new_f))
         event("factory")
-    missing = _missing_approvals(m, accounts, new_ex)
+    missing = _missing_approvals(settings, state, m, new_ex)
     if missing:
-        _approve(m, missing, new_ex, lane)
-        rep.actions.append(Action(f"approve the new Executor from {len(missing)} workers (collateral + CTF)", "done",
+        _approve(settings, state, m, new_ex)
+        rep.actions.append(Action(f"approve the new Executor from {len(missing)} worker wallets (pUSD + CTF)", "done",
                                   new_ex))
         event("approvals")
     else:
@@ -96,25 +93,17 @@ def migrate_deploy(settings: Settings, state: State, network: str | None = None,
     return rep
 
 
-def _missing_approvals(m: Migration, accounts: list, executor: str) -> list:
-    collateral, ctf = collateral_ctf(m)
-    V = reads.view
-    got = reads.read_many(m.w3, [r for a in accounts for r in (
-        V(collateral, "allowance(address,address)", a.address, executor, returns="uint256"),
-        V(ctf, "isApprovedForAll(address,address)", a.address, executor))])
-    return [a for i, a in enumerate(accounts)
-            if not (isinstance(got[2 * i], int) and got[2 * i] >= MIN_ALLOWANCE_MICRO and got[2 * i + 1] is True)]
+def _missing_approvals(settings: Settings, state: State, m: Migration, executor: str) -> list:
+    """The worker wallets that have not yet approved `executor` for pUSD and the CTF."""
+    from ..fleet import fleet_status
+
+    st = fleet_status(settings, state, m.network, executor=executor)
+    return [w for w in st.workers if "pUSD->Executor" in w.missing_approvals or "CTF->Executor" in w.missing_approvals]
 
 
-def _approve(m: Migration, accounts: list, executor: str, lane) -> None:
-    collateral, ctf = collateral_ctf(m)
-    token, ctf_c = erc20(m.w3, collateral), erc1155(m.w3, ctf)
-    hashes = []
-    for a in accounts:
-        wl = TxLane(m.w3, a, fees=lane.fees)
-        hashes.append(wl.send({"to": collateral, "data": token.encode_abi("approve", args=[executor, MAX_UINT])},
-                              gas=80_000))
-        hashes.append(wl.send({"to": ctf, "data": ctf_c.encode_abi("setApprovalForAll", args=[executor, True])},
-                              gas=80_000))
-    for h in hashes:
-        wait_receipt(m.w3, h)
+def _approve(settings: Settings, state: State, m: Migration, executor: str) -> None:
+    """Each wallet approves the new Executor (deposit wallets: one WALLET batch through the relayer, as at fleet
+    setup; EOA workers: their own transactions)."""
+    from ..fleet import fleet_setup
+
+    fleet_setup(settings, state, m.network, executor=executor, float_usd=0)

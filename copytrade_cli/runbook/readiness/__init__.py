@@ -7,7 +7,8 @@ start on a live network when a required one fails. Keys are checked for presence
 only, never as key material.
 
 Where each row is: `report` (the row and report types), `endpoints` (RPC, CLOB, Redis, supervisor health),
-`keys` (operator and worker keys, the real-trading switch), `onchain` (contracts, fleet, follower proxies).
+`keys` (operator and worker keys, the real-trading switch), `onchain` (contracts, follower proxies), `wallets`
+(the fleet's signers and deposit wallets, the relayer, the tip floor).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ...state import State
 from .endpoints import clob_rows, live_clob_checks, local_clob_check, ping_row, redis_row, supervisor_health_row
 from .keys import key_rows, real_trading_row
 from .onchain import CHAIN_ROWS, chain_rows, unchecked_chain_rows
+from .wallets import relayer_row
 from .report import (HTTP_TIMEOUT_S, MIN_ALLOWANCE_MICRO, MIN_PROXY_MICRO, MIN_WORKER_GAS_WEI, REQUIRED, SHOWN, WARNING,
                      Check, Report, config_failed, failed, passed, redact_url)
 
@@ -51,6 +53,7 @@ def run_checks(settings: Settings, state: State, network: str | None = None) -> 
                                "set COPY_TRADING_RPC_URL (e.g. COPY_TRADING_RPC_URL=https://polygon-rpc.com)")]
         pings = [pool.submit(ping_row, i, u, chain_id, is_local) for i, u in enumerate(urls)]
         clob = pool.submit(clob_rows, settings, node, name, chain_id, is_local)
+        relayer = pool.submit(relayer_row, settings, node, is_local)
         redis = pool.submit(redis_row, settings)
         if urls:
             rpc_rows = [p.result()[0] for p in pings]
@@ -63,6 +66,7 @@ def run_checks(settings: Settings, state: State, network: str | None = None) -> 
         else:
             rows += chain_rows(settings, state, name, chain_id, is_local, node, good, workers)
         rows += clob.result()
+        rows.append(relayer.result())
         rows.append(real_trading_row(settings, is_local))
         rows.append(redis.result())
         rows.append(supervisor_health_row(settings))

@@ -1,7 +1,8 @@
-"""Readiness rows read on chain: the Executor and ProxyFactory, the worker fleet, the follower proxies (two
-JSON-RPC batches in all)."""
+"""Readiness rows read on chain: the Executor and ProxyFactory, the worker fleet (signers and deposit wallets,
+readiness/wallets.py), the tip floor, the follower proxies (two JSON-RPC batches in all)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -13,12 +14,12 @@ from ...polymarket.addresses import chain_contracts
 from ...polymarket.world import World
 from ...settings import Settings
 from ...state import State
-from .report import (MIN_ALLOWANCE_MICRO, MIN_PROXY_MICRO, MIN_WORKER_GAS_WEI, WARNING, Check, failed, passed, short,
-                     some_of)
+from .report import MIN_PROXY_MICRO, WARNING, Check, failed, passed, short, some_of
+from .wallets import WORKER_ROWS, tip_floor_row, worker_plan, worker_rows
 
 FAILED = reads.FAILED
-CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "admin", "workers registered",
-              "workers gas", "worker approvals", "follower proxies", "follower funding")
+CHAIN_ROWS = ("executor", "executor allowlist", "factory", "factory allowlist", "admin", *WORKER_ROWS, "tip floor",
+              "follower proxies", "follower funding")
 
 
 def unchecked_chain_rows() -> list[Check]:
@@ -28,10 +29,13 @@ def unchecked_chain_rows() -> list[Check]:
 
 def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_local: bool, node, w3,
                   workers: list[str]) -> list[Check]:
-    """Contracts, fleet and follower proxies, read in two JSON-RPC batches."""
+    """Contracts, fleet (signers + deposit wallets) and follower proxies, read in two JSON-RPC batches."""
+    from ...chain.accounts import trading_wallets
+    from ..fleet import spenders_of
+
     world = World.from_json(node.world_json) if node is not None and node.world_json else None
     c = chain_contracts(chain_id, world, settings)
-    collateral, ctf, exchange = c.collateral, c.ctf, c.exchange
+    collateral, ctf = c.collateral, c.ctf
     addrs = addresses(state, name)
     executor = settings.executor_address or addrs.get("Executor")
     factory = settings.proxy_factory_address or addrs.get("ProxyFactory")
@@ -62,14 +66,9 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
             plan[f"adm.delay.{n}"] = V(a, "ADMIN_DELAY()", returns="uint256")
     if executor:
         plan["adm.sealed"] = V(executor, "sealed()")
-    for a in workers:
-        plan[f"w.gas.{a}"] = reads.balance(a)
-        if executor:
-            plan[f"w.reg.{a}"] = V(executor, "isWorker(address)", a)
-        for label, spender in (("exchange", exchange), ("Executor", executor)):
-            if spender:
-                plan[f"w.a20.{label}.{a}"] = V(collateral, "allowance(address,address)", a, spender, returns="uint256")
-                plan[f"w.a1155.{label}.{a}"] = V(ctf, "isApprovedForAll(address,address)", a, spender)
+    wallets = trading_wallets(workers, world, is_local=is_local)
+    spenders = spenders_of(SimpleNamespace(world=world, chain_id=chain_id), executor)
+    plan.update(worker_plan(workers, wallets, executor, collateral, ctf, spenders))
     for p in routed:
         plan[f"p.code.{p}"] = reads.has_code(p)
         plan[f"p.factory.{p}"] = V(p, "factory()", returns="address")
@@ -94,7 +93,8 @@ def chain_rows(settings: Settings, state: State, name: str, chain_id: int, is_lo
             _factory_row(name, factory, executor, got),
             _factory_allowlist_row(factory, got),
             admin_row(settings, roles, got, is_local, workers),
-            *_worker_rows(workers, executor, exchange, got),
+            *worker_rows(workers, wallets, executor, spenders, got),
+            tip_floor_row(settings, w3, chain_id, is_local),
             *_follower_rows(followers, routed, blocked, executor, got)]
     return rows
 
@@ -220,54 +220,6 @@ def _factory_allowlist_row(factory: str | None, got: dict) -> Check:
     return passed("factory allowlist", "targets collateral + CTF")
 
 
-def _worker_rows(workers: list[str], executor: str | None, exchange: str, got: dict) -> list[Check]:
-    if not workers:
-        why = "not checked: no worker keys"
-        return [failed(n, why, "fix the worker keys row first")
-                for n in ("workers registered", "workers gas", "worker approvals")]
-    rows = []
-    if not executor or not got.get("ex.code"):
-        rows.append(failed("workers registered", "not checked: no Executor", "deploy the Executor first"))
-    else:
-        missing = [short(a) for a in workers if got.get(f"w.reg.{a}") is not True]
-        rows.append(failed("workers registered", f"{len(missing)}/{len(workers)} not registered on the Executor: "
-                           f"{some_of(missing)}", "`copytrade deploy executor` registers the missing workers")
-                    if missing else passed("workers registered", f"{len(workers)}/{len(workers)} registered on the Executor"))
-    low = [f"{short(a)} {_pol(got.get(f'w.gas.{a}'))}" for a in workers
-           if not isinstance(got.get(f"w.gas.{a}"), int) or got[f"w.gas.{a}"] < MIN_WORKER_GAS_WEI]
-    gas = [got.get(f"w.gas.{a}") for a in workers if isinstance(got.get(f"w.gas.{a}"), int)]
-    rows.append(failed("workers gas", f"{len(low)}/{len(workers)} below {_pol(MIN_WORKER_GAS_WEI)}: {some_of(low)}",
-                       "send POL to them (on the fork `copytrade fork up` funds the fleet)")
-                if low else passed("workers gas", f"{len(workers)}/{len(workers)} hold >= {_pol(MIN_WORKER_GAS_WEI)} "
-                                              f"(lowest {_pol(min(gas))})"))
-    lacking = []
-    for a in workers:
-        miss = []
-        for label, spender in (("exchange", exchange), ("Executor", executor)):
-            if not spender:
-                miss.append(f"{label} (no address)")
-                continue
-            allowance = got.get(f"w.a20.{label}.{a}")
-            if not isinstance(allowance, int) or allowance < MIN_ALLOWANCE_MICRO:
-                miss.append(f"collateral to {label}")
-            if got.get(f"w.a1155.{label}.{a}") is not True:
-                miss.append(f"CTF to {label}")
-        if miss:
-            lacking.append(f"{short(a)}: {', '.join(miss)}")
-    rows.append(failed("worker approvals", f"{len(lacking)}/{len(workers)} workers lack approvals: {some_of(lacking)}",
-                       "from each worker: collateral.approve(spender, max) and CTF.setApprovalForAll(spender, true) "
-                       "for the exchange and the Executor (on the fork `copytrade fork up` does it)")
-                if lacking else passed("worker approvals", f"{len(workers)}/{len(workers)}: collateral + CTF approved to "
-                                                        "the exchange and the Executor"))
-    return rows
-
-
-def _pol(wei: Any) -> str:
-    if not isinstance(wei, int):
-        return "? POL"
-    return f"{wei / 10**18:.4g} POL"
-
-
 def _follower_rows(followers: list[str], routed: list[str], blocked: dict[str, str], executor: str | None,
                    got: dict) -> list[Check]:
     skipped = len(followers) - len(routed)
@@ -301,14 +253,14 @@ def _follower_rows(followers: list[str], routed: list[str], blocked: dict[str, s
                                                 f"to this Executor, not paused{note}")]
     poor = [f"{short(p)} {_usdc(got.get(f'p.bal.{p}'))}" for p in routed
             if not isinstance(got.get(f"p.bal.{p}"), int) or got[f"p.bal.{p}"] < MIN_PROXY_MICRO]
-    rows.append(failed("follower funding", f"{len(poor)}/{len(routed)} proxies hold less than 1 USDC: {some_of(poor)}",
-                       "the owner deposits USDC into the proxy (on the fork: `copytrade proxy fund --proxy P "
-                       "--amount 100`)")
-                if poor else passed("follower funding", f"{len(routed)}/{len(routed)} proxies hold >= 1 USDC"))
+    rows.append(failed("follower funding", f"{len(poor)}/{len(routed)} proxies hold less than 1 pUSD: {some_of(poor)}",
+                       "the owner deposits pUSD into the proxy (USDC.e wraps into pUSD through the CollateralOnramp; "
+                       "on the fork: `copytrade proxy fund --proxy P --amount 100`)")
+                if poor else passed("follower funding", f"{len(routed)}/{len(routed)} proxies hold >= 1 pUSD"))
     return rows
 
 
 def _usdc(micro: Any) -> str:
-    return f"{usd(micro)} USDC" if isinstance(micro, int) else "? USDC"
+    return f"{usd(micro)} pUSD" if isinstance(micro, int) else "? pUSD"
 
 

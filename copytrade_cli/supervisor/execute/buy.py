@@ -74,7 +74,7 @@ class BuyFlow(Flow):
         # never not at all. Check and reservation are one step per worker (several groups may run on it).
         with self.w.check_lock:
             held = self.held_elsewhere()
-            have = erc20_balances(self.c.w3, self.c.collateral, [self.w.address])[0]
+            have = erc20_balances(self.c.w3, self.c.collateral, [self.w.wallet])[0]  # the float is in the wallet
             have -= held
             if have >= total:
                 self.hold(total)

@@ -19,6 +19,7 @@ class FlowWorker(Protocol):
 
     lane: TxLane
     clob: Any  # polymarket.clob.ClobGateway: build_market_order / post / lookup / settlement_txs
+    wallet: str  # the trading (deposit) wallet: holds the float and the fills (Executor.walletOf(signer))
     check_lock: ContextManager[Any]  # held across a Smart Buffer check and its reservation
 
     @property
