@@ -21,15 +21,21 @@ pytestmark = pytest.mark.timeout(240)
 MICRO = 10**6
 
 
-def test_copy_is_made_by_the_workers_deposit_wallet(fork):
+KINDS = {"fine tick, crypto fee": lambda m: m.tick_size == "0.001" and m.fee_rate > 0 and not m.tick_changes,
+         "neg-risk, politics fee": lambda m: m.neg_risk and m.fee_rate > 0}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_copy_is_made_by_the_workers_deposit_wallet(fork, kind):
     world = fork.world
     if not world.deposit_wallet_factory:
         pytest.skip("this fork is planted without deposit wallets (workers trade from their signer)")
+    market = next((m for m in world.markets if KINDS[kind](m)), None)
+    if market is None:
+        pytest.skip(f"no {kind} market planted")
     clear_follows(fork)
     p = new_follower(fork)
     add_follow(fork.state, follower=p, leader=SEED_LEADER, sizing="fixed", amount="10", flow="standard")
-    market = next(m for m in world.markets if m.fee_rate > 0) if any(m.fee_rate > 0 for m in world.markets) \
-        else world.market(0)
     index = world.markets.index(market)
     token = int(market.token_id("Yes"))
     coll, ctf = erc20(fork.w3, world.exchange_collateral), erc1155(fork.w3, world.ctf)
@@ -37,8 +43,10 @@ def test_copy_is_made_by_the_workers_deposit_wallet(fork):
     sup = RunningSupervisor(fork)
     try:
         leader_trade(fork.w3, world, market_index=index, side="BUY", usd=20.0, price="0.5")
-        assert sup.wait(lambda: [j["status"] for j in fork.state.list_jobs(limit=1000)
-                                 if j["follower"].lower() == p.lower()] == ["complete"], 120)
+        mine = lambda: [j for j in fork.state.list_jobs(limit=1000) if j["follower"].lower() == p.lower()]  # noqa: E731
+        assert sup.wait(lambda: [j["status"] for j in mine()] == ["complete"], 120), \
+            [(j["status"], j["reason"], [(s["step"], s["status"], s["detail"]) for s in fork.state.steps(j["group_id"])]
+              if j["group_id"] else None) for j in mine()]
     finally:
         sup.stop()
     (job,) = [j for j in fork.state.list_jobs(limit=1000) if j["follower"].lower() == p.lower()]
@@ -59,5 +67,7 @@ def test_copy_is_made_by_the_workers_deposit_wallet(fork):
     usd1, tok1 = coll.functions.balanceOf(p).call(), ctf.functions.balanceOf(p, token).call()
     assert usd0 - usd1 == int(Decimal(job["usd"]) * MICRO) <= 10 * MICRO
     assert tok1 - tok0 == int(Decimal(job["shares"]) * MICRO) > 0
-    if market.fee_rate > 0:
-        assert info.get("fee_micro", 0) > 0 and g["spent_micro"] == usd0 - usd1
+    assert info["fee_micro"] > 0 and g["spent_micro"] == usd0 - usd1  # the taker fee is in what the follower paid
+    assert info["rules"]["neg_risk"] == market.neg_risk and info["rules"]["tick"] == market.tick_size
+    if market.neg_risk:
+        assert fork.w3.eth.get_transaction_receipt(info["settle_txs"][0])["to"] == world.neg_risk_exchange
