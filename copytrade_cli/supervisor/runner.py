@@ -177,9 +177,13 @@ class Supervisor:
                                 "`copytrade deploy executor` and fund the fleet")
         self.coord.acquire_fleet([w.address for w in self.fleet.workers])
         self.worker_gas = {r["address"]: r["gas_wei"] for r in st["workers"]}
-        # Derive CLOB credentials up front so the first copy does not pay for it.
-        for w in self.fleet.workers:
-            w.clob.ensure_creds()
+        # Derive CLOB credentials up front so the first copy does not pay for it (each worker's SDK client: L1
+        # auth + the relayer's deployed check), several at once; not when nothing may trade (live, switch off).
+        if self.chain.is_local or self.settings.enable_real_trading:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(8, max(1, len(self.fleet.workers)))) as pool:
+                list(pool.map(lambda w: w.clob.ensure_creds(), self.fleet.workers))
         self.sizing.collateral, self.sizing.ctf = collateral, ctf
         self.flow_ctx = FlowContext(w3=w3, state=self.state, executor=executor, collateral=collateral, ctf=ctf,
                                     report=self._report, max_retries=self.settings.copy_trading_max_retry_attempts,

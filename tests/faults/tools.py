@@ -60,7 +60,7 @@ class FaultProxy:
                                              headers=headers) as r:
                 data, status, ctype = await r.read(), r.status, r.content_type
             if is_order and self.mode == "timeout":
-                await asyncio.sleep(7)  # the client's HTTP timeout is 5 s
+                await asyncio.sleep(12)  # the SDK's read timeout is 10 s (LIVE-2026 §2)
             if is_order and self.mode == "inflate" and status == 200:
                 doc = json.loads(data)
                 if isinstance(doc, dict) and doc.get("makingAmount"):
