@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     data_api_url: str | None = Field(None, alias="COPYTRADE_DATA_API_URL",
                                      json_schema_extra={"example": "https://data-api.polymarket.com"})
     """Data API host; on the fork, the local one."""
+    gamma_url: str | None = Field(None, alias="COPYTRADE_GAMMA_URL",
+                                  json_schema_extra={"example": "https://gamma-api.polymarket.com"})
+    """Gamma (market metadata and resolutions) host for `leaders report` / `backtest`; on the fork, the local one."""
     activity_ws_url: str | None = Field(None, alias="COPYTRADE_ACTIVITY_WS_URL",
                                         json_schema_extra={"example": "wss://ws-live-data.polymarket.com"})
     """Activity websocket; on the fork, the local one."""
