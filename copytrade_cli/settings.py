@@ -96,7 +96,8 @@ class Settings(BaseSettings):
 
     # --- execution guardrails (seed) ---------------------------------------------------------------
     enable_real_trading: bool = Field(False, alias="ENABLE_REAL_TRADING", json_schema_extra={"example": "true"})
-    """Master switch for live networks: off, the supervisor records decisions but executes nothing (the fork always executes)."""
+    """Master switch for live networks: off, `supervise` runs in dry-run there (detects, decides, simulates each copy
+    against the order book and journals it; no transaction, no order). The fork always executes unless `--dry-run`."""
     copy_trading_execution_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="COPY_TRADING_EXECUTION_ALLOWLIST",
         json_schema_extra={"example": "0xabc...,0xdef..."})
