@@ -149,7 +149,8 @@ class Backtest:
             levels = F.shifted(levels, Fraction(str(ref - t.price)), Fraction(str(tick))) if ref != t.price else levels
         else:
             levels = F.flat_book(ref, t.side)
-        rate = F.fee_rate_for(m.category if m else None) if self.opts.fees else Decimal(0)
+        fees = self.opts.fees and not (m is not None and m.fees_enabled is False)
+        rate = F.fee_rate_for(m.category if m else None) if fees else Decimal(0)
         amount = cp.usd_micro if t.side == "BUY" else cp.shares_micro
         return F.walk(levels, t.side, amount, cp.price_limit, fee_rate=rate,
                       min_shares=m.min_order_size if m else None)

@@ -66,6 +66,8 @@ class MarketInfo:
     resolved: bool
     min_order_size: Decimal | None = None
     tick_size: Decimal | None = None
+    fees_enabled: bool | None = None
+    """Gamma's `feesEnabled`: False = no taker fee; None (not said) = the category's rate."""
 
     def payout(self, token_id: str) -> Decimal | None:
         """Payout per share of `token_id` once resolved (1 or 0; None while unresolved)."""
@@ -209,4 +211,5 @@ def _market(r: Any, i: int) -> MarketInfo:
                       category=str(r.get("category") or "other").lower(), neg_risk=bool(r.get("negRisk")),
                       token_ids=tokens, prices=tuple(prices), closed=closed, resolved=resolved,
                       min_order_size=None if mos is None else Decimal(str(mos)),
-                      tick_size=None if tick is None else Decimal(str(tick)))
+                      tick_size=None if tick is None else Decimal(str(tick)),
+                      fees_enabled=None if r.get("feesEnabled") is None else bool(r.get("feesEnabled")))

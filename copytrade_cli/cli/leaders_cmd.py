@@ -196,7 +196,10 @@ def backtest(ctx: typer.Context,
                f"{_money(r['redeemed'])}, fees {_money(r['fees_paid'])}, made {_money(r['made'])} USD "
                f"(realized {_money(r['realized_pnl'])}, unrealized {_money(r['unrealized_pnl'])})")
         o.line(f"Leader: made {_money(cmp_['leader_made'])} USD on {_money(r['leader_totals']['spent'])} spent")
-        o.table("Skips by reason", ["reason", "copies"], [[k, v] for k, v in r["skips_by_reason"].items()])
+        if r["skips_by_reason"]:
+            o.table("Skips by reason", ["reason", "copies"], [[k, v] for k, v in r["skips_by_reason"].items()])
+        else:
+            o.line("Skips: none")
         if html is not None:
             o.line(f"HTML report: {html}")
 

@@ -114,3 +114,19 @@ def test_from_file_refuses_bad_rows(tmp_path):
         load_file(p)
     p.write_text(json.dumps(raw_history()))
     assert len(load_file(p, since=2000).trades) == 3
+
+
+def test_fees_by_category_and_fees_enabled(tmp_path):
+    s = Settings(COPYTRADE_HOME=str(tmp_path))
+    raw = raw_history()
+    on = run_backtest(History.from_raw(raw), _follow(), s, Options(fees=True))
+    # taker fee = shares x rate x p(1-p): politics 0.04 (A), crypto 0.07 (B), sports 0.03 (C)
+    a_buy = Decimal("20.000001") * Decimal("0.04") * Decimal("0.25")
+    a_sell = Decimal(10) * Decimal("0.04") * Decimal("0.24")
+    b_buy = Decimal("25.000002") * Decimal("0.07") * Decimal("0.24")
+    b_sell = Decimal(25) * Decimal("0.07") * Decimal("0.16")
+    c_buy = Decimal("20.000001") * Decimal("0.03") * Decimal("0.25")
+    assert abs(Decimal(on["fees_paid"]) - (a_buy + a_sell + b_buy + b_sell + c_buy)) <= Decimal("0.000005")
+    raw["markets"][1]["feesEnabled"] = False  # B charges nothing
+    off = run_backtest(History.from_raw(raw), _follow(), s, Options(fees=True))
+    assert abs(Decimal(off["fees_paid"]) - (a_buy + a_sell + c_buy)) <= Decimal("0.000005")
