@@ -45,7 +45,7 @@ def equity_plot(curves: dict[str, list]) -> str:
     for name, series in curves.items():
         if series:
             xs, ys = _times(series)
-            ax.step(xs, ys, where="post", label=name)
+            ax.plot(xs, ys, drawstyle="steps-post", marker="o", markersize=4, label=name)
     ax.axhline(0, color="#999", linewidth=0.8)
     ax.set_title("Equity: cumulative realized PnL (USD)")
     ax.legend(loc="best")

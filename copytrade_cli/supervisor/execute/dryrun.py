@@ -129,7 +129,7 @@ class DryRunIntake:
         balances, positions, before = self.sizing.read(fill, follows)
         # nothing executes here, so the decision is the one the supervisor would take with trading enabled
         d = decide(fill, follows, settings=self.settings, is_local=True, balances=balances, positions=positions,
-                   leader_position_before=before)
+                   leader_position_before=before, unroutable=self.state.unroutable_proxies(self.chain.network))
         base = (key, fill.leader, fill.side, fill.token_id, fill.condition_id)
         rows = [(*base, sk.follow.follower, sk.follow.id, sk.follow.flow, DRY_RUN_SKIPPED, sk.reason, None, None,
                  None) for sk in d.skips]
