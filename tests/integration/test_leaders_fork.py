@@ -48,6 +48,13 @@ def _send(fork, key, contract, fn, *args, gas=400_000):
     return h
 
 
+def _collateral(fork):
+    """What the supervisor's proxies hold and copies spend (`chain_contracts`, as the supervisor reads it)."""
+    from copytrade_cli.polymarket.addresses import chain_contracts
+
+    return chain_contracts(fork.chain.chain_id, fork.world, fork.settings).collateral
+
+
 def _ctf(fork):
     abi = [{"type": "function", "name": n, "stateMutability": "nonpayable", "inputs": i, "outputs": []} for n, i in (
         ("setApprovalForAll", [{"name": "o", "type": "address"}, {"name": "a", "type": "bool"}]),
@@ -83,7 +90,7 @@ def scripted(fork):
     follow = add_follow(fork.state, follower=proxy, leader=LEADER, sizing="fixed", amount="10", flow="standard")
     w = fork.world
     tokens = [int(w.market(i).token_id("Yes")) for i in range(3)]
-    coll, ctf = erc20(fork.w3, w.collateral), erc1155(fork.w3, w.ctf)
+    coll, ctf = erc20(fork.w3, _collateral(fork)), erc1155(fork.w3, w.ctf)
     before = (coll.functions.balanceOf(proxy).call(), [ctf.functions.balanceOf(proxy, t).call() for t in tokens])
     sup = RunningSupervisor(fork)
 
@@ -205,7 +212,7 @@ def test_supervise_dry_run_journals_copies_without_transactions_or_orders(fork, 
     workers = [a.address for a in worker_accounts(fork.settings)]
     nonces = [w3.eth.get_transaction_count(a) for a in workers]
     stats0 = httpx.get(base + "/local/stats").json()
-    proxy_before = erc20(w3, fork.world.collateral).functions.balanceOf(scripted["proxy"]).call()
+    proxy_before = erc20(w3, _collateral(fork)).functions.balanceOf(scripted["proxy"]).call()
     lines: list[str] = []
     sup = DryRunSupervisor(fork.settings, fork.state, fork.chain, channels=("mempool", "logs", "activity"),
                            clob_url=clob_url_for(fork.settings, fork.state, fork.chain), say=lines.append)
@@ -230,7 +237,7 @@ def test_supervise_dry_run_journals_copies_without_transactions_or_orders(fork, 
     assert [w3.eth.get_transaction_count(a) for a in workers] == nonces  # zero worker transactions
     stats1 = httpx.get(base + "/local/stats").json()
     assert (stats1["orders_known"], stats1["trades_known"]) == (stats0["orders_known"], stats0["trades_known"])
-    assert erc20(w3, fork.world.collateral).functions.balanceOf(scripted["proxy"]).call() == proxy_before
+    assert erc20(w3, _collateral(fork)).functions.balanceOf(scripted["proxy"]).call() == proxy_before
     assert any("(dry run)" in ln for ln in lines)
     res = _cli(fork, "jobs", "list")
     assert res.returncode == 0 and "Dry-run copies, nothing executed (dry_run 1)" in res.stdout
