@@ -226,6 +226,10 @@ def test_supervise_dry_run_journals_copies_without_transactions_or_orders(fork, 
         while time.time() < deadline and not fork.state.list_jobs(status="dry_run"):
             time.sleep(0.1)
         time.sleep(1.0)  # the other channels see the same fill: still one job
+        # a SELL the book cannot take within the copy's limit (0.55 x 0.95 -> 0.53 > the 0.49 bid)
+        leader_trade(w3, fork.world, leader=LEADER, market_index=2, side="SELL", usd=5.5, price="0.55")
+        while time.time() < deadline + 30 and not fork.state.list_jobs(status="dry_run_skipped"):
+            time.sleep(0.1)
     finally:
         sup.stop_event.set()
         t.join(15)
@@ -234,10 +238,13 @@ def test_supervise_dry_run_journals_copies_without_transactions_or_orders(fork, 
     # 10 USD at the book's best ask 0.51: the largest m with floor(m x 0.51) <= 10 USD is 19.607845 shares
     assert (D(dry[0]["usd"]), D(dry[0]["shares"]), D(dry[0]["price"])) == (10, D("19.607845"), D("0.51"))
     assert "nothing sent" in dry[0]["reason"]
+    refused = fork.state.list_jobs(status="dry_run_skipped")
+    assert len(refused) == 1 and refused[0]["side"] == "SELL" and refused[0]["reason"].startswith(
+        "would not fill: book too thin within the price limit 0.53 (FOK)")
     assert [w3.eth.get_transaction_count(a) for a in workers] == nonces  # zero worker transactions
     stats1 = httpx.get(base + "/local/stats").json()
     assert (stats1["orders_known"], stats1["trades_known"]) == (stats0["orders_known"], stats0["trades_known"])
     assert erc20(w3, _collateral(fork)).functions.balanceOf(scripted["proxy"]).call() == proxy_before
     assert any("(dry run)" in ln for ln in lines)
     res = _cli(fork, "jobs", "list")
-    assert res.returncode == 0 and "Dry-run copies, nothing executed (dry_run 1)" in res.stdout
+    assert res.returncode == 0 and "Dry-run copies, nothing executed (dry_run 1, dry_run_skipped 1)" in res.stdout
