@@ -97,7 +97,8 @@ class Settings(BaseSettings):
 
     # --- execution guardrails (seed) ---------------------------------------------------------------
     enable_real_trading: bool = Field(False, alias="ENABLE_REAL_TRADING", json_schema_extra={"example": "true"})
-    """Master switch for live networks: off, the supervisor records decisions but executes nothing (the fork always executes)."""
+    """Master switch for live networks: off, `supervise` runs in dry-run there (detects, decides, simulates each copy
+    against the order book and journals it; no transaction, no order). The fork always executes unless `--dry-run`."""
     copy_trading_execution_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="COPY_TRADING_EXECUTION_ALLOWLIST",
         json_schema_extra={"example": "0xabc...,0xdef..."})
@@ -255,6 +256,9 @@ class Settings(BaseSettings):
     data_api_url: str | None = Field(None, alias="COPYTRADE_DATA_API_URL",
                                      json_schema_extra={"example": "https://data-api.polymarket.com"})
     """Data API host; on the fork, the local one."""
+    gamma_url: str | None = Field(None, alias="COPYTRADE_GAMMA_URL",
+                                  json_schema_extra={"example": "https://gamma-api.polymarket.com"})
+    """Gamma (market metadata and resolutions) host for `leaders report` / `backtest`; on the fork, the local one."""
     activity_ws_url: str | None = Field(None, alias="COPYTRADE_ACTIVITY_WS_URL",
                                         json_schema_extra={"example": "wss://ws-live-data.polymarket.com"})
     """Activity websocket; on the fork, the local one."""

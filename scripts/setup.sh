@@ -20,3 +20,13 @@ if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ] || [ ! -e node_modul
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   echo "$nwant" > "$nstamp"
 fi
+# Headless Chromium (Debian's package) for the HTML report test (tests/unit/test_leaders_html.py): installed
+# when missing, as root, from the Debian registry.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+  else
+    echo "setup: chromium missing (apt-get install chromium as root); the HTML report test needs it" >&2
+  fi
+fi

@@ -19,13 +19,29 @@ def list_(ctx: typer.Context, status: Annotated[str | None, typer.Option("--stat
 
     Example: copytrade jobs list --status skipped
     """
+    from ..supervisor.execute.dryrun import DRY_STATUSES  # `supervise --dry-run` rows, listed apart
+
     c = get_ctx(ctx, json_)
     rows = c.state.list_jobs(status=status, limit=limit)
-    c.out.result(rows, lambda: c.out.table(
-        f"Jobs ({', '.join(f'{k} {v}' for k, v in c.state.job_counts().items()) or 'none'})",
-        ["id", "status", "side", "follower", "usd", "shares", "flow", "group", "reason"],
-        [[r["id"], r["status"], r["side"], r["follower"], r["usd"], r["shares"], r["flow"], (r["group_id"] or "")[:8],
-          (r["reason"] or "")[:60]] for r in rows]))
+    for r in rows:
+        r["dry_run"] = r["status"] in DRY_STATUSES
+    counts = c.state.job_counts()
+    real = [r for r in rows if not r["dry_run"]]
+    dry = [r for r in rows if r["dry_run"]]
+
+    def human():
+        c.out.table(
+            f"Jobs ({', '.join(f'{k} {v}' for k, v in counts.items() if k not in DRY_STATUSES) or 'none'})",
+            ["id", "status", "side", "follower", "usd", "shares", "flow", "group", "reason"],
+            [[r["id"], r["status"], r["side"], r["follower"], r["usd"], r["shares"], r["flow"],
+              (r["group_id"] or "")[:8], (r["reason"] or "")[:60]] for r in real])
+        if dry:
+            c.out.table(f"Dry-run copies, nothing executed ({', '.join(f'{k} {v}' for k, v in counts.items() if k in DRY_STATUSES)})",
+                        ["id", "status", "side", "follower", "usd", "shares", "price", "reason"],
+                        [[r["id"], r["status"], r["side"], r["follower"], r["usd"], r["shares"], r["price"],
+                          (r["reason"] or "")[:70]] for r in dry])
+
+    c.out.result(rows, human)
 
 
 @app.command("show")

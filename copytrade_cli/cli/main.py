@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
-from . import (clob_cmd, config_cmd, demo_cmd, deploy_cmd, fleet_cmd, follow_cmd, fork_cmd, jobs_cmd, market_cmd,
-               migrate_cmd, proxy_cmd, state_cmd, supervise_cmd, trade_cmd, verify_cmd)
-from .common import AppContext
+from . import (clob_cmd, config_cmd, demo_cmd, deploy_cmd, fleet_cmd, follow_cmd, fork_cmd, jobs_cmd, leaders_cmd,
+               market_cmd, migrate_cmd, proxy_cmd, state_cmd, supervise_cmd, trade_cmd, verify_cmd)
+from .common import AppContext, handle_errors
 
 app = typer.Typer(
     name="copytrade",
@@ -43,6 +43,8 @@ app.add_typer(verify_cmd.app, name="verify", help="Go-live readiness checks.")
 app.add_typer(migrate_cmd.app, name="migrate", help="Move users to new contracts (plan, deploy, deprecate).")
 app.add_typer(jobs_cmd.app, name="jobs", help="Read the job journal (signals, jobs, steps, debts).")
 app.command("demo")(demo_cmd.demo)
+app.add_typer(leaders_cmd.app, name="leaders", help="Whom to copy: a leader's record from the Data API (issue #17).")
+app.command("backtest")(handle_errors(leaders_cmd.backtest))
 
 
 def run() -> None:

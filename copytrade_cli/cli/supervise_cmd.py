@@ -25,7 +25,8 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
               metrics_host: Annotated[str, typer.Option("--metrics-host", help="Address the metrics endpoint binds to.")] = "127.0.0.1",
               log_json: Annotated[bool, typer.Option("--log-json", help="Structured logs: one JSON object per line on stdout.")] = False,
               live: Annotated[bool, typer.Option("--live", help="Compact live view (counters and the last events) instead of a log stream.")] = False,
-              health: Annotated[bool, typer.Option("--health", help="Do not run: read the instances' health key/file; exit 0 if every live instance is ok, 8 otherwise.")] = False):
+              health: Annotated[bool, typer.Option("--health", help="Do not run: read the instances' health key/file; exit 0 if every live instance is ok, 8 otherwise.")] = False,
+              dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and decide on real traffic, simulate each copy against the order book and journal it (`jobs list` shows it apart): no transaction, no order. Live networks always run so unless ENABLE_REAL_TRADING=true.")] = False):
     """Run the supervisor until Ctrl-C (SIGTERM/SIGINT stop intake and finish running jobs).
 
     With SUPERVISOR_REDIS_URL set, several instances share the queue, dedup and caps (docs/scale-out.md).
@@ -55,6 +56,13 @@ def supervise(ctx: typer.Context, network: NetworkOpt = None,
     chans = tuple(ch.value for ch in channels)
     say = c.out.line
     chain = connect_network(c.settings, c.state, network)
+    if dry_run or (not chain.is_local and not c.settings.enable_real_trading):
+        from ..supervisor.execute.dryrun import run_dry_run
+
+        if not dry_run:
+            say(f"ENABLE_REAL_TRADING is not true: {chain.network} starts in dry-run (nothing is executed)")
+        run_dry_run(c.settings, c.state, chain, channels=chans, say=say, max_seconds=max_seconds)
+        return
     if log_json:
         from ..supervisor.observe import setup_json_logging
 

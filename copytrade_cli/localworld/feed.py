@@ -287,11 +287,14 @@ class ActivityFeed:
         return web.json_response("OK")
 
     def add_routes(self, app: web.Application, prefix: str = "") -> None:
-        """Register `/ws`, `/activity`, `/trades`, `/feed/ok` on `app` (under `prefix`)."""
+        """Register `/ws`, `/activity`, `/trades`, `/feed/ok` and the v2 routes on `app` (under `prefix`)."""
         app.router.add_get(prefix + "/ws", self.ws_handler)
         app.router.add_get(prefix + "/activity", self.activity_handler)
         app.router.add_get(prefix + "/trades", self.trades_handler)
         app.router.add_get(prefix + "/feed/ok", self.ok_handler)
+        from .data_api_v2 import add_v2_routes  # /v2/trades, /v2/activity, Gamma /markets/keyset (issue #17)
+
+        add_v2_routes(app, self, prefix)
 
 
 def attach_feed(app: web.Application, rpc_url: str, world: World, *, prefix: str = "",

@@ -385,12 +385,13 @@ class Guardrails:
             wallet_cap_micro=_micro(s.copy_trading_wallet_daily_cap_usd),
             global_cap_micro=_micro(s.copy_trading_daily_cap_usd))
 
-    def reserve_many(self, items: list[tuple[str, int, str]]) -> list[tuple[bool, str]]:
-        """`reserve` for every (wallet, usd_micro, key) of one fill, in order, in one call to the store."""
+    def reserve_many(self, items: list[tuple[str, int, str]], day: str | None = None) -> list[tuple[bool, str]]:
+        """`reserve` for every (wallet, usd_micro, key) of one fill, in order, in one call to the store. `day`
+        (default today, UTC) is the window; the backtest passes the replayed fill's day."""
         s = self.settings
         if s.copy_trading_daily_cap_usd is None and s.copy_trading_wallet_daily_cap_usd is None:
             return [(True, "no caps")] * len(items)
-        return self.store.reserve_many(day=utc_day(), items=[(w.lower(), u, k) for w, u, k in items],
+        return self.store.reserve_many(day=day or utc_day(), items=[(w.lower(), u, k) for w, u, k in items],
                                        wallet_cap_micro=_micro(s.copy_trading_wallet_daily_cap_usd),
                                        global_cap_micro=_micro(s.copy_trading_daily_cap_usd))
 
