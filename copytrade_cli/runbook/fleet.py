@@ -41,7 +41,8 @@ MAX_UINT = 2**256 - 1
 FORK_GAS_WEI = 50 * 10**18  # POL per signer on the fork (topped up below half)
 LIVE_GAS_WEI = 2 * 10**18  # live: top up to 2 POL when below half (= the supervisor's refuel top-up)
 FORK_FLOAT_MICRO = 2000 * 10**6  # pUSD Smart Buffer float per wallet on the fork
-SDK_THREADS = 4  # workers set up at once through the relayer (each waits for its own wallet's transactions)
+SDK_THREADS = 10  # workers set up at once through the relayer (each waits for its own wallet's transactions)
+LOCAL_POLL_MS = 50  # relayer polls on the fork
 Progress = Callable[[str], None]
 
 
@@ -190,38 +191,28 @@ def fleet_status(settings: Settings, state: State, network: str | None = None, *
 
 # ------------------------------------------------------------------------------------------ setup
 def _environment(settings: Settings, state: State, ctx: ChainContext):
-    """The SDK environment: production live; on the fork the local CLOB + relayer + node (as the SDK's own
-    integration tests build theirs, LIVE-2026 §1), contract addresses from the planted world."""
-    from dataclasses import replace
-
-    from polymarket._internal.environment import PRODUCTION_CONFIG, create_environment
-    from polymarket.environments import PRODUCTION
+    """The SDK environment: production live; on the fork the local CLOB + relayer + node (polymarket/sdk.py builds
+    it as the SDK's own integration tests build theirs), contract addresses from the planted world."""
+    from ..polymarket import sdk
 
     if not ctx.is_local:
-        return PRODUCTION
+        return sdk.production_environment()
     rec = state.get_node()
     clob_url = settings.clob_url or (rec.clob_url if rec else None)
     relayer_url = getattr(rec, "relayer_url", None) if rec else None
     if not clob_url or not relayer_url:
         raise NotReadyError("fleet setup on the fork needs the local CLOB and relayer running "
                             "(`copytrade fork up` starts both)")
-    w = ctx.world
-    derivation = replace(PRODUCTION_CONFIG.wallet_derivation,
-                         deposit_wallet_factory=w.deposit_wallet_factory,
-                         deposit_wallet_beacon=w.deposit_wallet_beacon or
-                         PRODUCTION_CONFIG.wallet_derivation.deposit_wallet_beacon)
-    config = replace(PRODUCTION_CONFIG, chain_id=ctx.chain_id, clob_url=clob_url.rstrip("/"),
-                     relayer_url=relayer_url.rstrip("/"), rpc_url=ctx.rpc_url, wallet_derivation=derivation,
-                     collateral_token=w.exchange_collateral, conditional_tokens=w.ctf, standard_exchange=w.exchange,
-                     neg_risk_exchange=w.neg_risk_exchange or PRODUCTION_CONFIG.neg_risk_exchange,
-                     relayer_poll_frequency_ms=200)
-    return create_environment(name="local", config=config)
+    # NOTE: the local relayer mines at once; polling it every 50 ms instead of 200 ms takes fork up's fleet step
+    # from ~13 s to a few seconds (it waits for 40 relayer transactions).
+    return sdk.local_environment(clob_url, relayer_url, ctx.rpc_url, chain_id=ctx.chain_id,
+                                 addresses=sdk.LocalAddresses.of_world(ctx.world), poll_ms=LOCAL_POLL_MS)
 
 
 def _relayer_key(settings: Settings, ctx: ChainContext, signer: str):
     """The key the relayer takes WALLET-CREATE / WALLET batches with: a builder key live (POLYMARKET_BUILDER_*),
     on the fork a relayer key for the signer's own address (what the local relayer accepts)."""
-    from polymarket.auth import BuilderApiKey, RelayerApiKey
+    from ..polymarket.sdk import BuilderApiKey, RelayerApiKey
 
     key = settings.polymarket_builder_api_key
     if key is not None:
@@ -234,7 +225,7 @@ def _relayer_key(settings: Settings, ctx: ChainContext, signer: str):
 
 
 def _approval_calls(row: WorkerRow, collateral: str, ctf: str, spenders: dict[str, str]) -> list:
-    from polymarket.calls import erc20_approval_call, erc1155_set_approval_for_all_call
+    from ..polymarket.sdk import erc20_approval_call, erc1155_set_approval_for_all_call
 
     calls = []
     for label, spender in spenders.items():
@@ -248,7 +239,7 @@ def _approval_calls(row: WorkerRow, collateral: str, ctf: str, spenders: dict[st
 def _wallet_setup(settings, ctx, env, account, row: WorkerRow, collateral, ctf, spenders) -> tuple[int, int]:
     """One deposit-wallet worker through the SDK: create the wallet if missing, one WALLET batch of the missing
     approvals. Returns (wallets created, approval calls sent)."""
-    from polymarket import SecureClient
+    from ..polymarket.sdk import SecureClient
 
     calls = _approval_calls(row, collateral, ctf, spenders)
     if row.deployed and not calls:

@@ -42,11 +42,7 @@ def fork(tmp_path_factory):
     home = tmp_path_factory.mktemp("ct-home")
     settings = make_settings(home)
     state = open_state(settings)
-    # NOTE: the fork's CLOB refuses type-0 makers as live does; until the workers trade through deposit wallets
-    # (h-gateway / h-fleet), the supervisor suites run with the worker EOAs grandfathered. Drop this then.
-    from copytrade_cli.chain.accounts import worker_accounts
-
-    report = fork_up(settings, state, grandfathered=tuple(a.address for a in worker_accounts(settings)))
+    report = fork_up(settings, state)
     try:
         chain = connect_network(settings, state, LOCAL_NETWORK)
         yield Fork(settings, state, chain, report)

@@ -112,7 +112,7 @@ def relayer_row(settings: Settings, node, is_local: bool) -> Check:
         if not url:
             return failed("relayer", "no local relayer recorded for this fork", "`copytrade fork up` starts it")
     else:
-        from polymarket._internal.environment import PRODUCTION_CONFIG
+        from ...polymarket.sdk import PRODUCTION_CONFIG
 
         url = PRODUCTION_CONFIG.relayer_url
     shown = redact_url(url)
