@@ -139,15 +139,17 @@ class ClobGateway:
         self.ensure_creds()
         return self._client
 
-    def ensure_creds(self) -> None:
-        """Create the SDK client once: API credentials derived (L1 auth), the deposit wallet checked at the relayer."""
+    def ensure_creds(self, check_wallet: bool = True) -> None:
+        """Create the SDK client once: API credentials derived (L1 auth), the deposit wallet checked at the relayer
+        (`check_wallet=False`: credentials only, for readiness, whose wallet rows check the wallets)."""
         with self._lock:
             if self._client is not None:
                 return
             from . import sdk
 
             try:
-                self._client = sdk.create_client(self._key, wallet=self.wallet, environment=self.environment)
+                self._client = sdk.create_client(self._key, wallet=self.wallet, environment=self.environment,
+                                                 check_wallet=check_wallet)
             except Exception as exc:  # noqa: BLE001 — mapped to one line
                 raise ClobError(f"could not derive CLOB API credentials for {self.signer} (wallet {self.wallet}) "
                                 f"at {self.host}: {_msg(exc)}") from None

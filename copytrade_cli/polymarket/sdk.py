@@ -207,9 +207,13 @@ def market_info(client: SecureClient, token_id: str, *, refresh: bool = False) -
 
 
 def create_client(private_key: str, *, wallet: str | None, environment: Environment,
-                  credentials: Any = None) -> SecureClient:
+                  credentials: Any = None, check_wallet: bool = True) -> SecureClient:
     """The SDK's secure client of one signer acting for `wallet` (its deposit wallet): credentials derived (or the
-    given ones validated), the wallet checked deployed at the relayer (LIVE-2026 §1)."""
+    given ones validated), the wallet checked deployed at the relayer (LIVE-2026 §1). `check_wallet=False` stops
+    after the credentials (the SDK's own `_create`, no relayer call): readiness checks the wallet in its own row."""
+    if not check_wallet:
+        return SecureClient._create(private_key=private_key, wallet=wallet, environment=environment,
+                                    credentials=credentials)
     return SecureClient.create(private_key=private_key, wallet=wallet, environment=environment,
                                credentials=credentials)
 
