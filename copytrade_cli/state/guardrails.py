@@ -104,6 +104,14 @@ class GuardrailTables(StateDB):
             self.db.execute("insert or ignore into guardrail_ledger (day, wallet, usd, job_key, status, created_at) "
                             "values (?, ?, ?, ?, 'reserved', ?)", [day, wallet, usd, job_key, now_iso()])
 
+    def record_reservations(self, *, day: str, rows: list[tuple[str, str, str]]) -> None:
+        """`record_reservation` for several (wallet, usd, job_key) at once (one statement; idempotent)."""
+        stamp = now_iso()
+        with self._lock:
+            self.db.conn.executemany("insert or ignore into guardrail_ledger (day, wallet, usd, job_key, status, "
+                                     "created_at) values (?, ?, ?, ?, 'reserved', ?)",
+                                     [(day, w, u, k, stamp) for w, u, k in rows])
+
     def reservations(self, day: str) -> list[dict[str, Any]]:
         """The day's reservations not released (to rebuild shared counters)."""
         return self._q("select * from guardrail_ledger where day=? and status!='released'", [day])
