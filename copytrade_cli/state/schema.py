@@ -190,6 +190,11 @@ def _m007_packed_journal(db: sqlite_utils.Database) -> None:
     top = conn.execute("select coalesce(max(id), 0) from jobs").fetchone()[0]
     conn.execute("insert or ignore into journal_meta (name, value) values ('job_id_base', ?)",
                  [(int(top) >> JOB_ID_SHIFT) + 1])
+    # The cap reservations of one fill, packed (one row per fill instead of one ledger row per copy): their amounts
+    # are in guardrail_totals already; settling a copy moves it out into guardrail_ledger (state/guardrails.py).
+    conn.execute("create table if not exists guardrail_packs (pack text primary key, day text not null, "
+                 "items_json text not null)")
+    conn.execute("create index if not exists guardrail_packs_day on guardrail_packs (day)")
     conn.execute("drop view if exists job_rows")
     conn.execute(job_view_sql())
     if conn.in_transaction:

@@ -8,7 +8,6 @@ regrouping of jobs a dead process claimed but never grouped.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import json
 import os
@@ -18,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ..polymarket.fills import LeaderFill
+from ..state.db import iso_ms
 from .decide import Decision
 from .model import JobStatus, Leg, PlannedGroup, legs_to_json
 
@@ -30,9 +30,17 @@ def _usd_str(micro: int) -> str:
     return str(Decimal(micro) / 10**6)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _follower_json(follower: str, follow_id: int | None) -> tuple[str, str]:
+    """A follower's fixed part of its legs' JSON (proxy, follow id) and its lowercase address as JSON text
+    (the reservation key's tail), encoded once per follow instead of once per copy."""
+    return (f'"proxy":{json.dumps(follower)},"follow_id":{json.dumps(follow_id)}',
+            json.dumps(follower.lower())[1:-1])
+
+
 def iso(ts: float) -> str:
     """A unix time as the state file's ISO timestamp (UTC, milliseconds)."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return iso_ms(ts)
 
 
 class SizingReader:
@@ -142,7 +150,8 @@ class Planner:
         for k, sk in enumerate(skips):
             sk["id"] = first + k
         n = len(skips)
-        legs_by_group: dict[tuple, list[dict[str, Any]]] = {}
+        legs_by_group: dict[tuple, list[str]] = {}  # each leg as its JSON object (job_rows reads these fields)
+        ekey = json.dumps(fkey)[1:-1]
         gids: dict[tuple, str] = {}
         limits: dict[tuple, str] = {}
         for cp, (_w, _u, key), (ok, why) in zip(decision.copies, items, verdicts):
@@ -159,10 +168,10 @@ class Planner:
             if gkey not in gids:
                 gids[gkey] = os.urandom(8).hex()
                 limits[gkey] = lim
+            frag, low = _follower_json(f.follower, f.id)
             legs_by_group.setdefault(gkey, []).append(
-                {"job_id": first + n, "proxy": f.follower, "usd_micro": cp.usd_micro, "shares_micro": cp.shares_micro,
-                 "reserve_key": key, "follow_id": f.id, "usd": _usd_str(cp.usd_micro),
-                 "shares": _usd_str(cp.shares_micro)})
+                f'{{"job_id":{first + n:d},{frag},"usd_micro":{cp.usd_micro:d},"shares_micro":{cp.shares_micro:d},'
+                f'"reserve_key":"{ekey}:{low}","usd":"{_usd_str(cp.usd_micro)}","shares":"{_usd_str(cp.shares_micro)}"}}')
             n += 1
         if skips:
             self.state.set_skips(fkey, json.dumps(skips))  # numbered now that the row's id is known
@@ -179,7 +188,7 @@ class Planner:
             self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": gkey[0], "side": gkey[1],
                                      "token_id": fill.token_id, "condition_id": fill.condition_id,
                                      "price_limit": limits[gkey], "t_detected": fill.seen_at, "stage": "queued",
-                                     "status": "queued", "legs_json": json.dumps(legs), "t_queued": now,
+                                     "status": "queued", "legs_json": "[" + ",".join(legs) + "]", "t_queued": now,
                                      "jobs_created": 0}, [])
             planned.append(PlannedGroup(gid, len(legs)))
         return planned
