@@ -24,7 +24,7 @@ def demo(ctx: typer.Context, keep: Annotated[bool, typer.Option("--keep", help="
     rep = run_demo(c.settings, c.state, say=c.out.line, keep=keep)
 
     def human():
-        c.out.table("Followers after the copy", ["follower", "flow", "USDC before", "USDC after", "spent",
+        c.out.table("Followers after the copy", ["follower", "flow", "pUSD before", "pUSD after", "spent",
                                                  "shares before", "shares after"],
                     [[r["follower"], r["flow"], r["usdc_before"], r["usdc_after"], r["spent"], r["shares_before"],
                       r["shares_after"]] for r in rep.followers])

@@ -38,7 +38,7 @@ def list_(ctx: typer.Context, network: NetworkOpt = None, json_: JsonOpt = False
 
     c = get_ctx(ctx, json_)
     rows = proxy_list_op(c.settings, c.state, network)
-    c.out.result(rows, lambda: c.out.table("Proxies", ["proxy", "owner", "status", "USDC", "positions"],
+    c.out.result(rows, lambda: c.out.table("Proxies", ["proxy", "owner", "status", "pUSD", "positions"],
                                            [[r["proxy"], r["owner"], r["status"], r["collateral_usdc"],
                                              ", ".join(f"{t[:8]}…:{a / 1e6:g}" for t, a in r["positions"].items())]
                                             for r in rows]))
@@ -46,9 +46,9 @@ def list_(ctx: typer.Context, network: NetworkOpt = None, json_: JsonOpt = False
 
 @app.command("fund")
 @handle_errors
-def fund(ctx: typer.Context, amount: Annotated[str, typer.Option("--amount", help="USDC to add.")] = "1000",
+def fund(ctx: typer.Context, amount: Annotated[str, typer.Option("--amount", help="pUSD to add.")] = "1000",
          proxy: ProxyOpt = None, network: NetworkOpt = None, json_: JsonOpt = False):
-    """On the fork: fund a proxy with USDC from the whale (by impersonation, as the seed does).
+    """On the fork: fund a proxy with pUSD: the whale's USDC.e wrapped through the CollateralOnramp for it.
 
     Example: copytrade proxy fund --amount 1000
     """
@@ -56,13 +56,13 @@ def fund(ctx: typer.Context, amount: Annotated[str, typer.Option("--amount", hel
 
     c = get_ctx(ctx, json_)
     r = proxy_fund_op(c.settings, c.state, network, proxy, amount)
-    c.out.result(r, lambda: c.out.line(f"Funded {r['proxy']} with {r['funded_micro'] / 1e6:g} USDC; "
-                                       f"balance {r['balance_micro'] / 1e6:g} USDC (tx {r['tx']})"))
+    c.out.result(r, lambda: c.out.line(f"Funded {r['proxy']} with {r['funded_micro'] / 1e6:g} pUSD; "
+                                       f"balance {r['balance_micro'] / 1e6:g} pUSD (tx {r['tx']})"))
 
 
 @app.command("withdraw")
 @handle_errors
-def withdraw(ctx: typer.Context, amount: Annotated[str | None, typer.Option("--amount", help="USDC to withdraw (default: all).")] = None,
+def withdraw(ctx: typer.Context, amount: Annotated[str | None, typer.Option("--amount", help="pUSD to withdraw (default: all).")] = None,
              proxy: ProxyOpt = None, network: NetworkOpt = None, json_: JsonOpt = False):
     """The owner withdraws collateral from their proxy (always allowed, even when paused).
 
@@ -72,5 +72,5 @@ def withdraw(ctx: typer.Context, amount: Annotated[str | None, typer.Option("--a
 
     c = get_ctx(ctx, json_)
     r = proxy_withdraw_op(c.settings, c.state, network, proxy, amount)
-    c.out.result(r, lambda: c.out.line(f"Withdrew from {r['proxy']}; balance now {r['balance_micro'] / 1e6:g} USDC "
+    c.out.result(r, lambda: c.out.line(f"Withdrew from {r['proxy']}; balance now {r['balance_micro'] / 1e6:g} pUSD "
                                        f"(tx {r['tx']})"))

@@ -37,6 +37,7 @@ class DemoReport:
     fork_seconds: float = 0.0
     trade_tx: str = ""
     followers: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)  # the copies' OrderFilled rows of our workers' orders
     problems: list[str] = field(default_factory=list)
 
 
@@ -77,6 +78,7 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
         runner.start()
         time.sleep(0.5)  # let the channels subscribe
         say("== T4: the leader trades (impersonated)")
+        start_block = int(w3.eth.block_number) + 1
         res = leader_trade(w3, world, side="BUY", usd=25.0, price="0.5")
         rep.trade_tx = res.tx_hash
         say(f"   ✅ Signal Sent! tx {res.tx_hash}")
@@ -87,6 +89,7 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
             time.sleep(0.1)
         sup.stop_event.set()
         runner.join(60)
+        sup_fleet = [(wk.address, wk.wallet) for wk in sup.fleet.workers] if sup.fleet is not None else []
         sup = None
         for f in (f1, f2):
             bal, pos = usdc.functions.balanceOf(f.follower).call(), ctf.functions.balanceOf(f.follower, token).call()
@@ -98,6 +101,7 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
                 rep.problems.append(f"{f.follower} ({f.flow}) holds no new outcome tokens")
             if bal >= b0:
                 rep.problems.append(f"{f.follower} ({f.flow}) collateral did not go down")
+        rep.problems += _fills_by_deposit_wallets(w3, world, sup_fleet, start_block, rep, say)
         jobs = state.list_jobs(limit=100)
         done = [j for j in jobs if j["status"] == "complete"]
         if len(done) < 2:
@@ -114,3 +118,34 @@ def run_demo(settings: Settings, state: State, say: Callable[[str], None], *, us
             say("== teardown: fork down")
         rep.seconds = time.time() - t0
     return rep
+
+
+ORDER_FILLED = "0xd543adfd945773f1a62f74f0ee55a5e3b9b1a28262980ba90b1a89f2ea84d8ee"  # LIVE-2026 §9
+
+
+def _fills_by_deposit_wallets(w3, world, fleet: list[tuple[str, str]], from_block: int, rep: DemoReport,
+                              say: Callable[[str], None]) -> list[str]:
+    """On chain: the copies' `OrderFilled` rows whose maker is one of our workers must name its deposit wallet (an
+    address with code), never the signer EOA; at least one per copy. Returns the problems found."""
+    signers = {s.lower() for s, _w in fleet}
+    wallets = {w.lower(): s for s, w in fleet}
+    exchanges = [a for a in (world.exchange, world.neg_risk_exchange) if a]
+    logs = w3.eth.get_logs({"fromBlock": from_block, "toBlock": "latest", "address": exchanges,
+                            "topics": [ORDER_FILLED]})
+    problems = []
+    for lg in logs:
+        maker = "0x" + bytes(lg["topics"][2])[-20:].hex()
+        if maker.lower() in signers and maker.lower() not in wallets:
+            problems.append(f"an OrderFilled maker is the worker signer {maker}, not its deposit wallet")
+        if maker.lower() in wallets:
+            code = len(w3.eth.get_code(w3.to_checksum_address(maker))) > 0
+            rep.fills.append({"tx": "0x" + bytes(lg["transactionHash"]).hex(), "maker": w3.to_checksum_address(maker),
+                              "signer": wallets[maker.lower()], "maker_has_code": code})
+            if not code:
+                problems.append(f"the OrderFilled maker {maker} (a worker wallet) has no code")
+    for f in rep.fills:
+        say(f"   OrderFilled maker {f['maker']} = deposit wallet of worker {f['signer']} (code: {f['maker_has_code']})")
+    if len(rep.fills) < 2:
+        problems.append(f"expected an OrderFilled by a worker's deposit wallet for each of the 2 copies, found "
+                        f"{len(rep.fills)}")
+    return problems

@@ -161,6 +161,7 @@ def test_missing_worker_approval_flips_only_its_row(fork, baseline):
     assert _flipped(fork) == {"worker approvals"}
     row = next(c for c in run_checks(fork.settings, fork.state, LOCAL_NETWORK).checks if c.name == "worker approvals")
     assert "1/20 wallets lack approvals" in row.detail and "pUSD to Exchange" in row.detail, row.detail
+    assert wallet[:6] in row.detail and wallet[-4:] in row.detail  # the wallet is named, not the signer
     assert wallet != worker_accounts(fork.settings)[0].address
 
 

@@ -81,7 +81,7 @@ def worker_rows(workers: list[str], wallets: list[str], executor: str | None, sp
                        "`copytrade fleet setup` creates them through the relayer (WALLET-CREATE)")
                 if undeployed else passed("worker wallets", f"{n}/{n}: {how}"))
     lacking = []
-    for a in workers:
+    for a, w in zip(workers, wallets):
         miss = []
         for label in spenders:
             allowance = got.get(f"w.a20.{label}.{a}")
@@ -90,7 +90,7 @@ def worker_rows(workers: list[str], wallets: list[str], executor: str | None, sp
             if got.get(f"w.a1155.{label}.{a}") is not True:
                 miss.append(f"CTF to {label}")
         if miss:
-            lacking.append(f"{short(a)}: {', '.join(miss)}")
+            lacking.append(f"{short(w)}: {', '.join(miss)}")
     names = ", ".join(spenders)
     rows.append(failed("worker approvals", f"{len(lacking)}/{n} wallets lack approvals: {some_of(lacking)}",
                        "`copytrade fleet setup` sends each wallet one WALLET batch of the missing approvals")
@@ -101,7 +101,7 @@ def worker_rows(workers: list[str], wallets: list[str], executor: str | None, sp
     rows.append(failed("worker float", f"{len(empty)}/{n} wallets hold no pUSD float: {some_of(empty)} (Smart Buffer "
                                        "copies need it; Standard copies do not)",
                        "`copytrade fleet setup --float 2000` (live: from the funder's pUSD)", WARNING)
-                if empty else passed("worker float", f"{n}/{n} wallets hold pUSD float, {usd(total)} in all", WARNING))
+                if empty else passed("worker float", f"{n}/{n} wallets hold pUSD float, {usd(total)} pUSD in all", WARNING))
     return rows
 
 
