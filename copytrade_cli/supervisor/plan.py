@@ -21,6 +21,10 @@ from ..state.db import iso_ms
 from .decide import Decision
 from .model import JobStatus, Leg, PlannedGroup, legs_to_json
 
+# The columns of a job row as tuples for `State.claim_jobs` (job rows made one by one, as before the packed
+# journal: older files' orphans, tests that journal a backlog by hand).
+_JOB_COLS = ["fill_key", "leader", "side", "token_id", "condition_id", "follower", "follow_id", "flow", "status",
+             "reason", "usd", "shares", "price", "group_id"]
 ChainInputs = tuple[dict, dict, "int | None"]  # (balances, positions, leader position before the fill)
 
 
