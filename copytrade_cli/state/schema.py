@@ -214,4 +214,4 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # The tables of copytrade's records (for `state info` and `State.rows`); `_migrations` and the running totals
 # of the guardrail ledger are bookkeeping, not records.
 TABLES = ["nodes", "deployments", "proxies", "follows", "signals", "jobs", "groups", "job_steps",
-          "guardrail_ledger", "workers", "debts", "cursors", "migration_ops"]
+          "guardrail_ledger", "guardrail_packs", "workers", "debts", "cursors", "migration_ops"]
