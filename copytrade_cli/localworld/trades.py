@@ -254,7 +254,8 @@ def _precheck(client: ExchangeClient, tx: dict, who: str) -> None:
         client.simulate(tx)
     except SettlementError as exc:
         text = str(exc)
-        if "insufficient" in text or "allowance" in text or "not approved" in text:
+        low = text.lower()  # the strict pUSD reverts with custom errors (InsufficientAllowance, InsufficientBalance)
+        if "insufficient" in low or "allowance" in low or "not approved" in low:
             raise FundsError(f"{text}; the trade's parties ({who} and the market maker) need collateral, "
                              "outcome tokens and approvals: re-run the fork's plant step") from None
         raise

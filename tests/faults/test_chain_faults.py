@@ -168,7 +168,7 @@ def test_dry_proxy_at_pull_time_costs_only_its_own_copy(fork):
     s = make_settings(fork.settings.home, SUPERVISOR_WORKER_POOL_SIZE="1")
     sup = RunningSupervisor(fork, settings=s, channels=("mempool", "logs"))
     usdc = erc20(fork.w3, fork.world.exchange_collateral)
-    worker = sup.sup.fleet.workers[0].address
+    worker = sup.sup.fleet.workers[0].wallet  # the float lives in the worker's deposit wallet
     float0 = usdc.functions.balanceOf(worker).call()
     cheats = Cheats(fork.w3)
     cheats.impersonate(worker)

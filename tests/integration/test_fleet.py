@@ -131,3 +131,23 @@ def test_fleet_cli_status_lines_and_json(fork):
     assert "Fleet setup on polygon:local: 0 gas top-ups, 0 wallets created, 0 approvals, 0 float top-ups" in r.output
     r = runner.invoke(app, ["deploy", "addresses", "--format", "env"], env=_env(fork))
     assert "PUSD_ADDRESS=0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB" in r.output.splitlines()
+
+
+def test_proxy_fund_wraps_the_whales_usdc_e_into_pusd_through_the_onramp(fork):
+    w3, world = fork.w3, fork.world
+    usdc, pusd = erc20(w3, world.collateral), erc20(w3, world.pusd)
+    proxy = new_follower(fork, usdc=0)
+    whale_before, supply_before = usdc.functions.balanceOf(world.whale).call(), pusd.functions.totalSupply().call()
+    locked_before = usdc.functions.balanceOf(world.onramp).call()
+    r = CliRunner().invoke(app, ["proxy", "fund", "--proxy", proxy, "--amount", "12.5"], env=_env(fork))
+    assert r.exit_code == 0, r.output
+    assert f"Funded {proxy} with 12.5 pUSD; balance 12.5 pUSD" in r.output
+    assert pusd.functions.balanceOf(proxy).call() == 12_500_000
+    assert usdc.functions.balanceOf(world.whale).call() == whale_before - 12_500_000  # the whale's USDC.e ...
+    assert pusd.functions.totalSupply().call() == supply_before + 12_500_000  # ... minted 1:1 as pUSD
+    assert usdc.functions.balanceOf(world.onramp).call() >= locked_before  # locked by the ramp (or its vault)
+    tx = w3.eth.get_transaction(r.output.rsplit("(tx ", 1)[1].split(")")[0])
+    assert tx["to"] == world.onramp
+    bad = CliRunner().invoke(app, ["proxy", "fund", "--proxy", proxy, "--amount", "-1"], env=_env(fork))
+    assert bad.exit_code == 2 and "must be positive" in bad.output
+    assert pusd.functions.balanceOf(proxy).call() == 12_500_000  # nothing changed

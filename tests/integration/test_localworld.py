@@ -67,7 +67,7 @@ def test_plant_code_at_mainnet_addresses_and_balances(chain, world):
     from copytrade_cli.chain.contracts import load_artifact
 
     ex = chain.eth.contract(address=world.exchange, abi=load_artifact("MockExchangeV2").abi)
-    assert ex.functions.getCollateral().call() == world.exchange_collateral == world.collateral
+    assert ex.functions.getCollateral().call() == world.exchange_collateral == world.pusd  # pUSD by default, as live
     assert ex.functions.getCtf().call() == world.ctf
     assert ex.functions.isOperator(world.exchange_operator).call() and ex.functions.isOperator(
         world.trade_operator).call()
@@ -75,10 +75,11 @@ def test_plant_code_at_mainnet_addresses_and_balances(chain, world):
     assert world.market_maker == DEV_ADDRESSES[MARKET_MAKER] and world.leaders == [SEED_LEADER, LEADER2]
 
     usdc, pusd = erc20(chain, world.collateral), erc20(chain, world.pusd)
+    coll = erc20(chain, world.exchange_collateral)  # what the market maker and leaders trade with
     assert usdc.functions.balanceOf(world.whale).call() == 10_000_000 * USDC
     assert pusd.functions.balanceOf(world.whale).call() == 10_000_000 * USDC
-    assert usdc.functions.balanceOf(world.market_maker).call() == 1_000_000 * USDC
-    assert usdc.functions.balanceOf(SEED_LEADER).call() == 100_000 * USDC
+    assert coll.functions.balanceOf(world.market_maker).call() == 1_000_000 * USDC
+    assert coll.functions.balanceOf(SEED_LEADER).call() == 100_000 * USDC
     assert chain.eth.get_balance(world.whale) > 0
     assert len(world.markets) == len(MARKET_SPECS) == 7 and len({m.condition_id for m in world.markets}) == 7
     for m in world.markets[:3]:  # the long-standing ones the suites trade
@@ -96,14 +97,14 @@ def test_plant_code_at_mainnet_addresses_and_balances(chain, world):
             assert positions(chain, world, SEED_LEADER, tid) == 1_000 * USDC
     for who in (world.market_maker, *world.leaders):
         for ex in (world.exchange, world.neg_risk_exchange):
-            assert usdc.functions.allowance(who, ex).call() == 2**256 - 1
+            assert coll.functions.allowance(who, ex).call() == 2**256 - 1
             assert ctf(chain, world).functions.isApprovedForAll(who, ex).call()
     assert World.from_json(world.to_json()) == world
     assert "0x59c6995e" not in world.to_json()  # addresses only, never keys
 
 
 def test_replant_is_idempotent(chain, world):
-    usdc = erc20(chain, world.collateral)
+    usdc = erc20(chain, world.exchange_collateral)
     before = usdc.functions.balanceOf(world.market_maker).call()
     again = plant_polymarket(chain, DEV_KEYS[0], leaders=[SEED_LEADER, LEADER2])
     assert again.model_dump(exclude={"planted_block"}) == world.model_dump(exclude={"planted_block"})
@@ -144,7 +145,7 @@ def _watch_pending(w3, world, stop: threading.Event, seen: list):
 def test_leader_trade_is_pending_first_and_keys_match(chain, world):
     m = world.markets[0]
     yes = m.token_id("Yes")
-    usdc = erc20(chain, world.collateral)
+    usdc = erc20(chain, world.exchange_collateral)
     cash0 = usdc.functions.balanceOf(SEED_LEADER).call()
     pos0 = positions(chain, world, SEED_LEADER, yes)
     stop, seen = threading.Event(), []
@@ -270,9 +271,9 @@ def test_settle_revert_is_reported(chain, world):
                                   chain_id=world.chain_id, exchange=world.exchange)
     maker = build_signed_order_v2(DEV_KEYS[2], token_id=tid, side="SELL", maker_amount=1_000_000,
                                   taker_amount=500_000, chain_id=world.chain_id, exchange=world.exchange)
-    with pytest.raises(SettlementError, match="insufficient|allowance"):
+    with pytest.raises(SettlementError, match="(?i)insufficient|allowance"):
         client.settle(m.condition_id, taker, [maker], 500_000, [1_000_000], simulate=True)
-    with pytest.raises(SettlementError, match="insufficient|allowance"):
+    with pytest.raises(SettlementError, match="(?i)insufficient|allowance"):
         client.settle(m.condition_id, taker, [maker], 500_000, [1_000_000])
     # the lane is still usable afterwards
     assert client.settle(*_match(world, 1, client))
