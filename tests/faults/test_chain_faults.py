@@ -171,6 +171,7 @@ def test_dry_proxy_at_pull_time_costs_only_its_own_copy(fork):
     worker = sup.sup.fleet.workers[0].wallet  # the float lives in the worker's deposit wallet
     float0 = usdc.functions.balanceOf(worker).call()
     cheats = Cheats(fork.w3)
+    cheats.set_balance(worker, 10**18)  # gas for the impersonated wallet contract's own transfer
     cheats.impersonate(worker)
     try:
         usdc.functions.transfer(fork.world.whale, float0).transact({"from": worker})  # float gone
