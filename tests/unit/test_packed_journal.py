@@ -193,3 +193,32 @@ def test_an_existing_state_file_migrates_and_keeps_its_job_rows(tmp_path):
     first = st.record_fill({"fill_key": "0xl:f2", "leader": "0xL", "side": "BUY", "token_id": "1"})
     assert first > 3_000_000  # new job ids start above every existing one
     assert st.record_fill({"fill_key": "0xl:f2", "leader": "0xL", "side": "BUY", "token_id": "1"}) is None
+
+
+def test_a_restart_finds_decided_groups_and_their_job_rows_exist_before_the_flow_runs(tmp_path):
+    """The window #16 opens: killed after a fill's commit, before its group started. The next start resumes the
+    group from the file (run_unfinished -> execute -> claim); its job rows are created before the flow's first
+    step, so everything the flow journals on them lands."""
+    sup, leader, _f, _ = _supervisor(tmp_path)
+    sup.on_fill(_fill(leader))
+    home = sup.settings.home
+    sup.state.close()  # the process is gone; only the file remains
+    again, *_ = _supervisor(tmp_path / "unused")
+    again.state = State(Path(home) / "state.db")
+    d = again.dispatcher
+    d.state = again.state
+    d.coord.state = again.state
+    seen = []
+
+    def run_on_worker(group, worker_address, on_release=None):
+        seen.append((group["jobs_created"], [j["id"] for j in again.state._q("select id from jobs")]))
+        return "complete"
+
+    d._run_on_worker = run_on_worker
+    (g,) = again.state.unfinished_groups()
+    d.inflight.acquire()
+    d.running += 1
+    d.execute(g["group_id"])
+    legs = [leg["job_id"] for leg in json.loads(g["legs_json"])]
+    assert len(seen) == 1 and seen[0][0] == 1 and sorted(seen[0][1]) == sorted(legs)
+    assert again.state.get_group(g["group_id"])["jobs_created"] == 1
