@@ -2,6 +2,9 @@
 concurrently (many senders, many in flight), measured against the node under test.
 
     .venv/bin/python -m bench.ceiling --rpc URL   # or imported: measure_ceiling(w3, funder_key)
+
+Also the state file's ceiling for the decision pipeline's writes (`state_ceiling`, issue #16; bench.decision
+prints it in the same run as its own figures).
 """
 from __future__ import annotations
 
@@ -111,3 +114,75 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=1000)
     a = ap.parse_args()
     print_ceiling(ceiling_rounds(Web3(Web3.HTTPProvider(a.rpc)), n_tx=a.n))
+
+
+# --- the state file's ceiling (issue #16) -------------------------------------------------------------------
+def state_ceiling(n_fills: int = 20_000, *, per_commit: int = 1, caps: bool = False, copies: int = 10) -> dict:
+    """Fills/s the state file itself takes for the packed journal's writes, without any Python logic: per fill
+    exactly the statements the decision pipeline runs (the signal row, returning its id; the group row with
+    `copies` packed legs; with caps, the totals read, the fill's one packed reservation row and the running
+    totals of its wallets and of the day), prepared before the clock starts, `per_commit` fills per transaction (1: one fill at a time;
+    100: a channel poll's fills), same schema, indexes, triggers and pragmas (a fresh State)."""
+    import json
+    import os
+    import random
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from copytrade_cli.state import State
+
+    home = Path(tempfile.mkdtemp(prefix="ct-ceiling-"))
+    s = State(home / "s.db")
+    rnd = random.Random(3)
+    tok = str(rnd.getrandbits(255))
+    stamp = "2026-01-01T00:00:00.000+00:00"
+    sig_cols = ["fill_key", "leader", "tx_hash", "log_index", "token_id", "condition_id", "side", "shares", "price",
+                "usd", "channel", "detected_ms", "channels", "seen_at"]
+    grp_cols = ["group_id", "fill_key", "flow", "side", "token_id", "condition_id", "price_limit", "t_detected",
+                "stage", "status", "legs_json", "t_queued", "jobs_created", "created_at", "updated_at", "attempts"]
+    fills = []
+    for i in range(n_fills):
+        leader = "0x" + rnd.randbytes(20).hex()
+        fk = f"{leader}:0x{rnd.randbytes(32).hex()}:0:{tok}:BUY:{2_000_000 + i}"
+        followers = ["0x" + rnd.randbytes(20).hex() for _ in range(copies)]
+        legs = json.dumps([{"job_id": (i + 2 << 20) + k, "proxy": f, "usd_micro": 1_000_000,
+                            "shares_micro": 1_923_076, "reserve_key": f"{fk}:{f}", "follow_id": k, "usd": "1",
+                            "shares": "1.923076"} for k, f in enumerate(followers)])
+        sig = (fk, leader, "0x" + rnd.randbytes(32).hex(), 0, tok, None, "BUY", "2", "0.5", "1", "mempool",
+               1.7e12, "mempool", stamp)
+        grp = (os.urandom(8).hex(), fk, "buffer", "BUY", tok, None, "0.52", 1.7e9, "queued", "queued", legs, 1.7e9, 0,
+               stamp, stamp, 0)
+        pack = (fk, "2026-01-01", json.dumps({f: [f, 1_000_000] for f in followers}, separators=(",", ":")))
+        led = [("2026-01-01", w, 1_000_000) for w in ["*", *followers]]
+        led = (pack, led)
+        fills.append((sig, grp, led, followers))
+    conn = s.db.conn
+    sig_sql = (f"insert into signals ({','.join(sig_cols)}) values ({','.join('?' * len(sig_cols))}) "
+               "on conflict do nothing returning rowid")
+    grp_sql = f"insert into groups ({','.join(grp_cols)}) values ({','.join('?' * len(grp_cols))})"
+    pack_sql = ("insert into guardrail_packs (pack, day, items_json) values (?, ?, ?) on conflict(pack) "
+                "do update set items_json = json_patch(items_json, excluded.items_json)")
+    led_sql = ("insert into guardrail_totals (day, wallet, micro) values (?, ?, ?) "
+               "on conflict(day, wallet) do update set micro = micro + excluded.micro")
+    tot_sql = f"select wallet, micro from guardrail_totals where day=? and wallet in ({','.join('?' * (copies + 1))})"
+    w0, c0 = time.perf_counter(), time.process_time()
+    for start in range(0, n_fills, per_commit):
+        conn.execute("BEGIN IMMEDIATE")
+        for sig, grp, led, followers in fills[start:start + per_commit]:
+            conn.execute(sig_sql, sig).fetchone()
+            if caps:
+                conn.execute(tot_sql, ["2026-01-01", "*", *followers]).fetchall()
+                conn.execute(pack_sql, led[0])
+                conn.executemany(led_sql, led[1])
+            conn.execute(grp_sql, grp)
+        conn.execute("COMMIT")
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    s.close()
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.remove(f"{home / 's.db'}{suffix}")
+        except OSError:
+            pass
+    return {"fills": n_fills, "per_commit": per_commit, "caps": caps, "fills_per_s": n_fills / wall,
+            "cpu_fills_per_s": n_fills / cpu if cpu else float("inf"), "seconds": wall}

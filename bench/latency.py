@@ -151,7 +151,7 @@ def measure(fork: BenchFork, clob_url: str, proxies: list[str], *, rate: float, 
         stop_proc(proc)
     # per copy (job): its fill's tx (signals) and its group's order (a coalesced group serves several fills)
     rows = fork.state._q("select s.tx_hash, s.detected_ms / 1000.0 as t_detected, g.t_order_accepted, g.status "
-                         "from jobs j join signals s on s.fill_key = j.fill_key "
+                         "from job_rows j join signals s on s.fill_key = j.fill_key "
                          "left join groups g on g.group_id = j.group_id")
     lat, det, unplaced = [], [], 0
     for r in rows:

@@ -73,6 +73,7 @@ def run_phase(fork: BenchFork, proxies: list[str], *, flow: str, per_fill: int, 
     fork.state.set_cursor(f"logs:{fork.network}", str(fork.w3.eth.block_number))
     fork.state.db.execute("delete from groups")  # count this phase's groups only (fresh journal per phase)
     fork.state.db.execute("delete from jobs")
+    fork.state.db.execute("update signals set skips_json = null")  # packed skips (#16) are this phase's jobs too
     proc, log = supervise_proc(fork, "--channels", "mempool,logs", *([] if coalesce else ["--no-coalesce"]))
     try:
         wait_for_line(log, "[TaskQueue] ready", proc)

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -27,9 +28,23 @@ FILE_MODE = 0o600
 _SIBLINGS = ("", "-wal", "-shm", "-journal")
 
 
+_ISO_MEMO: list = [(None, "")]  # [(millisecond, its text)]: the decision hot path stamps many rows per millisecond
+
+
+def iso_ms(ts: float) -> str:
+    """A unix time as the state file's ISO timestamp (UTC, milliseconds), formatted once per millisecond."""
+    ms = int(ts * 1000)
+    last = _ISO_MEMO[0]  # one tuple, swapped whole: threads never see a millisecond with another's text
+    if last[0] != ms:
+        text = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
+        _ISO_MEMO[0] = (ms, text)
+        return text
+    return last[1]
+
+
 def now_iso() -> str:
     """UTC timestamp with milliseconds, the one time format of the state file."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return iso_ms(time.time())
 
 
 def dumps(obj: Any) -> str:

@@ -72,6 +72,10 @@ class GroupTables(StateDB):
                     taken.append(r)
                     n += k
                 if taken:
+                    for r in taken:  # their packed copies become job rows, in the group that takes them
+                        if r.get("jobs_created") == 0:
+                            self.create_group_jobs(r["group_id"], into=group_id)
+                            r["jobs_created"] = 1
                     ids = [r["group_id"] for r in taken]
                     marks = ",".join("?" * len(ids))
                     stamp = now_iso()

@@ -1,5 +1,10 @@
 """The journal of detection and decision: leader fills seen (signals), the copies decided (jobs, one per fill x
-follower, at most once) and each execution step (job_steps)."""
+follower, at most once) and each execution step (job_steps).
+
+The packed model (issue #16, migration 007): deciding a fill writes ONE signal row (its copies not made packed in
+`skips_json`) and its group row(s) (the copies made packed as legs, each with its job id). The per-copy job rows
+are created when a group starts (`create_group_jobs`); until then `job_rows` (a view) shows the packed copies as
+the job rows they will be, so `jobs list|show` and every reader see the same copies either way."""
 from __future__ import annotations
 
 import operator
@@ -7,6 +12,11 @@ import sqlite3
 from typing import Any, Iterable
 
 from .db import StateDB, now_iso
+from .schema import JOB_ID_SHIFT
+
+# Columns of a job row, in the order the planner packs nothing of (job_rows has the same columns).
+_JOB_INSERT = ("id, fill_key, follower, leader, follow_id, side, token_id, condition_id, usd, shares, price, flow, "
+               "status, reason, group_id, attempts, created_at, updated_at")
 
 
 class JournalTables(StateDB):
@@ -38,6 +48,70 @@ class JournalTables(StateDB):
             self.db["signals"].insert(row)
             return True
 
+    def record_fill(self, row: dict[str, Any]) -> int | None:
+        """Insert a new leader fill's signal row (the fill's one row in the packed journal); the first job id of
+        its copies (copy k has `first + k`), or None if the fill was already recorded (then only its channel
+        list grows: it was decided then, never decide it twice)."""
+        with self._lock:
+            r = dict(row)
+            r.setdefault("channels", r.get("channel"))
+            r.setdefault("seen_at", now_iso())
+            got = self.db.conn.execute(
+                f"insert into signals ({','.join(r)}) values ({','.join('?' * len(r))}) on conflict do nothing "
+                "returning rowid", list(r.values())).fetchone()
+            if got is None:
+                self.record_signal({"fill_key": row["fill_key"], "channel": row.get("channel")})
+                return None
+            return (got[0] + self._job_id_base()) << JOB_ID_SHIFT
+
+    def _job_id_base(self) -> int:
+        base = getattr(self, "_base_memo", None)
+        if base is None:
+            base = self._base_memo = int(self.db.conn.execute(
+                "select value from journal_meta where name='job_id_base'").fetchone()[0])
+        return base
+
+    def set_skips(self, fill_key: str, skips_json: str) -> None:
+        """Pack the copies of a fill that were not made (follower, reason...) into its signal row."""
+        with self._lock:
+            self.db.conn.execute("update signals set skips_json=? where fill_key=?", [skips_json, fill_key])
+
+    def create_group_jobs(self, group_id: str, *, status: str = "queued", reason: str | None = None,
+                          into: str | None = None) -> int:
+        """The group starts (or is dropped, or absorbed `into` another): create the job rows of its packed
+        legs, once (at most one row per fill x follower, the unique index), and mark the group as having them.
+        Returns the number of job rows created (0 when they already exist)."""
+        import json
+
+        with self._lock:
+            conn = self.db.conn
+            g = conn.execute("select fill_key, side, token_id, condition_id, price_limit, flow, legs_json, "
+                             "jobs_created, created_at from groups where group_id=?", [group_id]).fetchone()
+            if g is None or g[7] != 0:
+                return 0
+            fill_key, side, token, cond, price, flow, legs_json, _c, created = g
+            lead = conn.execute("select leader from signals where fill_key=?", [fill_key]).fetchone()
+            leader = lead[0] if lead else None
+            stamp = now_iso()
+            rows = []
+            for d in json.loads(legs_json or "[]"):
+                rows.append((d["job_id"], fill_key, d["proxy"], leader, d.get("follow_id"), side, token, cond,
+                             d.get("usd"), d.get("shares"), price, flow, status, reason, into or group_id, 0,
+                             created, stamp))
+            self._begin()
+            try:
+                n = 0
+                if rows:
+                    cur = conn.executemany(f"insert into jobs ({_JOB_INSERT}) values ({','.join('?' * 18)}) "
+                                           "on conflict do nothing", rows)
+                    n = cur.rowcount
+                conn.execute("update groups set jobs_created=1 where group_id=?", [group_id])
+                self._commit()
+                return n
+            except Exception:
+                self._rollback()
+                raise
+
     def get_signal(self, fill_key: str) -> dict[str, Any] | None:
         """A recorded leader fill."""
         rows = self._q("select * from signals where fill_key=?", [fill_key])
@@ -51,9 +125,11 @@ class JournalTables(StateDB):
         return [r["token_id"] for r in rows if r["token_id"]]
 
     def jobs_of_tx(self, tx_hash: str) -> list[dict[str, Any]]:
-        """Every job copying a fill of transaction `tx_hash` (a ghost fill's copies)."""
-        return self._q("select j.* from jobs j join signals s on s.fill_key = j.fill_key where s.tx_hash = ? "
-                       "order by j.id", [tx_hash.lower()])
+        """Every job copying a fill of transaction `tx_hash` (a ghost fill's copies; packed ones included)."""
+        keys = [r["fill_key"] for r in self._q("select fill_key from signals where tx_hash = ?", [tx_hash.lower()])]
+        if not keys:
+            return []
+        return self._q(f"select * from job_rows where fill_key in ({','.join('?' * len(keys))}) order by id", keys)
 
     def claim_job(self, row: dict[str, Any]) -> int | None:
         """Create the job (fill × follower) if it does not exist yet: the durable at-most-once rule. Returns its id or None."""
@@ -126,14 +202,35 @@ class JournalTables(StateDB):
                             [*values.values(), *job_ids])
 
     def get_job(self, job_id: int) -> dict[str, Any] | None:
-        """One job row."""
+        """One job (its row, or the packed copy it will be created from when its group starts)."""
         rows = self._q("select * from jobs where id=?", [job_id])
-        return rows[0] if rows else None
+        if rows:
+            return rows[0]
+        rowid = (job_id >> JOB_ID_SHIFT) - self._job_id_base()
+        sig = self._q("select fill_key from signals where rowid=?", [rowid]) if rowid > 0 else []
+        if not sig:
+            return None
+        for r in self._packed_of_fill(sig[0]["fill_key"]):
+            if r["id"] == job_id:
+                return r
+        return None
+
+    def _packed_of_fill(self, fill_key: str) -> list[dict[str, Any]]:
+        """The packed copies of one fill as job rows (job_rows' second and third parts, for this fill only)."""
+        return [r for r in self._q("select * from job_rows where fill_key=? and id not in "
+                                   "(select id from jobs where fill_key=?)", [fill_key, fill_key])]
 
     def list_jobs(self, *, status: str | None = None, limit: int = 50, group_id: str | None = None,
                   statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Jobs, newest first."""
-        sql, params = "select * from jobs where 1=1", []
+        """Jobs (created or still packed), newest first."""
+        table = "jobs"
+        if group_id is None:
+            table = "job_rows"
+        else:
+            packed = self._q("select 1 from groups where group_id=? and jobs_created=0", [group_id])
+            if packed:
+                table = "job_rows"
+        sql, params = f"select * from {table} where 1=1", []
         if status:
             sql += " and status=?"
             params.append(status)
@@ -149,8 +246,8 @@ class JournalTables(StateDB):
         return self._q(sql, params)
 
     def job_counts(self) -> dict[str, int]:
-        """Number of jobs by status."""
-        return {r["status"]: r["n"] for r in self._q("select status, count(*) n from jobs group by status")}
+        """Number of jobs (created or still packed) by status."""
+        return {r["status"]: r["n"] for r in self._q("select status, count(*) n from job_rows group by status")}
 
     def jobs_by_ids(self, job_ids: list[int]) -> list[dict[str, Any]]:
         """Job rows by id."""

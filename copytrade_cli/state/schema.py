@@ -146,6 +146,61 @@ def _m006_relayer(db: sqlite_utils.Database) -> None:
             db["nodes"].add_column(name, kind)
 
 
+# Job ids of the packed journal (migration 007): a fill's copies are numbered from its signal row, so a copy has
+# its id from the moment it is decided, before (and whether or not) its job row exists.
+JOB_ID_SHIFT = 20  # up to 2**20 copies of one fill
+
+
+def job_view_sql() -> str:
+    """Every copy as a job row: the job rows created so far, the legs of groups that have not started (packed in
+    the group row), and the copies decided but not made (packed in the signal row, `skips_json`)."""
+    cols = ("id, fill_key, follower, leader, follow_id, side, token_id, condition_id, usd, shares, price, flow, "
+            "status, reason, group_id, worker, attempts, created_at, updated_at")
+    return (
+        f"create view job_rows as select {cols} from jobs "
+        "union all select cast(json_extract(l.value, '$.job_id') as integer), g.fill_key, "
+        "json_extract(l.value, '$.proxy'), s.leader, json_extract(l.value, '$.follow_id'), g.side, g.token_id, "
+        "g.condition_id, json_extract(l.value, '$.usd'), json_extract(l.value, '$.shares'), g.price_limit, g.flow, "
+        "case g.status when 'merged' then 'queued' when 'stalled' then 'queued' when 'dlq' then 'queued' "
+        "when 'dropped' then 'dropped' else g.status end, "
+        "case g.status when 'dropped' then g.error else null end, g.group_id, g.worker, 0, g.created_at, g.updated_at "
+        "from groups g join json_each(g.legs_json) l left join signals s on s.fill_key = g.fill_key "
+        "where g.jobs_created = 0 "
+        "union all select cast(json_extract(k.value, '$.id') as integer), s.fill_key, json_extract(k.value, '$.follower'), "
+        "s.leader, json_extract(k.value, '$.follow_id'), s.side, s.token_id, s.condition_id, "
+        "json_extract(k.value, '$.usd'), json_extract(k.value, '$.shares'), null, json_extract(k.value, '$.flow'), "
+        "'skipped', json_extract(k.value, '$.reason'), null, null, 0, s.seen_at, s.seen_at "
+        "from signals s join json_each(s.skips_json) k where s.skips_json is not null")
+
+
+def _m007_packed_journal(db: sqlite_utils.Database) -> None:
+    # Issue #16: ONE row per fill. A fill's decided copies are packed with their group (groups.legs_json: job id,
+    # proxy, follow id, amounts) and its copies not made with its signal (signals.skips_json); the per-copy job
+    # rows are created when the group starts (`jobs_created` 1), and `job_rows` shows every copy either way.
+    # An existing file keeps its job rows: its groups are marked as having them, and new job ids start above
+    # the largest existing one (`journal_meta.job_id_base`).
+    conn = db.conn
+    if "skips_json" not in db["signals"].columns_dict:
+        db["signals"].add_column("skips_json", str)
+    if "jobs_created" not in db["groups"].columns_dict:
+        db["groups"].add_column("jobs_created", int)
+    conn.execute("update groups set jobs_created = 1 where jobs_created is null")
+    conn.execute("create index if not exists groups_jobs_pending on groups (created_at) where jobs_created = 0")
+    conn.execute("create table if not exists journal_meta (name text primary key, value integer not null)")
+    top = conn.execute("select coalesce(max(id), 0) from jobs").fetchone()[0]
+    conn.execute("insert or ignore into journal_meta (name, value) values ('job_id_base', ?)",
+                 [(int(top) >> JOB_ID_SHIFT) + 1])
+    # The cap reservations of one fill, packed (one row per fill instead of one ledger row per copy): their amounts
+    # are in guardrail_totals already; settling a copy moves it out into guardrail_ledger (state/guardrails.py).
+    conn.execute("create table if not exists guardrail_packs (pack text primary key, day text not null, "
+                 "items_json text not null)")
+    conn.execute("create index if not exists guardrail_packs_day on guardrail_packs (day)")
+    conn.execute("drop view if exists job_rows")
+    conn.execute(job_view_sql())
+    if conn.in_transaction:
+        conn.execute("commit")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_groups", _m002_groups),
@@ -153,9 +208,10 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_migration_ops", _m004_migration_ops),
     ("005_guardrail_totals", _m005_guardrail_totals),
     ("006_relayer", _m006_relayer),
+    ("007_packed_journal", _m007_packed_journal),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables of copytrade's records (for `state info` and `State.rows`); `_migrations` and the running totals
 # of the guardrail ledger are bookkeeping, not records.
 TABLES = ["nodes", "deployments", "proxies", "follows", "signals", "jobs", "groups", "job_steps",
-          "guardrail_ledger", "workers", "debts", "cursors", "migration_ops"]
+          "guardrail_ledger", "guardrail_packs", "workers", "debts", "cursors", "migration_ops"]

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .backends import Delivery
 from .execute import run_group_outcome
 from .execute.admission import InvalidGroup, load_legs
-from .model import GroupStatus, Outcome, PlannedGroup, Retry, StallCause
+from .model import GROUP_TERMINAL, GroupStatus, Outcome, PlannedGroup, Retry, StallCause
 
 log = logging.getLogger("copytrade.supervisor")
 
@@ -115,11 +115,14 @@ class Dispatcher:
     def drop_queued(self, gid: str, error: str, job_reason: str | None = None) -> bool:
         """Drop a group no worker has started (its jobs `dropped` with the reason, reservations released); False
         if it already started or was absorbed (the flow's start re-reads the status under the same lock)."""
-        if not self.state.drop_group(gid, error):
-            return False
-        jobs = [r["id"] for r in self.state.list_jobs(group_id=gid, limit=10_000)]
+        with self.state.transaction():
+            if not self.state.drop_group(gid, error):
+                return False
+            # its packed copies become job rows, dropped with the reason (or, an older file's rows, are marked so)
+            self.state.create_group_jobs(gid, status="dropped", reason=job_reason or error)
+            jobs = [r["id"] for r in self.state.list_jobs(group_id=gid, limit=10_000)]
+            self.state.update_jobs(jobs, status="dropped", reason=job_reason or error)
         self.tally.drop(len(jobs))
-        self.state.update_jobs(jobs, status="dropped", reason=job_reason or error)
         try:
             legs = load_legs(self.state.get_group(gid)["legs_json"])
         except InvalidGroup:
@@ -182,6 +185,10 @@ class Dispatcher:
             group = self.coord.claim(gid, delivery)
             if group is None:
                 return
+            if group.get("jobs_created") == 0 and group.get("status") not in GROUP_TERMINAL:
+                # the group starts: its packed copies become job rows (once; the flow journals them from here)
+                self.state.create_group_jobs(gid)
+                group["jobs_created"] = 1
             result = self._run_on_worker(group, worker_address, to_settling)
             g = self.state.get_group(gid)
             outcome = outcome_of(result, g)

@@ -81,9 +81,9 @@ class Intake:
         return self.coord.paused()
 
     # --- the steps ----------------------------------------------------------------------------------------
-    def take(self, fill: LeaderFill) -> list[PlannedGroup]:
+    def take(self, fill: LeaderFill, in_tx: bool = False) -> list[PlannedGroup]:
         """Dedup, filter, record and plan one fill; returns its groups, to queue once the caller's transaction
-        (if any) commits."""
+        (if any: `in_tx`, this thread's own, then no second savepoint) commits."""
         self.tally.signal(fill.source)
         key = signal_key(fill)
         dedup = self.coord.dedup
@@ -97,7 +97,7 @@ class Intake:
         if not follows:
             self.coord.through_outage(lambda: dedup.done(key))
             return []
-        planned = self._record(fill, key, follows)
+        planned = self._record(fill, key, follows, in_tx)
         self.coord.through_outage(lambda: dedup.done(key))
         return planned
 
@@ -105,7 +105,7 @@ class Intake:
         """`take` inside a batch: a failure is logged and rolled back for this fill only (as a channel would)."""
         try:
             with self.state.transaction():
-                return self.take(fill)
+                return self.take(fill, in_tx=True)
         except Exception:  # noqa: BLE001 — a bad fill must never take the batch (or the channel) down
             log.exception("processing fill %s failed", fill.key)
             return []
@@ -115,25 +115,26 @@ class Intake:
         when = iso(fill.timestamp if fill.timestamp else fill.seen_at)
         return [f for f in self.book.followers_of(fill.leader) if f.created_at <= when]
 
-    def _record(self, fill: LeaderFill, key: str, follows) -> list[PlannedGroup]:
-        # NOTE: with group commit, the signal, its jobs and its groups are written in ONE transaction (one commit
-        # per fill instead of one per row) and the groups are queued only after it commits. Shared mode: the
-        # Redis calls (reservations) stay outside SQLite transactions, so an outage never holds the file's lock.
+    def _record(self, fill: LeaderFill, key: str, follows, in_tx: bool = False) -> list[PlannedGroup]:
+        # NOTE: with group commit, the signal row and its group rows are written in ONE transaction (one commit
+        # per fill, or per poll) and the groups are queued only after it commits. Shared mode: the Redis call
+        # (reservations) stays outside SQLite transactions, so an outage never holds the file's lock.
         if key not in self._read_ahead:
             self._read_ahead[key] = self.sizing.read(fill, follows)  # node reads outside any transaction
+
+        def announce() -> None:
+            px = f" @ {fill.price}" if fill.price is not None else ""
+            self.say(f"🚨 SIGNAL DETECTED via {fill.source}: {fill.leader} {fill.side} "
+                     f"{fill.shares:.2f} shares{px} (tx {fill.tx_hash[:18]}…)")
+
         with self._lock:
-            with self.state.transaction() if self.coord.group_commit else contextlib.nullcontext():
-                new = self.state.record_signal({
-                    "fill_key": key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
-                    "token_id": fill.token_id, "condition_id": fill.condition_id, "side": fill.side,
-                    "shares": str(fill.shares), "price": None if fill.price is None else str(fill.price),
-                    "usd": None if fill.usd is None else str(fill.usd), "channel": fill.source,
-                    "detected_ms": fill.seen_at * 1000})
-                if new:
-                    px = f" @ {fill.price}" if fill.price is not None else ""
-                    self.say(f"🚨 SIGNAL DETECTED via {fill.source}: {fill.leader} {fill.side} "
-                             f"{fill.shares:.2f} shares{px} (tx {fill.tx_hash[:18]}…)")
-                return self.planner.plan(fill, key, self._decide(fill, key, follows))
+            with self.state.transaction() if self.coord.group_commit and not in_tx else contextlib.nullcontext():
+                signal = {"fill_key": key, "leader": fill.leader, "tx_hash": fill.tx_hash, "log_index": fill.log_index,
+                          "token_id": fill.token_id, "condition_id": fill.condition_id, "side": fill.side,
+                          "shares": str(fill.shares), "price": None if fill.price is None else str(fill.price),
+                          "usd": None if fill.usd is None else str(fill.usd), "channel": fill.source,
+                          "detected_ms": fill.seen_at * 1000}
+                return self.planner.plan(fill, key, self._decide(fill, key, follows), signal, announce)
 
     def _decide(self, fill: LeaderFill, key: str, follows) -> Decision:
         pre = self._read_ahead.pop(key, None)

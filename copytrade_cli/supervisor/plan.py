@@ -1,5 +1,6 @@
-"""Plan: a fill's decision becomes reservations, job rows, legs and groups (recorded), handed on as
-`PlannedGroup`s for the queue. Legs are built here and only here, as `model.Leg`.
+"""Plan: a fill's decision becomes reservations and its one signal row plus group rows with the copies packed
+as legs (job rows are created when a group starts), handed on as `PlannedGroup`s for the queue. Legs are built
+here and only here.
 
 Also what sizing needs from the chain (`SizingReader`, read before any state transaction), and recovery's
 regrouping of jobs a dead process claimed but never grouped.
@@ -7,8 +8,8 @@ regrouping of jobs a dead process claimed but never grouped.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
+import json
 import os
 import time
 import uuid
@@ -16,9 +17,12 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ..polymarket.fills import LeaderFill
+from ..state.db import iso_ms
 from .decide import Decision
 from .model import JobStatus, Leg, PlannedGroup, legs_to_json
 
+# The columns of a job row as tuples for `State.claim_jobs` (job rows made one by one, as before the packed
+# journal: older files' orphans, tests that journal a backlog by hand).
 _JOB_COLS = ["fill_key", "leader", "side", "token_id", "condition_id", "follower", "follow_id", "flow", "status",
              "reason", "usd", "shares", "price", "group_id"]
 ChainInputs = tuple[dict, dict, "int | None"]  # (balances, positions, leader position before the fill)
@@ -30,9 +34,17 @@ def _usd_str(micro: int) -> str:
     return str(Decimal(micro) / 10**6)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _follower_json(follower: str, follow_id: int | None) -> tuple[str, str]:
+    """A follower's fixed part of its legs' JSON (proxy, follow id) and its lowercase address as JSON text
+    (the reservation key's tail), encoded once per follow instead of once per copy."""
+    return (f'"proxy":{json.dumps(follower)},"follow_id":{json.dumps(follow_id)}',
+            json.dumps(follower.lower())[1:-1])
+
+
 def iso(ts: float) -> str:
     """A unix time as the state file's ISO timestamp (UTC, milliseconds)."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return iso_ms(ts)
 
 
 class SizingReader:
@@ -102,74 +114,87 @@ class Planner:
         self.state, self.guardrails, self.coord = state, guardrails, coord
         self.aggregate, self.say, self.count = aggregate, say, count
 
-    def plan(self, fill: LeaderFill, fkey: str, decision: Decision) -> list[PlannedGroup]:
-        """Reserve caps, claim one job per follower (never twice), build legs and groups; returns the groups
-        to queue once the surrounding transaction commits."""
-        # Job rows as tuples in _JOB_COLS order (no dict per job): fill_key, leader, side, token_id,
-        # condition_id, then follower, follow_id, flow, status, reason, usd, shares, price, group_id.
-        base = (fkey, fill.leader, fill.side, fill.token_id, fill.condition_id)
-        rows: list[tuple] = [(*base, sk.follow.follower, sk.follow.id, sk.follow.flow, "skipped", sk.reason, None,
-                              None, None, None) for sk in decision.skips]
-        what: list[tuple] = [("skip", sk.follow.follower, sk.reason) for sk in decision.skips]
-        gids: dict[tuple, str] = {}
-        limits: dict[tuple, str] = {}
+    def plan(self, fill: LeaderFill, fkey: str, decision: Decision, signal: dict[str, Any],
+             announce: Callable[[], None] | None = None) -> list[PlannedGroup]:
+        """Record the fill's one signal row, reserve caps for all its copies in one call, pack its copies into
+        its group row(s) (job rows come when a group starts); the groups to queue once the surrounding
+        transaction commits. A fill already recorded was decided then: nothing again (never twice)."""
         # Caps for every copy of the fill, BUY and SELL alike, in one call (in process: one read of the totals
-        # and one executemany into the ledger, inside the fill's transaction; shared: retried across an outage,
-        # safe since a reservation is idempotent by key, outside any SQLite transaction). A BUY counts its USD,
-        # a SELL shares x its price limit (`CopySpec.value_micro`); execution commits or releases either by key.
+        # and one executemany into the ledger, inside the fill's transaction; shared: one Lua call, retried
+        # across an outage, safe since a reservation is idempotent by key, outside any SQLite transaction).
+        # A BUY counts its USD, a SELL shares x its price limit (`CopySpec.value_micro`).
         items = [(cp.follow.follower, cp.value_micro or cp.usd_micro, f"{fkey}:{cp.follow.follower.lower()}")
                  for cp in decision.copies]
+        skips = [{"id": 0, "follower": sk.follow.follower, "follow_id": sk.follow.id, "flow": sk.follow.flow,
+                  "reason": sk.reason, "usd": None, "shares": None} for sk in decision.skips]
+        if self.coord.group_commit:  # the intake's transaction is open around all of this
+            first = self.state.record_fill(signal)
+            if first is None:
+                return []
+            if announce is not None:
+                announce()
+            verdicts = self.guardrails.reserve_many(items) if items else []
+            return self._pack(fill, fkey, decision, items, verdicts, skips, first)
+        if self.state.get_signal(fkey) is not None:
+            self.state.record_signal({"fill_key": fkey, "channel": signal.get("channel")})
+            return []
         verdicts = self.coord.through_outage(lambda: self.guardrails.reserve_many(items)) if items else []
+        with self.state.transaction():
+            first = self.state.record_fill(signal)
+            if first is None:
+                return []  # another instance recorded it meanwhile (same reservation keys: those are its own)
+            if announce is not None:
+                announce()
+            return self._pack(fill, fkey, decision, items, verdicts, skips, first)
+
+    def _pack(self, fill: LeaderFill, fkey: str, decision: Decision, items: list, verdicts: list, skips: list,
+              first: int) -> list[PlannedGroup]:
+        """The fill's copies as legs of its group rows and its copies not made as its signal's `skips_json`:
+        copy k (skips first, then the copies, in decision order) has job id `first + k`."""
+        for k, sk in enumerate(skips):
+            sk["id"] = first + k
+        n = len(skips)
+        legs_by_group: dict[tuple, list[str]] = {}  # each leg as its JSON object (job_rows reads these fields)
+        ekey = json.dumps(fkey)[1:-1]
+        gids: dict[tuple, str] = {}
+        limits: dict[tuple, str] = {}
         for cp, (_w, _u, key), (ok, why) in zip(decision.copies, items, verdicts):
             f = cp.follow
             if not ok:
-                rows.append((*base, f.follower, f.id, f.flow, "skipped", why, _usd_str(cp.usd_micro),
-                             _usd_str(cp.shares_micro) if cp.side == "SELL" else None, None, None))
-                what.append(("skip", f.follower, why))
+                skips.append({"id": first + n, "follower": f.follower, "follow_id": f.id, "flow": f.flow,
+                              "reason": why, "usd": _usd_str(cp.usd_micro),
+                              "shares": _usd_str(cp.shares_micro) if cp.side == "SELL" else None})
+                n += 1
                 continue
             flow = f.flow if cp.side == "BUY" else "standard"
             lim = str(cp.price_limit)
-            # The group is known before the claim: jobs are inserted already attached to it (status
-            # queued), and the group row follows in the same transaction, so nobody can see one without
-            # the other and no second write per job is needed.
-            gkey = (flow, cp.side, lim) if self.aggregate else (flow, cp.side, len(rows))
-            gid = gids.get(gkey)
-            if gid is None:
-                gid = gids[gkey] = os.urandom(8).hex()
+            gkey = (flow, cp.side, lim) if self.aggregate else (flow, cp.side, n)
+            if gkey not in gids:
+                gids[gkey] = os.urandom(8).hex()
                 limits[gkey] = lim
-            rows.append((*base, f.follower, f.id, flow, "queued", None, _usd_str(cp.usd_micro),
-                         _usd_str(cp.shares_micro), lim, gid))
-            what.append(("copy", cp, key, gkey))
-        # With group commit the fill's transaction (intake) is open around all of this: reservations, job
-        # claims and groups commit together, with no savepoint of their own. Otherwise claims and groups get
-        # one transaction here.
-        legs_by_group: dict[tuple, list[Leg]] = {}
+            frag, low = _follower_json(f.follower, f.id)
+            legs_by_group.setdefault(gkey, []).append(
+                f'{{"job_id":{first + n:d},{frag},"usd_micro":{cp.usd_micro:d},"shares_micro":{cp.shares_micro:d},'
+                f'"reserve_key":"{ekey}:{low}","usd":"{_usd_str(cp.usd_micro)}","shares":"{_usd_str(cp.shares_micro)}"}}')
+            n += 1
+        if skips:
+            self.state.set_skips(fkey, json.dumps(skips))  # numbered now that the row's id is known
+            for sk in skips:
+                self.count(str(JobStatus.SKIPPED), 1)
+                self.say(f"Skipped copy for {sk['follower']}: {sk['reason']}")
+        n_jobs = sum(len(v) for v in legs_by_group.values())
+        if n_jobs:
+            self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
+        now = time.time()
         planned: list[PlannedGroup] = []
-        with contextlib.nullcontext() if self.coord.group_commit else self.state.transaction():
-            ids = self.state.claim_jobs(rows, cols=_JOB_COLS)
-            for jid, w in zip(ids, what):
-                if jid is None:
-                    continue  # this fill x follower already has its job: never twice
-                if w[0] == "skip":
-                    self.count(str(JobStatus.SKIPPED), 1)
-                    self.say(f"Skipped copy for {w[1]}: {w[2]}")
-                    continue
-                _, cp, key, gkey = w
-                legs_by_group.setdefault(gkey, []).append(Leg(job_id=jid, proxy=cp.follow.follower,
-                                                              usd_micro=cp.usd_micro, shares_micro=cp.shares_micro,
-                                                              reserve_key=key))
-            n_jobs = sum(len(v) for v in legs_by_group.values())
-            if n_jobs:
-                self.say(f"Dispatching {n_jobs} jobs... ({len(legs_by_group)} group(s))")
-            now = time.time()
-            for gkey, legs in legs_by_group.items():
-                gid = gids[gkey]
-                self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": gkey[0], "side": gkey[1],
-                                         "token_id": fill.token_id, "condition_id": fill.condition_id,
-                                         "price_limit": limits[gkey], "t_detected": fill.seen_at, "stage": "queued",
-                                         "status": "queued", "legs_json": legs_to_json(legs), "t_queued": now},
-                                        [])
-                planned.append(PlannedGroup(gid, len(legs)))
+        for gkey, legs in legs_by_group.items():
+            gid = gids[gkey]
+            self.state.create_group({"group_id": gid, "fill_key": fkey, "flow": gkey[0], "side": gkey[1],
+                                     "token_id": fill.token_id, "condition_id": fill.condition_id,
+                                     "price_limit": limits[gkey], "t_detected": fill.seen_at, "stage": "queued",
+                                     "status": "queued", "legs_json": "[" + ",".join(legs) + "]", "t_queued": now,
+                                     "jobs_created": 0}, [])
+            planned.append(PlannedGroup(gid, len(legs)))
         return planned
 
     # --- recovery ----------------------------------------------------------------------------------------

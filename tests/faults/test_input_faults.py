@@ -272,7 +272,7 @@ def test_hostile_fills_never_make_a_wrong_trade(nochain_sup, shares, usd, price,
                       shares_micro=shares, usd_micro=usd, price=price, source="test")
     sup.on_fill(fill)  # must not raise
     injected("hostile fill (decision fuzz)")
-    jobs = sup.state._q("select * from jobs where fill_key=?", [signal_key(fill)])  # this fill's, however many
+    jobs = sup.state._q("select * from job_rows where fill_key=?", [signal_key(fill)])  # this fill's, packed or not
     if not jobs:
         return  # a fill nobody follows yet (cannot happen here) or an exact replay
     assert len(jobs) == 6, "every follow gets exactly one recorded decision"

@@ -203,3 +203,43 @@ def test_health_keys_expire(pair):
 def test_ack_of_unknown_delivery_is_harmless(pair):
     a, _ = pair
     a.queue.ack(Delivery("nope", "1-0"))
+
+
+def test_reserve_many_is_one_lua_call_with_the_verdicts_of_one_call_per_copy(pair, monkeypatch):
+    """#16: every copy of a fill reserved in ONE script call (racing instances still never exceed a cap), each
+    reservation journalled in SQLite, verdicts in order exactly as reserving one copy at a time."""
+    a, b = pair
+    calls = []
+    real = a.link.call
+    monkeypatch.setattr(a.link, "call", lambda fn, *x, **kw: (calls.append(fn), real(fn, *x, **kw))[1])
+    items = [("0xw1", 3_000_000, "f1:0xw1"), ("0xw2", 3_000_000, "f1:0xw2"), ("0xw1", 3_000_000, "f1:0xw1b"),
+             ("0xw3", 3_000_000, "f1:0xw3"), ("0xw1", 1_000_000, "f1:0xw1")]
+    got = a.caps.reserve_many(day="2026-01-01", items=items, wallet_cap_micro=5_000_000,
+                              global_cap_micro=9_000_000)
+    assert len(calls) == 1, "one Lua call for the whole fill"
+    assert got[0] == (True, "reserved") and got[1] == (True, "reserved")
+    assert got[2][0] is False and got[2][1] == "wallet daily cap 5 USD reached (3 used, all instances)"
+    assert got[3] == (True, "reserved")
+    assert got[4] == (True, "already reserved")
+    assert a.link.r.get(a.link.k("cap", "2026-01-01", "global")) == str(9_000_000)
+    assert [r["job_key"] for r in a.state.reservations("2026-01-01")] == ["f1:0xw1", "f1:0xw2", "f1:0xw3"]
+    # the global cap is now full for every instance; a repeat of the same fill only answers "already reserved"
+    again = b.caps.reserve_many(day="2026-01-01", items=items[:2] + [("0xw4", 1, "f2:0xw4")],
+                                wallet_cap_micro=5_000_000, global_cap_micro=9_000_000)
+    assert again[:2] == [(True, "already reserved")] * 2
+    assert again[2] == (False, "daily cap 9 USD reached (9 used, all instances)")
+    # racing instances, 5-copy fills against a wallet cap of 7 USD: never more than 7 reserved
+    results = []
+
+    def go(inst, i):
+        results.extend(inst.caps.reserve_many(day="2026-01-02", items=[("0xw", 1_000_000, f"r{i}:{k}")
+                                                                         for k in range(5)],
+                                              wallet_cap_micro=7_000_000, global_cap_micro=None))
+
+    threads = [threading.Thread(target=go, args=((a, b)[i % 2], i)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(ok for ok, _ in results) == 7
+    assert len(a.state.reservations("2026-01-02")) == 7

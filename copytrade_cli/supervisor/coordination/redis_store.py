@@ -96,6 +96,42 @@ return 1
 """
 
 
+# Every copy of one fill in ONE call: KEYS = global counter, epoch, then (wallet counter, reservation) per copy;
+# ARGV = global cap, wallet cap, day, ttl, then (wallet, usd) per copy. Checked in order, exactly as one
+# _CAP_RESERVE call per copy would (a wallet met twice sees its own first reservation).
+_CAP_RESERVE_MANY = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+local gcap, wcap, day, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+local out = {}
+local n = (#KEYS - 2) / 2
+for i = 1, n do
+  local wk, rk = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local wallet, usd = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+  if redis.call('EXISTS', rk) == 1 then
+    table.insert(out, 1); table.insert(out, 'already reserved'); table.insert(out, '0')
+  else
+    local w = tonumber(redis.call('GET', wk) or '0')
+    if gcap >= 0 and g + usd > gcap then
+      table.insert(out, 0); table.insert(out, 'global'); table.insert(out, tostring(g))
+    elseif wcap >= 0 and w + usd > wcap then
+      table.insert(out, 0); table.insert(out, 'wallet'); table.insert(out, tostring(w))
+    else
+      g = g + usd
+      redis.call('INCRBY', KEYS[1], usd)
+      redis.call('INCRBY', wk, usd)
+      redis.call('EXPIRE', wk, ttl)
+      redis.call('HSET', rk, 'day', day, 'wallet', wallet, 'usd', usd, 'status', 'reserved')
+      redis.call('EXPIRE', rk, ttl)
+      table.insert(out, 1); table.insert(out, 'reserved'); table.insert(out, tostring(g - usd))
+    end
+  end
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+return out
+"""
+
+
 class RedisCaps:
     """Guardrail caps on Redis: one Lua script checks both caps and reserves, so N instances racing for the
     last dollar of a cap cannot both pass. Every reservation is also journalled in the SQLite ledger (the
@@ -136,10 +172,44 @@ class RedisCaps:
 
     def reserve_many(self, *, day: str, items: list[tuple[str, int, str]], wallet_cap_micro: int | None,
                      global_cap_micro: int | None) -> list[tuple[bool, str]]:
-        """`reserve` for several (wallet, usd_micro, job_key), in order (one script call each for now; safe to
-        repeat after an outage: a key already reserved answers "already reserved")."""
-        return [self.reserve(day=day, wallet=w, usd_micro=u, job_key=k, wallet_cap_micro=wallet_cap_micro,
-                             global_cap_micro=global_cap_micro) for w, u, k in items]
+        """`reserve` for several (wallet, usd_micro, job_key), in order, in ONE Lua call (atomic across
+        instances), then journalled in SQLite with one statement; safe to repeat after an outage (a key
+        already reserved answers "already reserved")."""
+        if not items:
+            return []
+        s = self.link.script("cap_reserve_many", _CAP_RESERVE_MANY)
+        keys = [self.link.k("cap", day, "global"), self.link.k("meta", "epoch")]
+        args: list = [-1 if global_cap_micro is None else global_cap_micro,
+                      -1 if wallet_cap_micro is None else wallet_cap_micro, day, DAY_TTL_S]
+        for wallet, usd_micro, job_key in items:
+            keys += [self.link.k("cap", day, "wallet", wallet), self.link.k("cap", "res", job_key)]
+            args += [wallet, usd_micro]
+        for _ in range(3):
+            got = self.link.call(s, keys=keys, args=args)
+            if int(got[0]) != -1 or len(got) > 1:
+                break
+            self.ensure_initialized()
+        else:
+            raise RedisDown("Redis counters are not initialised yet")
+        out: list[tuple[bool, str]] = []
+        new: list[tuple[str, str, str]] = []
+        for i, (wallet, usd_micro, job_key) in enumerate(items):
+            code, what, used = int(got[3 * i]), _text(got[3 * i + 1]), got[3 * i + 2]
+            if code == 1:
+                if what == "reserved":
+                    new.append((wallet, _usd(usd_micro), job_key))
+                out.append((True, what))
+                continue
+            used_s = _usd(int(float(used)))
+            if what == "global":
+                out.append((False, f"daily cap {_usd(global_cap_micro or 0)} USD reached ({used_s} used, "
+                                   "all instances)"))
+            else:
+                out.append((False, f"wallet daily cap {_usd(wallet_cap_micro or 0)} USD reached ({used_s} used, "
+                                   "all instances)"))
+        if new:
+            self.state.record_reservations(day=day, rows=new)
+        return out
 
     def _settle(self, job_key: str, mode: str, usd_micro: int | None) -> None:
         s = self.link.script("cap_settle", _CAP_SETTLE)
@@ -185,6 +255,10 @@ class RedisCaps:
         for wallet, micro in totals.items():
             pipe.set(self.link.k("cap", day, "wallet", wallet), micro, ex=DAY_TTL_S)
         return len(rows)
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _usd(micro: int) -> str:
