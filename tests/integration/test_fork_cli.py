@@ -40,8 +40,11 @@ def _fork_roundtrip(home: Path, node: str) -> dict:
         for addr in (USDC, PUSD, CTF, EXCHANGE_V2):
             assert len(w3.eth.get_code(addr)) > 0, f"nothing planted at {addr}"
         usdc = w3.eth.contract(address=USDC, abi=ERC20)
+        pusd = w3.eth.contract(address=PUSD, abi=ERC20)
         proxy = st["addresses"]["Operator proxy"]
-        assert usdc.functions.balanceOf(proxy).call() == 1000 * 10**6
+        # the proxy holds pUSD: the whale's USDC.e wrapped through the onramp (LIVE-2026 §7)
+        assert pusd.functions.balanceOf(proxy).call() == 1000 * 10**6
+        assert usdc.functions.balanceOf(proxy).call() == 0
         assert usdc.functions.balanceOf(WHALE).call() > 10**12
         workers = json.loads(ct(home, "--json", "state", "info").stdout)["tables"]["workers"]
         assert workers == 20
@@ -58,9 +61,10 @@ def _fork_roundtrip(home: Path, node: str) -> dict:
     d = json.loads(down.stdout)
     assert d["stopped"] is True
     deadline = time.time() + 5
-    while time.time() < deadline and (pid_alive(st["pid"]) or pid_alive(st["clob_pid"])):
+    pids = [st["pid"], st["clob_pid"], st.get("relayer_pid")]
+    while time.time() < deadline and any(p and pid_alive(p) for p in pids):
         time.sleep(0.1)
-    assert not pid_alive(st["pid"]) and not pid_alive(st["clob_pid"]), "fork down left a process behind"
+    assert not any(p and pid_alive(p) for p in pids), "fork down left a process behind"
     assert ct(home, "fork", "status").returncode == 4
     return report
 
