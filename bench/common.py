@@ -143,6 +143,16 @@ class BenchFork:
         self.watch = NodeWatch(self.chain.rpc_url, self.state.get_node().pid, kick=block_time is None) \
             if watch else None
 
+    def setup_fleet(self, clob_url: str) -> None:
+        """For a fork started with `clob=False` and a CLOB of the bench's own: the local relayer and `fleet setup`
+        (deposit wallets, approvals, pUSD float) against that CLOB, as `fork up` does with its own."""
+        from copytrade_cli.localworld.relayer_server import spawn as spawn_relayer
+        from copytrade_cli.runbook.fork import setup_fleet
+
+        url, pid = spawn_relayer(self.settings)
+        self.state.update_node("default", clob_url=clob_url, relayer_url=url, relayer_pid=pid)
+        setup_fleet(self.settings, self.state, lambda *a: None, lambda *_a: None)
+
     @property
     def w3(self):
         return self.chain.w3

@@ -208,10 +208,14 @@ def send_tx(w3: Any, account: Any, tx: dict, wait: bool = True, timeout: float =
         tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
     if "gas" not in tx:
         tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 20_000
-    if "gasPrice" not in tx and "maxFeePerGas" not in tx:
+    if "gasPrice" not in tx:
         from .lanes import floor_fees
 
-        tx.update(floor_fees(w3))  # NOTE: Polygon refuses tips under 25 gwei; the node's suggestion is lower
+        # NOTE: Polygon refuses tips under 25 gwei, and a node's suggestion (what web3's build_transaction fills in;
+        # hardhat suggests 1 gwei) can be lower: clamp it up to the floor, rebuilding maxFeePerGas with it.
+        floor = floor_fees(w3)
+        if int(tx.get("maxPriorityFeePerGas") or 0) < floor["maxPriorityFeePerGas"]:
+            tx.update(floor)
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     if not wait:
