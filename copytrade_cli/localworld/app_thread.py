@@ -100,3 +100,41 @@ class AppThread:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def spawn_server(settings: Any, argv: list[str], *, what: str, port: int, stop_marker: str,
+                 timeout: float = 20.0) -> tuple[str, int]:
+    """Start one of the local world's servers (`python -m <argv>`, its own session, output to
+    `logs/<what>-<port>.log`) for this home; return (url, pid) once GET /ok answers, or raise NodeError with the
+    log's last line (the process stopped by PID if it never answered)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from ..chain import node as nodes
+    from ..errors import NodeError
+
+    log = settings.home / "logs" / f"{what.split()[-1].lower()}-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, COPYTRADE_HOME=str(settings.home))
+    if settings.state_file:
+        env["COPYTRADE_STATE_FILE"] = str(settings.state_path)
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()
+            raise NodeError(f"the {what} exited at start: {tail[-1] if tail else 'no output'}; log: {log}")
+        try:
+            with urllib.request.urlopen(url + "/ok", timeout=0.5) as resp:
+                if resp.status == 200:
+                    return url, proc.pid
+        except OSError:
+            time.sleep(0.1)
+    nodes.stop_pid(proc.pid, stop_marker)
+    raise NodeError(f"the {what} did not answer on {url} within {timeout:.0f}s; log: {log}")

@@ -180,38 +180,12 @@ def serve_for_node(port: int, host: str = "127.0.0.1") -> None:
 
 def spawn(settings: Any, port: int | None = None, timeout: float = 20.0) -> tuple[str, int]:
     """Start the relayer of this home's recorded fork in the background; return (url, pid) once it answers."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     from ..chain import node as nodes
-    from ..errors import NodeError
+    from .app_thread import spawn_server
 
     port = port or nodes.free_port()
-    log_path = settings.home / "logs" / f"relayer-{port}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, COPYTRADE_HOME=str(settings.home))
-    if settings.state_file:
-        env["COPYTRADE_STATE_FILE"] = str(settings.state_path)
-    with open(log_path, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", PROCESS_MODULE, "--port", str(port)], stdout=fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()
-            raise NodeError(f"the local relayer exited at start: {tail[-1] if tail else 'no output'}; log: {log_path}")
-        try:
-            with urllib.request.urlopen(url + "/ok", timeout=0.5) as resp:
-                if resp.status == 200:
-                    return url, proc.pid
-        except OSError:
-            time.sleep(0.1)
-    nodes.stop_pid(proc.pid, PROCESS_MODULE)
-    raise NodeError(f"the local relayer did not answer on {url} within {timeout:.0f}s; log: {log_path}")
+    return spawn_server(settings, [PROCESS_MODULE, "--port", str(port)], what="local relayer", port=port,
+                        stop_marker=PROCESS_MODULE, timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> None:

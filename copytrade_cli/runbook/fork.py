@@ -7,11 +7,7 @@ the local CLOB (+ activity feed and Data API) in the background. Everything is r
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -182,31 +178,12 @@ def spawn_clob(settings: Settings, rec: NodeRecord, port: int | None = None, tim
                grandfathered: tuple[str, ...] = ()) -> tuple[str, int]:
     """Start `copytrade clob serve` in the background for this node; return (url, pid) when it answers.
     `grandfathered`: makers the local CLOB lets post signature types 0/1/2 (docs/local-clob.md)."""
+    from ..localworld.app_thread import spawn_server
+
     port = port or nodes.free_port()
-    log = settings.home / "logs" / f"clob-{port}.log"
-    env = dict(os.environ)
-    env["COPYTRADE_HOME"] = str(settings.home)
-    if settings.state_file:
-        env["COPYTRADE_STATE_FILE"] = str(settings.state_path)
-    with open(log, "ab") as fh:
-        extra = [arg for a in grandfathered for arg in ("--grandfathered", a)]
-        proc = subprocess.Popen([sys.executable, "-m", "copytrade_cli", "clob", "serve", "--port", str(port), *extra],
-                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()
-            raise NodeError(f"the local CLOB exited at start: {tail[-1] if tail else 'no output'}; log: {log}")
-        try:
-            with urllib.request.urlopen(url + "/ok", timeout=0.5) as resp:
-                if resp.status == 200:
-                    return url, proc.pid
-        except OSError:
-            time.sleep(0.1)
-    nodes.stop_pid(proc.pid, "copytrade_cli")
-    raise NodeError(f"the local CLOB did not answer on {url} within {timeout:.0f}s; log: {log}")
+    extra = [arg for a in grandfathered for arg in ("--grandfathered", a)]
+    return spawn_server(settings, ["copytrade_cli", "clob", "serve", "--port", str(port), *extra], what="local CLOB",
+                        port=port, stop_marker="copytrade_cli", timeout=timeout)
 
 
 def _stop_relayer(rec: NodeRecord) -> bool:
